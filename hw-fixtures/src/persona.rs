@@ -1,0 +1,1 @@
+//! persona (to be written)

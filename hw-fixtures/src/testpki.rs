@@ -1,0 +1,1 @@
+//! testpki (to be written)

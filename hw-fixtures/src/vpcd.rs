@@ -1,0 +1,1 @@
+//! vpcd (to be written)
