@@ -1,1 +1,12 @@
-//! jpkid
+//! jpkid: owns the smart-card readers of a counter or kiosk machine, runs the JPKI flows of the
+//! My Number Card (個人番号カード) over PC/SC, verifies the card's certificates, compares the
+//! holder's basic four attributes and serves all of it over D-Bus.
+//!
+//! Layers, never depending upwards (DESIGN §2):
+//! `service -> readers -> flows -> {jpki, pki, terms}`, `jpki -> card -> transport -> apdu/tlv`.
+
+pub mod apdu;
+pub mod card;
+pub mod jpki;
+pub mod tlv;
+pub mod transport;

@@ -1,0 +1,341 @@
+//! Identifiers of the My Number Card's JPKI and text applications, the kinds of certificate and
+//! PIN, what a detected card is, and the errors of card operations. Every byte value is from
+//! `reference/jpki-protocol.md` (section given next to it).
+
+pub mod ap;
+pub mod pin;
+pub mod text;
+
+use std::fmt;
+
+use crate::card::CardError;
+
+/// 公的個人認証AP (JPKI AP), §1.
+pub const JPKI_AP_AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+/// 券面事項入力補助AP (text AP), §1.
+pub const TEXT_AP_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+
+/// JPKI AP EF 0006: token information (`CK_TOKEN_INFO`), §2.2.
+pub const EF_TOKEN_INFO: u16 = 0x0006;
+/// JPKI AP EF 0008: which certificates exist, §2.1.
+pub const EF_CERT_AVAILABILITY: u16 = 0x0008;
+/// JPKI AP EF 001A: signing private key, §2.1.
+pub const EF_SIGN_KEY: u16 = 0x001A;
+/// JPKI AP EF 0017: authentication private key, §2.1.
+pub const EF_AUTH_KEY: u16 = 0x0017;
+
+/// Text AP EF 0002: basic four attributes, §3.3.
+pub const EF_BASIC_FOUR: u16 = 0x0002;
+/// Text AP EF 0003: integrity record, §3.4.
+pub const EF_INTEGRITY: u16 = 0x0003;
+/// Text AP EF 0004: card-verifiable certificate, §3.5.
+pub const EF_TEXT_CVC: u16 = 0x0004;
+
+/// Token labels (EF 0006 `label`, space-padded), §2.2.
+pub const LABEL_CARD: &str = "JPKIAPICCTOKEN2";
+/// Android smartphone token.
+pub const LABEL_ANDROID: &str = "JPKIAPGPSETOKEN";
+/// iPhone smartphone token.
+pub const LABEL_IPHONE: &str = "JPKIAPIOSTOKEN";
+/// The old 住基カード.
+pub const LABEL_JUKI: &str = "JPKIAPICCTOKEN";
+
+/// The short EF identifier of an EF ID in 0001–001E (its low five bits), §6.4.
+pub fn sfi(ef: u16) -> Option<u8> {
+    u8::try_from(ef).ok().filter(|v| (1..=0x1E).contains(v))
+}
+
+/// The four certificates of the JPKI AP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertKind {
+    /// 利用者証明用電子証明書, EF 000A.
+    Auth,
+    /// 利用者証明用CA証明書, EF 000B.
+    AuthCa,
+    /// 署名用電子証明書, EF 0001 (needs the signing password).
+    Sign,
+    /// 署名用CA証明書, EF 0002.
+    SignCa,
+}
+
+impl CertKind {
+    /// Every kind, in D-Bus order.
+    pub const ALL: [CertKind; 4] = [
+        CertKind::Auth,
+        CertKind::AuthCa,
+        CertKind::Sign,
+        CertKind::SignCa,
+    ];
+
+    /// The EF holding the certificate.
+    pub fn ef(self) -> u16 {
+        match self {
+            CertKind::Auth => 0x000A,
+            CertKind::AuthCa => 0x000B,
+            CertKind::Sign => 0x0001,
+            CertKind::SignCa => 0x0002,
+        }
+    }
+
+    /// The D-Bus name (`auth`, `auth-ca`, `sign`, `sign-ca`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertKind::Auth => "auth",
+            CertKind::AuthCa => "auth-ca",
+            CertKind::Sign => "sign",
+            CertKind::SignCa => "sign-ca",
+        }
+    }
+
+    /// Parses the D-Bus name.
+    pub fn parse(s: &str) -> Option<CertKind> {
+        CertKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the certificate contains personal data (the sign certificate carries the basic
+    /// four in its subjectAltName) and must not be traced.
+    pub fn is_personal(self) -> bool {
+        self == CertKind::Sign
+    }
+}
+
+impl fmt::Display for CertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The three PINs jpkid uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PinKind {
+    /// 署名用パスワード, JPKI EF 001B, 5 tries.
+    SignPassword,
+    /// 利用者証明用暗証番号, JPKI EF 0018, 3 tries.
+    AuthPin,
+    /// 券面事項入力補助用暗証番号, text AP EF 0011, 3 tries.
+    TextPin,
+}
+
+impl PinKind {
+    /// Every kind, in D-Bus order.
+    pub const ALL: [PinKind; 3] = [PinKind::SignPassword, PinKind::AuthPin, PinKind::TextPin];
+
+    /// The PIN's EF in its application.
+    pub fn ef(self) -> u16 {
+        match self {
+            PinKind::SignPassword => 0x001B,
+            PinKind::AuthPin => 0x0018,
+            PinKind::TextPin => 0x0011,
+        }
+    }
+
+    /// The application the PIN lives in.
+    pub fn application(self) -> &'static [u8; 10] {
+        match self {
+            PinKind::SignPassword | PinKind::AuthPin => &JPKI_AP_AID,
+            PinKind::TextPin => &TEXT_AP_AID,
+        }
+    }
+
+    /// Tries a fresh card has.
+    pub fn max_tries(self) -> u8 {
+        match self {
+            PinKind::SignPassword => 5,
+            PinKind::AuthPin | PinKind::TextPin => 3,
+        }
+    }
+
+    /// The D-Bus key (`sign-password`, `auth-pin`, `text-pin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinKind::SignPassword => "sign-password",
+            PinKind::AuthPin => "auth-pin",
+            PinKind::TextPin => "text-pin",
+        }
+    }
+}
+
+impl fmt::Display for PinKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of JPKI token is in the reader (EF 0006 label), §2.2, §13.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CardKind {
+    /// A physical My Number Card.
+    Card,
+    /// The Android smartphone certificate (移動端末設備用).
+    Android,
+    /// The iPhone smartphone certificate.
+    Iphone,
+    /// No JPKI application (not a My Number Card).
+    None,
+    /// A JPKI application with an unknown label (e.g. the old 住基カード).
+    Unknown,
+}
+
+impl CardKind {
+    /// From the trimmed token label.
+    pub fn from_label(label: &str) -> CardKind {
+        match label {
+            LABEL_CARD => CardKind::Card,
+            LABEL_ANDROID => CardKind::Android,
+            LABEL_IPHONE => CardKind::Iphone,
+            _ => CardKind::Unknown,
+        }
+    }
+
+    /// The D-Bus value (`card`, `android`, `iphone`, `none`, `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardKind::Card => "card",
+            CardKind::Android => "android",
+            CardKind::Iphone => "iphone",
+            CardKind::None => "none",
+            CardKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// What detection learned about a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardInfo {
+    /// Token kind.
+    pub kind: CardKind,
+    /// Trimmed token label.
+    pub label: String,
+    /// Whether a signing certificate exists (EF 0008 first byte); none under 15.
+    pub has_sign_cert: bool,
+    /// Whether an authentication certificate exists (EF 0008 second byte).
+    pub has_auth_cert: bool,
+}
+
+/// Why a JPKI operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JpkiError {
+    /// The card has no JPKI application.
+    #[error("not a My Number Card (no JPKI application)")]
+    NotJpkiCard,
+    /// The card has no text application (smartphone tokens).
+    #[error("the card has no text (券面事項入力補助) application")]
+    NoTextApplication,
+    /// The requested certificate does not exist on this card.
+    #[error("certificate {0} is not on this card")]
+    CertificateMissing(CertKind),
+    /// The operation is not possible on this kind of token.
+    #[error("not supported on this card: {0}")]
+    Unsupported(&'static str),
+    /// Wrong PIN; `remaining` tries are left.
+    #[error("remaining={remaining} wrong {pin}")]
+    PinIncorrect {
+        /// Which PIN.
+        pin: PinKind,
+        /// Tries left.
+        remaining: u8,
+    },
+    /// The PIN is blocked.
+    #[error("{pin} is blocked")]
+    PinBlocked {
+        /// Which PIN.
+        pin: PinKind,
+    },
+    /// VERIFY refused by the PIN guard: too few tries left and the caller did not allow it.
+    #[error("remaining={remaining} {pin} has too few tries left to risk one")]
+    PinGuard {
+        /// Which PIN.
+        pin: PinKind,
+        /// Tries left.
+        remaining: u8,
+    },
+    /// The PIN's format is wrong; the card never saw it.
+    #[error("{pin}: {source}")]
+    PinFormat {
+        /// Which PIN.
+        pin: PinKind,
+        /// The rule that failed.
+        #[source]
+        source: pin::PinFormatError,
+    },
+    /// The digest does not fit the hash algorithm.
+    #[error("digest of {got} bytes does not fit {hash} ({expected} bytes)")]
+    DigestLength {
+        /// Hash name.
+        hash: &'static str,
+        /// Length the hash has.
+        expected: usize,
+        /// Length given.
+        got: usize,
+    },
+    /// The text AP's integrity record does not match its files.
+    #[error("integrity record does not match: {0}")]
+    IntegrityMismatch(&'static str),
+    /// A card-level failure (transport, status word, malformed data).
+    #[error(transparent)]
+    Card(#[from] CardError),
+}
+
+/// How the PIN guard decides (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinGuard {
+    /// Refuse VERIFY when fewer tries than this are left.
+    pub min_remaining: u8,
+    /// The caller accepts risking the last tries (`allow-last-try`).
+    pub allow_last_try: bool,
+}
+
+impl Default for PinGuard {
+    fn default() -> PinGuard {
+        PinGuard {
+            min_remaining: 2,
+            allow_last_try: false,
+        }
+    }
+}
+
+impl PinGuard {
+    /// Whether a VERIFY may be sent with `remaining` tries left.
+    pub fn permits(&self, remaining: u8) -> bool {
+        self.allow_last_try || remaining >= self.min_remaining
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sfi_range() {
+        assert_eq!(sfi(0x000A), Some(0x0A));
+        assert_eq!(sfi(0x001B), Some(0x1B));
+        assert_eq!(sfi(0x0000), None);
+        assert_eq!(sfi(0x001F), None);
+        assert_eq!(sfi(0x0100), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in CertKind::ALL {
+            assert_eq!(CertKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(CertKind::parse("signature"), None);
+        assert_eq!(CardKind::from_label("JPKIAPGPSETOKEN"), CardKind::Android);
+        assert_eq!(CardKind::from_label("JPKIAPICCTOKEN"), CardKind::Unknown);
+    }
+
+    #[test]
+    fn guard() {
+        let g = PinGuard::default();
+        assert!(g.permits(2));
+        assert!(!g.permits(1));
+        assert!(
+            PinGuard {
+                allow_last_try: true,
+                ..g
+            }
+            .permits(1)
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! JPKI AP operations (to be written).

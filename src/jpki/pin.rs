@@ -1,0 +1,167 @@
+//! PIN types. Each validates its format before any APDU is built, so a badly typed PIN never
+//! reaches the card and never costs a try. Values are zeroized on drop and never shown.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+/// Why a PIN was refused before it reached the card. Never carries the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinFormatError {
+    /// Wrong number of characters.
+    #[error("must be {min} to {max} characters, got {got}")]
+    Length {
+        /// Fewest characters allowed.
+        min: usize,
+        /// Most characters allowed.
+        max: usize,
+        /// Characters given.
+        got: usize,
+    },
+    /// A character outside the allowed set.
+    #[error("may contain only {allowed}")]
+    Character {
+        /// The allowed set, in words.
+        allowed: &'static str,
+    },
+}
+
+/// The signing password (署名用パスワード): 6–16 characters of `A–Z` and `0–9`.
+///
+/// Lower-case letters are accepted and sent upper-case: the card stores the password in upper
+/// case only and a lower-case attempt would burn a try (`reference/jpki-protocol.md` §7).
+pub struct SignPassword(Zeroizing<Vec<u8>>);
+
+impl SignPassword {
+    /// Validates and wraps a signing password.
+    ///
+    /// # Errors
+    /// [`PinFormatError`] naming the rule that failed.
+    pub fn new(value: &[u8]) -> Result<SignPassword, PinFormatError> {
+        if !(6..=16).contains(&value.len()) {
+            return Err(PinFormatError::Length {
+                min: 6,
+                max: 16,
+                got: value.len(),
+            });
+        }
+        let upper = Zeroizing::new(value.to_ascii_uppercase());
+        if !upper
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(PinFormatError::Character {
+                allowed: "letters A-Z and digits 0-9",
+            });
+        }
+        Ok(SignPassword(upper))
+    }
+
+    /// The bytes to send in VERIFY.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A 4-digit PIN: the user-authentication PIN (利用者証明用暗証番号) or the text-AP PIN
+/// (券面事項入力補助用暗証番号).
+pub struct FourDigitPin(Zeroizing<Vec<u8>>);
+
+impl FourDigitPin {
+    /// Validates and wraps a 4-digit PIN.
+    ///
+    /// # Errors
+    /// [`PinFormatError`] naming the rule that failed.
+    pub fn new(value: &[u8]) -> Result<FourDigitPin, PinFormatError> {
+        if value.len() != 4 {
+            return Err(PinFormatError::Length {
+                min: 4,
+                max: 4,
+                got: value.len(),
+            });
+        }
+        if !value.iter().all(u8::is_ascii_digit) {
+            return Err(PinFormatError::Character {
+                allowed: "digits 0-9",
+            });
+        }
+        Ok(FourDigitPin(Zeroizing::new(value.to_vec())))
+    }
+
+    /// The bytes to send in VERIFY.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SignPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignPassword([REDACTED])")
+    }
+}
+
+impl fmt::Debug for FourDigitPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FourDigitPin([REDACTED])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_password_rules() {
+        assert!(SignPassword::new(b"ABC123").is_ok());
+        assert!(SignPassword::new(b"ABCDEFGHIJ123456").is_ok());
+        assert_eq!(SignPassword::new(b"abc123").unwrap().bytes(), b"ABC123");
+        assert_eq!(
+            SignPassword::new(b"AB12").unwrap_err(),
+            PinFormatError::Length {
+                min: 6,
+                max: 16,
+                got: 4
+            }
+        );
+        assert!(matches!(
+            SignPassword::new(b"ABCDEFGHIJ1234567"),
+            Err(PinFormatError::Length { .. })
+        ));
+        assert!(matches!(
+            SignPassword::new(b"ABC 123"),
+            Err(PinFormatError::Character { .. })
+        ));
+        assert!(SignPassword::new("ＡＢＣ１２３".as_bytes()).is_err());
+        assert!(matches!(
+            SignPassword::new(b"ABC-123"),
+            Err(PinFormatError::Character { .. })
+        ));
+    }
+
+    #[test]
+    fn four_digit_rules() {
+        assert!(FourDigitPin::new(b"0000").is_ok());
+        assert!(matches!(
+            FourDigitPin::new(b"123"),
+            Err(PinFormatError::Length { .. })
+        ));
+        assert!(matches!(
+            FourDigitPin::new(b"12345"),
+            Err(PinFormatError::Length { .. })
+        ));
+        assert!(matches!(
+            FourDigitPin::new(b"12a4"),
+            Err(PinFormatError::Character { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_value() {
+        let p = SignPassword::new(b"SECRET99").unwrap();
+        assert!(!format!("{p:?}").contains("SECRET"));
+        let p = FourDigitPin::new(b"4711").unwrap();
+        assert!(!format!("{p:?}").contains("4711"));
+        let e = FourDigitPin::new(b"47x1").unwrap_err();
+        assert!(!e.to_string().contains("47"));
+    }
+}

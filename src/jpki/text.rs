@@ -1,0 +1,1 @@
+//! Text AP operations (to be written).

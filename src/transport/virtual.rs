@@ -1,0 +1,1 @@
+//! In-process virtual card transport (to be written).
