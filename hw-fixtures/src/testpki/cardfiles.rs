@@ -93,10 +93,8 @@ pub fn cert_availability(sign: bool, auth: bool) -> Vec<u8> {
 
 /// Pads a file with `FF` to `size` bytes (no-op when already that long or longer).
 pub fn ff_pad(mut data: Vec<u8>, size: Option<usize>) -> Vec<u8> {
-    if let Some(size) = size {
-        if data.len() < size {
-            data.resize(size, 0xFF);
-        }
+    if let Some(size) = size.filter(|&s| data.len() < s) {
+        data.resize(size, 0xFF);
     }
     data
 }

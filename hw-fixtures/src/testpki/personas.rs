@@ -397,7 +397,11 @@ pub fn persona_files(
 
         let key = TestKey::rsa(&format!("persona-{}-auth", spec.name))?;
         let root = h.root(Purpose::Auth, spec.auth_gen);
-        let hi = if spec.idx % 2 == 0 { 0xA5 } else { 0x25 };
+        let hi = if spec.idx.is_multiple_of(2) {
+            0xA5
+        } else {
+            0x25
+        };
         let params = EeParams {
             serial: [hi, 0x5A, 0x00, spec.idx],
             key: &key,

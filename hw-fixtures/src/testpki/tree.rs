@@ -93,7 +93,7 @@ fn crls(h: &Hierarchy, revoked: &[[u8; 4]], files: &mut Files) -> Result<(), Tes
         None,
     ];
     for (i, reason) in others.into_iter().enumerate() {
-        let hi = if i % 2 == 0 { 0xF1 } else { 0x71 };
+        let hi = if i.is_multiple_of(2) { 0xF1 } else { 0x71 };
         entries.push(Entry {
             serial: vec![hi, 0x00, 0x01, i as u8],
             date: x509::utc(2026, 1 + i as u8, 10, 1, 0, 0)?,
