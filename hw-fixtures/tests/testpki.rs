@@ -259,6 +259,42 @@ fn openssl_accepts_crls() {
     }
 }
 
+/// With `sign_g2.crl`, OpenSSL reports the `revoked` persona revoked and the others fine.
+#[test]
+fn openssl_crl_check_finds_the_revoked_persona() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crl = root().join("testpki/sign_g2.crl");
+    let crl_pem = tmp.path().join("crl.pem");
+    let (ok, text) = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crl.to_str().unwrap(),
+        "-out",
+        crl_pem.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let ca = root().join("testpki/sign_root_g2.pem");
+    for (p, revoked) in [("revoked", true), ("ordinary", false)] {
+        let ef = read(&format!("personas/{p}/jpki/0001.bin"));
+        let pem = to_pem(der_prefix(&ef), tmp.path(), p);
+        let (ok, text) = openssl(&[
+            "verify",
+            "-attime",
+            &personas::EXPECT_AT.to_string(),
+            "-crl_check",
+            "-CRLfile",
+            crl_pem.to_str().unwrap(),
+            "-CAfile",
+            ca.to_str().unwrap(),
+            pem.to_str().unwrap(),
+        ]);
+        assert_eq!(ok, !revoked, "{p}: {text}");
+        assert_eq!(text.contains("certificate revoked"), revoked, "{p}: {text}");
+    }
+}
+
 fn san_values(cert_der: &[u8]) -> Vec<(String, String)> {
     let cert = Certificate::from_der(cert_der).unwrap();
     let exts = cert.tbs_certificate.extensions.unwrap();
