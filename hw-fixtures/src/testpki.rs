@@ -9,6 +9,7 @@ pub mod crl;
 pub mod holder;
 pub mod keys;
 pub mod names;
+pub mod persona_toml;
 pub mod personas;
 pub mod pki;
 pub mod tree;

@@ -3,7 +3,7 @@
 //! The x509-cert builder adds fixed extensions per profile (and `Profile::Manual` needs the
 //! `hazmat` feature); assembling the TBS ourselves keeps the JPKI shape under our control.
 
-use der::asn1::{BitString, Ia5StringRef, ObjectIdentifier, OctetString, Utf8StringRef};
+use der::asn1::{BitString, ObjectIdentifier, OctetString, Utf8StringRef};
 use der::oid::AssociatedOid;
 use der::{Any, DateTime, Encode};
 use sha2::{Digest, Sha256};
@@ -118,12 +118,6 @@ pub fn policies(oid: ObjectIdentifier, critical: bool) -> Result<Extension, Test
 /// subjectAltName with one directoryName.
 pub fn san_dirname(dn: &Name) -> Result<Extension, TestPkiError> {
     let v = SubjectAltName(vec![GeneralName::DirectoryName(dn.clone())]);
-    ext(SubjectAltName::OID, false, &v)
-}
-
-/// subjectAltName with one dNSName (for the EC/algorithm certificates' readability only).
-pub fn san_dns(dns: &str) -> Result<Extension, TestPkiError> {
-    let v = SubjectAltName(vec![GeneralName::DnsName(Ia5StringRef::new(dns)?.into())]);
     ext(SubjectAltName::OID, false, &v)
 }
 
