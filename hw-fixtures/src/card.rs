@@ -194,6 +194,16 @@ impl VirtualCard {
         self.apdus_seen
     }
 
+    /// Whether the card is mute (fault `mute_after` fired and no power-off since).
+    pub fn is_muted(&self) -> bool {
+        self.muted
+    }
+
+    /// Whether the card has left (fault `remove_after` fired).
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
     /// Whether `pin` is verified in the current power session.
     pub fn is_verified(&self, pin: PinId) -> bool {
         self.verified[pin.index()]

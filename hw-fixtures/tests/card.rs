@@ -1,5 +1,7 @@
 //! Behaviour of the virtual card, per `shared/reference/jpki-protocol.md`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;
