@@ -337,10 +337,18 @@ impl VirtualCard {
             (0x00, 0xCA | 0xCB) => status(sw::DATA_NOT_FOUND),
             (0x00, 0xC0) => status(sw::CONDITIONS),
             (0x80, 0x2A) => self.sign(cmd),
-            // Last-command indicator: physical cards answer 6700 (ref §6.7, §13.1).
+            // Last-command indicator: the iPhone token's profile has it, physical cards answer
+            // 6700 (ref §6.7, §13.1). The token kind is told by the EF 0006 label (ref §2.2).
+            (0x80, 0xFC) if self.is_iphone_token() && cmd.p1 == 0 && cmd.p2 == 0 => status(sw::OK),
             (0x80, 0xFC) => status(sw::WRONG_LENGTH),
             _ => status(sw::INS),
         }
+    }
+
+    fn is_iphone_token(&self) -> bool {
+        self.persona
+            .file(Ap::Jpki, 0x0006)
+            .is_some_and(|t| t.starts_with(b"JPKIAPIOSTOKEN "))
     }
 
     fn ap_present(&self, ap: Ap) -> bool {
@@ -559,6 +567,9 @@ impl VirtualCard {
         if cmd.p1 != 0x00 {
             return status(sw::BAD_P1P2);
         }
+        if cmd.p2 == 0x00 && self.df == Some(Ap::Text) {
+            return self.sign_text_ap(cmd);
+        }
         let which = match cmd.p2 {
             0x80 => match self.ef {
                 Some(Ef::Key(k)) => k,
@@ -590,6 +601,23 @@ impl VirtualCard {
             return status(sw::NOT_FOUND);
         };
         if cmd.data.len() > key.size().saturating_sub(11) {
+            return status(sw::WRONG_LENGTH);
+        }
+        match key.sign(Pkcs1v15Sign::new_unprefixed(), cmd.data) {
+            Ok(sig) => with_data(sig, sw::OK),
+            Err(_) => status(sw::NO_DIAG),
+        }
+    }
+}
+
+impl VirtualCard {
+    /// 券面 AP card-key signature `80 2A 00 00 Lc <DigestInfo> 00` in the text AP: the AP's own
+    /// key, no credential (ref §6.7, soltia48 `TextAp::sign`); PKCS#1 v1.5 over the given bytes.
+    fn sign_text_ap(&self, cmd: &Command<'_>) -> Vec<u8> {
+        let Some(key) = self.persona.textap_key.as_ref() else {
+            return status(sw::DATA_NOT_FOUND);
+        };
+        if cmd.data.is_empty() || cmd.data.len() > key.size().saturating_sub(11) {
             return status(sw::WRONG_LENGTH);
         }
         match key.sign(Pkcs1v15Sign::new_unprefixed(), cmd.data) {

@@ -113,13 +113,14 @@ pub struct Faults {
     pub corrupt: Vec<String>,
 }
 
-/// `[expect]`: what tests may assert about the persona. The card itself ignores it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// `[expect]`: what tests may assert about the persona. The card itself ignores it. Keys the
+/// generator adds later land in `other` instead of failing the load.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct Expect {
     /// `card | android | iphone | no-sign-cert | not-jpki`.
     pub card_kind: Option<String>,
-    /// Verification outcome of the sign certificate at `at`.
+    /// Verification outcome of the sign cert at `at`: `valid | expired | revoked | absent`.
     pub sign_status: Option<String>,
     /// Unix seconds the expectations hold at.
     pub at: Option<i64>,
@@ -127,6 +128,19 @@ pub struct Expect {
     pub attributes_match: Option<bool>,
     /// SAN carries 代替文字 entries.
     pub substitute_characters: Option<bool>,
+    /// Root generation that issued EF 0001 (`g1`, `g2`).
+    pub sign_issuer: Option<String>,
+    /// EF 0001 serial, hex.
+    pub sign_serial: Option<String>,
+    /// CRL reason of a revoked sign certificate.
+    pub revocation_reason: Option<String>,
+    /// Root generation that issued EF 000A.
+    pub auth_issuer: Option<String>,
+    /// The digits of text EF 0001 (synthetic).
+    pub my_number: Option<String>,
+    /// Any other key.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, toml::Value>,
 }
 
 /// Where a card file lives.
@@ -258,6 +272,8 @@ pub struct Persona {
     pub sign_key: Option<RsaPrivateKey>,
     /// JPKI authentication key (EF 0017), if `keys/auth.pk8.der` exists.
     pub auth_key: Option<RsaPrivateKey>,
+    /// The text AP's own key (`80 2A 00 00` in the text AP), if `keys/textap.pk8.der` exists.
+    pub textap_key: Option<RsaPrivateKey>,
 }
 
 impl fmt::Debug for Persona {
@@ -277,6 +293,7 @@ impl fmt::Debug for Persona {
             .field("text_files", &self.text_files.keys().collect::<Vec<_>>())
             .field("sign_key", &self.sign_key.is_some())
             .field("auth_key", &self.auth_key.is_some())
+            .field("textap_key", &self.textap_key.is_some())
             .finish()
     }
 }
@@ -406,6 +423,7 @@ impl Persona {
             text_files: load_files(&dir.join("text"))?,
             sign_key: load_key(&dir.join("keys").join("sign.pk8.der"))?,
             auth_key: load_key(&dir.join("keys").join("auth.pk8.der"))?,
+            textap_key: load_key(&dir.join("keys").join("textap.pk8.der"))?,
         })
     }
 

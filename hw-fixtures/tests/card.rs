@@ -623,3 +623,43 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn iphone_token_accepts_last_command_indicator() {
+    let dir = tempfile::tempdir().unwrap();
+    write_persona(dir.path(), &Opts::default());
+    let mut token = b"JPKIAPIOSTOKEN".to_vec();
+    token.resize(160, b' ');
+    std::fs::write(dir.path().join("jpki/0006.bin"), token).unwrap();
+    let mut c = VirtualCard::load(dir.path()).unwrap();
+    assert_eq!(sw(&mut c, "80FC0000"), "9000");
+    assert_eq!(sw(&mut c, "80FC0100"), "6700");
+}
+
+#[test]
+fn text_ap_card_key_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    write_persona(dir.path(), &Opts::default());
+    let di = digest_info();
+    let apdu = format!("802A0000{:02X}{}00", di.len(), hex::encode_upper(&di));
+    let mut c = VirtualCard::load(dir.path()).unwrap();
+    sw(&mut c, SEL_TEXT);
+    assert_eq!(sw(&mut c, &apdu), "6A88"); // no keys/textap.pk8.der
+    std::fs::copy(
+        dir.path().join("keys/auth.pk8.der"),
+        dir.path().join("keys/textap.pk8.der"),
+    )
+    .unwrap();
+    let mut c = VirtualCard::load(dir.path()).unwrap();
+    sw(&mut c, SEL_TEXT);
+    let r = c.execute(&h(&apdu));
+    assert_eq!(r.len(), 258);
+    keys()
+        .1
+        .to_public_key()
+        .verify(Pkcs1v15Sign::new_unprefixed(), &di, &r[..256])
+        .unwrap();
+    // In the JPKI AP, P2 00 is not a key reference.
+    sw(&mut c, SEL_JPKI);
+    assert_eq!(sw(&mut c, &apdu), "6A86");
+}
