@@ -604,7 +604,11 @@ proptest! {
              any::<u8>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..20))
                 .prop_map(|(a, b, c, d, t)| [vec![a, b, c, d], t].concat()),
         ], 1..20),
-        chain in 0usize..300)
+        chain in 0usize..300,
+        verified in any::<bool>(),
+        sfi in any::<bool>(),
+        extended in any::<bool>(),
+        text in any::<bool>())
     {
         thread_local! {
             static BASE: Persona = {
@@ -613,10 +617,25 @@ proptest! {
                 Persona::load(dir.path()).unwrap()
             };
         }
-        let mut c = BASE.with(|p| VirtualCard::new(p.clone()));
+        let mut c = BASE.with(|p| {
+            let mut p = p.clone();
+            p.sfi = sfi;
+            p.extended = extended;
+            VirtualCard::new(p)
+        });
+        if verified {
+            sw(&mut c, SEL_TEXT);
+            sel_ef(&mut c, "0011");
+            sw(&mut c, &format!("00200080{}", pin_hex("1234")));
+            sw(&mut c, SEL_JPKI);
+            sel_ef(&mut c, "001B");
+            sw(&mut c, &format!("00200080{}", pin_hex("TESTPW1")));
+            sel_ef(&mut c, "0018");
+            sw(&mut c, &format!("00200080{}", pin_hex("1234")));
+        }
         c.faults_mut().chain_61xx = chain;
         c.faults_mut().corrupt = vec!["jpki/000A".into(), "text/0001".into()];
-        sw(&mut c, SEL_JPKI);
+        sw(&mut c, if text { SEL_TEXT } else { SEL_JPKI });
         for a in &apdus {
             let r = c.execute(a);
             prop_assert!(r.len() >= 2);
