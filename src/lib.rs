@@ -1,1 +1,3 @@
 //! jpkid
+
+pub mod pki;
