@@ -1,5 +1,7 @@
 //! Basic four from the signing certificate's SAN and the comparison with text-AP values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod pki_support;
 
 use jpkid::pki::attributes::{self, AttributeError, Era, TextApFour};

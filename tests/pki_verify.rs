@@ -1,6 +1,8 @@
 //! `pki::verify` against a generated JPKI-shaped test PKI: one test per outcome, the precedence
 //! rules, both key generations with one DN, RSA and ECDSA, and the result details.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod pki_support;
 
 use jpkid::pki::{
