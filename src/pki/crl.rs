@@ -385,6 +385,35 @@ pub struct BuiltIndex {
     records: Vec<u8>,
 }
 
+/// Structure of a CRL as read without any signature check (for diagnostics and fuzzing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlSummary {
+    pub entries: u64,
+    pub serial_width: u8,
+    pub this_update: i64,
+    pub next_update: i64,
+    /// AKI key id, upper-case hex (empty without AKI).
+    pub authority_key_id: String,
+}
+
+/// Walk a CRL's structure and every entry, **without** verifying its signature: never use the
+/// result for revocation decisions.
+pub fn inspect(data: &[u8]) -> Result<CrlSummary, CrlError> {
+    let parts = split_crl(data)?;
+    let (mut entries, mut width) = (0u64, 1usize);
+    walk_entries(parts.entries, |e| {
+        entries += 1;
+        width = width.max(e.serial.len());
+    })?;
+    Ok(CrlSummary {
+        entries,
+        serial_width: width as u8,
+        this_update: parts.this_update,
+        next_update: parts.next_update,
+        authority_key_id: parts.aki.map(hex::encode_upper).unwrap_or_default(),
+    })
+}
+
 impl fmt::Debug for BuiltIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BuiltIndex")
@@ -587,11 +616,25 @@ fn parse_header(bytes: &[u8]) -> Result<IndexHeader, &'static str> {
     })
 }
 
+/// Records per fence: the in-memory fence table holds the 8-byte key prefix of every
+/// `FENCE`-th record, so a lookup searches a small cache-resident table first and then one
+/// block of `FENCE` records instead of the whole array.
+const FENCE: usize = 32;
+
 /// One loaded index: header plus sorted records.
 pub struct CrlIndex {
     header: IndexHeader,
     bytes: Vec<u8>,
     rec: usize,
+    fences: Vec<u64>,
+}
+
+/// First 8 bytes of a record key (big-endian, zero-extended): monotone in the key order.
+fn prefix8(key: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    let n = key.len().min(8);
+    a[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(a)
 }
 
 impl fmt::Debug for CrlIndex {
@@ -623,7 +666,17 @@ impl CrlIndex {
         if !is_sorted(records, usize::from(header.width), rec) {
             return Err("records not sorted");
         }
-        Ok(CrlIndex { header, bytes, rec })
+        let w = usize::from(header.width);
+        let fences = records
+            .chunks(rec * FENCE)
+            .map(|block| prefix8(&block[..w.min(block.len())]))
+            .collect();
+        Ok(CrlIndex {
+            header,
+            bytes,
+            rec,
+            fences,
+        })
     }
 
     /// Load and check an index file.
@@ -652,7 +705,13 @@ impl CrlIndex {
         key[w - serial.len()..w].copy_from_slice(serial);
         let key = &key[..w];
         let records = self.bytes.get(HEADER_LEN..)?;
-        let (mut lo, mut hi) = (0usize, records.len() / self.rec);
+        let n = records.len() / self.rec;
+        // Blocks that can hold the key: from the last block starting below its prefix to the
+        // last block starting at or below it.
+        let kp = prefix8(key);
+        let first = self.fences.partition_point(|&f| f < kp).saturating_sub(1);
+        let last = self.fences.partition_point(|&f| f <= kp);
+        let (mut lo, mut hi) = (first * FENCE, (last * FENCE).min(n));
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let r = records.get(mid * self.rec..(mid + 1) * self.rec)?;
@@ -837,5 +896,70 @@ impl CrlStore {
                 next_update: h.next_update,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Index bytes for sorted keys of width `w` (all with reason 3, date = position).
+    fn index_of(keys: &[Vec<u8>], w: u8) -> CrlIndex {
+        let mut records = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            records.extend_from_slice(k);
+            records.push(3);
+            records.extend_from_slice(&(i as u32).to_le_bytes());
+        }
+        let header = IndexHeader {
+            width: w,
+            key_id: vec![1; 20],
+            crl_number: vec![1],
+            this_update: 0,
+            next_update: 1,
+            count: keys.len() as u64,
+            source_sha256: [0; 32],
+        };
+        let bytes = [header.encode(&records), records].concat();
+        CrlIndex::from_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn fence_search_with_shared_prefixes_and_wide_serials() {
+        // W = 10; many keys share their first 8 bytes, spanning several fence blocks.
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for hi in 0..5u8 {
+            for lo in (0..200u16).step_by(2) {
+                let mut k = vec![0u8, 0, 0, 0, 0, 0, 0, hi];
+                k.extend_from_slice(&lo.to_be_bytes());
+                keys.push(k);
+            }
+        }
+        let idx = index_of(&keys, 10);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(
+                idx.find(k),
+                Some((Some(RevocationReason::AffiliationChanged), i as i64))
+            );
+        }
+        for hi in 0..6u8 {
+            let k = [0u8, 0, 0, 0, 0, 0, 0, hi, 0, 1];
+            assert_eq!(idx.find(&k), None);
+        }
+        assert_eq!(idx.find(&[0xFF; 11]), None);
+        // An empty magnitude is serial 0, which is listed here (hi = 0, lo = 0).
+        assert_eq!(idx.find(&[]).map(|r| r.1), Some(0));
+    }
+
+    #[test]
+    fn fence_search_narrow() {
+        let keys: Vec<Vec<u8>> = (0..1000u16)
+            .map(|i| (i * 3).to_be_bytes().to_vec())
+            .collect();
+        let idx = index_of(&keys, 2);
+        for i in 0..3000u16 {
+            assert_eq!(idx.find(&i.to_be_bytes()).is_some(), i % 3 == 0, "{i}");
+        }
+        assert_eq!(idx.find(&[0, 0, 0, 3]).map(|r| r.1), Some(1));
     }
 }
