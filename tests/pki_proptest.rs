@@ -14,6 +14,19 @@ use pki_support::crlgen::{CrlEntry, CrlSpec, build_crl};
 use pki_support::*;
 use proptest::prelude::*;
 
+/// Committed hw-fixtures files used as extra seeds.
+const FIXTURE_CERTS: &[&str] = &[
+    "personas/ordinary/jpki/0001.bin",
+    "personas/moved/jpki/0001.bin",
+    "personas/substitute-chars/jpki/0001.bin",
+    "personas/revoked/jpki/000A.bin",
+    "testpki/ec/p384_sign_ee.der",
+];
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/hw-fixtures/").to_owned() + rel).unwrap()
+}
+
 struct Seeds {
     anchors: TrustAnchors,
     certs: Vec<Vec<u8>>,
@@ -35,6 +48,7 @@ fn seeds() -> &'static Seeds {
         ]
         .iter()
         .map(|n| read(n))
+        .chain(FIXTURE_CERTS.iter().map(|f| fixture(f)))
         .collect();
         let root = read("sign_root_g2.der");
         let key = read("sign_root_g2.pk8.der");
@@ -110,7 +124,7 @@ proptest! {
     }
 
     #[test]
-    fn verify_never_panics_on_mutated_certs(which in 0usize..5, (e, cut, tail) in edits(), purpose in any::<bool>()) {
+    fn verify_never_panics_on_mutated_certs(which in 0usize..10, (e, cut, tail) in edits(), purpose in any::<bool>()) {
         let s = seeds();
         let der = mutate(&s.certs[which], &e, cut, &tail);
         let purpose = if purpose { Purpose::Sign } else { Purpose::Auth };
@@ -124,6 +138,13 @@ proptest! {
         let crl = mutate(&s.crl, &e, cut, &tail);
         let _ = build_index(&crl, &s.anchors);
         let _ = inspect(&crl);
+    }
+
+    #[test]
+    fn fixture_crl_walk_never_panics_on_mutated((e, cut, tail) in edits()) {
+        let crl = mutate(&fixture("testpki/sign_g2.crl"), &e, cut, &tail);
+        let _ = inspect(&crl);
+        let _ = build_index(&crl, &seeds().anchors);
     }
 
     #[test]

@@ -153,7 +153,13 @@ impl fmt::Debug for Anchor {
 
 impl Anchor {
     /// Check one DER certificate and make it an anchor. `pinned` selects the production rule.
-    pub fn from_der(der: &[u8], pinned: bool) -> Result<Anchor, AnchorError> {
+    /// `hint` gives the purpose of a test root whose DN carries no JPKI OU (e.g. a lab's ECDSA
+    /// root); an OU in the DN always wins, and a hint that contradicts it is refused.
+    pub fn from_der(
+        der: &[u8],
+        pinned: bool,
+        hint: Option<Purpose>,
+    ) -> Result<Anchor, AnchorError> {
         let sha256: [u8; 32] = Sha256::digest(der).into();
         let pin = PINNED_ROOTS.iter().find(|p| p.sha256 == sha256);
         if pinned && pin.is_none() {
@@ -164,7 +170,12 @@ impl Anchor {
         if !rest.is_empty() {
             return Err(AnchorError::NotCertificate);
         }
-        let purpose = purpose_from_name(cert.subject()).ok_or(AnchorError::NoPurpose)?;
+        let purpose = match (purpose_from_name(cert.subject()), hint) {
+            (Some(p), Some(h)) if p != h => return Err(AnchorError::PurposeMismatch),
+            (Some(p), _) => p,
+            (None, Some(h)) if !pinned => h,
+            (None, _) => return Err(AnchorError::NoPurpose),
+        };
         if pin.is_some_and(|p| p.purpose != purpose) {
             return Err(AnchorError::PurposeMismatch);
         }
@@ -279,26 +290,25 @@ pub struct TrustAnchors {
 
 impl TrustAnchors {
     /// Load every regular file in `dir` (PEM or DER, one certificate per file). Production:
-    /// only pinned roots are kept; test: every CA certificate with a JPKI OU is kept. Files that
-    /// fail are listed in [`TrustAnchors::rejected`]; no anchor at all is an error.
+    /// only pinned roots are kept; test: every CA certificate with a JPKI OU is kept, and with
+    /// the test hierarchy the subdirectories `sign/` and `auth/` hold test roots whose DN has no
+    /// JPKI OU (their purpose is the directory's). Files that fail are listed in
+    /// [`TrustAnchors::rejected`]; no anchor at all is an error.
     pub fn load(hierarchy: Hierarchy, dir: &Path) -> Result<TrustAnchors, RootsError> {
-        let io = |source| RootsError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
-        let mut paths = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io)? {
-            let entry = entry.map_err(io)?;
-            if entry.file_type().map_err(io)?.is_file() {
-                paths.push(entry.path());
+        let mut paths = list_files(dir, None)?;
+        if hierarchy == Hierarchy::Test {
+            for (sub, p) in [("sign", Purpose::Sign), ("auth", Purpose::Auth)] {
+                let d = dir.join(sub);
+                if d.is_dir() {
+                    paths.extend(list_files(&d, Some(p))?);
+                }
             }
         }
-        paths.sort();
         let mut set = TrustAnchors {
             hierarchy,
             ..Default::default()
         };
-        for path in paths {
+        for (path, hint) in paths {
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
                 Err(_) => {
@@ -309,7 +319,7 @@ impl TrustAnchors {
                     continue;
                 }
             };
-            match set.add_bytes(&bytes) {
+            match set.add_bytes_for(&bytes, hint) {
                 Ok(()) => {}
                 Err(reason) => set.rejected.push(RejectedRoot { path, reason }),
             }
@@ -333,8 +343,17 @@ impl TrustAnchors {
 
     /// Add one PEM or DER certificate under this set's rule.
     pub fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), AnchorError> {
+        self.add_bytes_for(bytes, None)
+    }
+
+    /// Add one certificate with a purpose hint (test hierarchy only; see [`Anchor::from_der`]).
+    pub fn add_bytes_for(
+        &mut self,
+        bytes: &[u8],
+        hint: Option<Purpose>,
+    ) -> Result<(), AnchorError> {
         let der = pem_or_der(bytes).ok_or(AnchorError::NotCertificate)?;
-        let anchor = Anchor::from_der(&der, self.hierarchy == Hierarchy::Production)?;
+        let anchor = Anchor::from_der(&der, self.hierarchy == Hierarchy::Production, hint)?;
         if !self.anchors.iter().any(|a| a.sha256 == anchor.sha256) {
             self.anchors.push(anchor);
         }
@@ -374,6 +393,26 @@ impl TrustAnchors {
     pub fn by_key_id(&self, key_id: &[u8]) -> Option<&Anchor> {
         self.anchors.iter().find(|a| a.key_id == key_id)
     }
+}
+
+/// Regular files of `dir`, sorted, each with a purpose hint.
+fn list_files(
+    dir: &Path,
+    hint: Option<Purpose>,
+) -> Result<Vec<(PathBuf, Option<Purpose>)>, RootsError> {
+    let io = |source| RootsError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_type().map_err(io)?.is_file() {
+            paths.push((entry.path(), hint));
+        }
+    }
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(paths)
 }
 
 /// DER as is, or the first `CERTIFICATE` block of a PEM file.
