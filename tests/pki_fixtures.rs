@@ -242,3 +242,110 @@ fn algorithms() {
         assert_eq!(v.outcome, VerifyOutcome::Valid, "{f}: {:?}", v.details);
     }
 }
+
+/// One `openssl ocsp` responder with the committed responder certificate of sign root g2; the
+/// index lists the `revoked` persona's serial as affiliationChanged.
+#[test]
+fn ocsp_with_the_committed_responder() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("index.txt");
+    std::fs::write(
+        &idx,
+        "R\t300331145959Z\t260615030000Z,affiliationChanged\tC0000004\tunknown\t/CN=revoked\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = hw().join("testpki");
+    let mut child = std::process::Command::new("openssl")
+        .args(["ocsp", "-index"])
+        .arg(&idx)
+        .args(["-port", &port.to_string(), "-rsigner"])
+        .arg(t.join("ocsp_sign_g2.pem"))
+        .arg("-rkey")
+        .arg(t.join("keys/ocsp_sign_g2.pem"))
+        .arg("-CA")
+        .arg(t.join("sign_root_g2.pem"))
+        .args(["-nrequest", "1", "-ndays", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("waiting for OCSP client") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "openssl ocsp exited");
+    }
+    let cfg = pki::OcspConfig::new(format!("http://127.0.0.1:{port}/ocsp"));
+    let policy = RevocationPolicy {
+        mode: RevocationMode::Require,
+        ocsp: Some(&cfg),
+        ..Default::default()
+    };
+    let der = std::fs::read(hw().join("personas/revoked/jpki/0001.bin")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let v = pki::verify(anchors(), &der, Purpose::Sign, now, &policy);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(v.outcome.as_str(), "revoked", "{:?}", v.details);
+    assert_eq!(v.details.revocation_source, Some(RevocationSource::Ocsp));
+    assert_eq!(
+        v.details.revocation_reason.unwrap().as_str(),
+        "affiliationChanged"
+    );
+    assert_eq!(v.details.revoked_at, Some(1_781_492_400)); // 2026-06-15T03:00:00Z
+}
+
+/// A consent document signed with the ordinary persona's card key; `openssl cms -verify`
+/// checks it against the committed sign root g2.
+#[test]
+fn cms_with_the_ordinary_persona() {
+    use rsa::pkcs8::DecodePrivateKey;
+    let dir = hw().join("personas/ordinary");
+    let cert = std::fs::read(dir.join("jpki/0001.bin")).unwrap();
+    // Card EFs may carry FF filler; CMS needs the exact DER.
+    let cert = {
+        let len = match (cert[1], cert[2], cert[3]) {
+            (0x82, h, l) => 4 + ((h as usize) << 8 | l as usize),
+            (0x81, l, _) => 3 + l as usize,
+            (l, _, _) => 2 + l as usize,
+        };
+        cert[..len].to_vec()
+    };
+    let doc = br#"{"items":["address","birth-date","name"]}"#;
+    let p = jpkid::pki::cms::prepare(doc, &cert, 1_795_000_000).unwrap();
+    let key =
+        rsa::RsaPrivateKey::from_pkcs8_der(&std::fs::read(dir.join("keys/sign.pk8.der")).unwrap())
+            .unwrap();
+    let sig = key
+        .sign(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &p.digest())
+        .unwrap();
+    let der = p.finish(&sig).unwrap();
+    let v = jpkid::pki::cms::verify_signed_data(&der, Some(1_795_000_000)).unwrap();
+    assert_eq!(v.content, doc);
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("c.p7m"), &der).unwrap();
+    let st = std::process::Command::new("openssl")
+        .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-in"])
+        .arg(tmp.path().join("c.p7m"))
+        .arg("-CAfile")
+        .arg(hw().join("testpki/sign_root_g2.pem"))
+        .args(["-attime", "1795000000", "-out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(std::fs::read(tmp.path().join("out")).unwrap(), doc);
+}
