@@ -20,6 +20,16 @@
 //! 5. `revoked` (CRL first, then OCSP);
 //! 6. `revocation-unknown` — no fresh answer from any source and the mode is `require`;
 //! 7. `valid`.
+//!
+//! Deliberate choices:
+//! - The anchor's own validity period is not checked: RFC 5280 treats a trust anchor as a name
+//!   and key, and certificates issued under the 2015 J-LIS generation must stay checkable after
+//!   that root's expiry. The end entity's period is checked at `at`.
+//! - A CRL or OCSP entry counts as revoked whatever its revocation date relative to `at`.
+//! - J-LIS test-card policy `…8.5.1.0.20` is accepted only under unpinned (test) anchors.
+//! - Revocation sources: the CRL index first (local); OCSP only when the CRL gave no fresh
+//!   answer (no index, stale, unusable). `prefer` reports `valid` with source `none` when neither
+//!   answered; `require` reports `revocation-unknown`.
 
 pub mod attributes;
 pub mod chain;
