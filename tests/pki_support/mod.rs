@@ -11,15 +11,14 @@ use std::sync::OnceLock;
 use jpkid::pki::{Hierarchy, TrustAnchors};
 use x509_parser::prelude::*;
 
-/// Directory with the generated test PKI (made on first use, kept for the process).
+/// Directory with the generated test PKI (made on first use; left in the target dir).
 pub fn pki_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("jpkid-pki-")
-            .tempdir()
-            .unwrap()
-            .keep();
+        // Inside the target directory (removed by `cargo clean`), one per test process.
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pki-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pki_support/mkpki.sh");
         let st = std::process::Command::new("sh")
             .arg(script)
