@@ -8,5 +8,6 @@
 pub mod apdu;
 pub mod card;
 pub mod jpki;
+pub mod pki;
 pub mod tlv;
 pub mod transport;

@@ -1,0 +1,102 @@
+//! Signature verification shared by certificates, CRLs, OCSP responses and CMS: one place that
+//! maps algorithm OIDs to RustCrypto verifiers. Only the algorithms JPKI uses or is expected to
+//! use are accepted (DESIGN §5).
+
+use rsa::pkcs8::DecodePublicKey;
+use rsa::sha2::{Digest, Sha256, Sha384, Sha512};
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+
+pub(crate) const OID_SHA256_RSA: &str = "1.2.840.113549.1.1.11";
+pub(crate) const OID_SHA384_RSA: &str = "1.2.840.113549.1.1.12";
+pub(crate) const OID_SHA512_RSA: &str = "1.2.840.113549.1.1.13";
+pub(crate) const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+pub(crate) const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+
+/// Hash functions used with the signature algorithms below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HashAlg {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl HashAlg {
+    pub(crate) fn digest(self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            HashAlg::Sha256 => Sha256::digest(msg).to_vec(),
+            HashAlg::Sha384 => Sha384::digest(msg).to_vec(),
+            HashAlg::Sha512 => Sha512::digest(msg).to_vec(),
+        }
+    }
+}
+
+/// A supported signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SigAlg {
+    RsaPkcs1(HashAlg),
+    Ecdsa(HashAlg),
+}
+
+impl SigAlg {
+    /// From the dotted OID of an AlgorithmIdentifier; `None` = unsupported.
+    pub(crate) fn from_oid(oid: &str) -> Option<SigAlg> {
+        Some(match oid {
+            OID_SHA256_RSA => SigAlg::RsaPkcs1(HashAlg::Sha256),
+            OID_SHA384_RSA => SigAlg::RsaPkcs1(HashAlg::Sha384),
+            OID_SHA512_RSA => SigAlg::RsaPkcs1(HashAlg::Sha512),
+            OID_ECDSA_SHA256 => SigAlg::Ecdsa(HashAlg::Sha256),
+            OID_ECDSA_SHA384 => SigAlg::Ecdsa(HashAlg::Sha384),
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SigError {
+    #[error("public key cannot be decoded for this algorithm")]
+    Key,
+    #[error("signature value cannot be decoded")]
+    Encoding,
+    #[error("signature does not verify")]
+    Invalid,
+}
+
+/// Verify `sig` over `msg` with the key in `spki_der` (a DER SubjectPublicKeyInfo).
+pub(crate) fn verify(spki_der: &[u8], alg: SigAlg, msg: &[u8], sig: &[u8]) -> Result<(), SigError> {
+    match alg {
+        SigAlg::RsaPkcs1(hash) => verify_rsa_prehashed(spki_der, hash, &hash.digest(msg), sig),
+        SigAlg::Ecdsa(HashAlg::Sha256) => {
+            use p256::ecdsa::signature::Verifier;
+            let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+                .map_err(|_| SigError::Key)?;
+            let sig = p256::ecdsa::Signature::from_der(sig).map_err(|_| SigError::Encoding)?;
+            key.verify(msg, &sig).map_err(|_| SigError::Invalid)
+        }
+        SigAlg::Ecdsa(HashAlg::Sha384) => {
+            use p384::ecdsa::signature::Verifier;
+            let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+                .map_err(|_| SigError::Key)?;
+            let sig = p384::ecdsa::Signature::from_der(sig).map_err(|_| SigError::Encoding)?;
+            key.verify(msg, &sig).map_err(|_| SigError::Invalid)
+        }
+        // P-521 is not expected on JPKI cards; ecdsa-with-SHA512 is refused by `from_oid`.
+        SigAlg::Ecdsa(HashAlg::Sha512) => Err(SigError::Key),
+    }
+}
+
+/// PKCS#1 v1.5 verification of an already computed digest (CMS with `rsaEncryption`).
+pub(crate) fn verify_rsa_prehashed(
+    spki_der: &[u8],
+    hash: HashAlg,
+    digest: &[u8],
+    sig: &[u8],
+) -> Result<(), SigError> {
+    let key = RsaPublicKey::from_public_key_der(spki_der).map_err(|_| SigError::Key)?;
+    let scheme = match hash {
+        HashAlg::Sha256 => Pkcs1v15Sign::new::<Sha256>(),
+        HashAlg::Sha384 => Pkcs1v15Sign::new::<Sha384>(),
+        HashAlg::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
+    };
+    key.verify(scheme, digest, sig)
+        .map_err(|_| SigError::Invalid)
+}

@@ -1,0 +1,346 @@
+//! CRL import and the index store: signature and issuer selection across same-DN generations,
+//! reason codes, stale lists, atomic replacement, corrupt indexes, and `verify` using the CRL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod pki_support;
+
+use jpkid::pki::crl::{self, CrlAnswer, CrlError, CrlIndex, CrlStore};
+use jpkid::pki::{
+    self, Purpose, RevocationMode, RevocationPolicy, RevocationReason, RevocationSource,
+    VerifyOutcome,
+};
+use pki_support::crlgen::{CrlEntry, CrlSpec, build_crl};
+use pki_support::*;
+
+const DAY: i64 = 86_400;
+
+fn entry(serial: u64, date: i64, reason: Option<u8>) -> CrlEntry {
+    let b = serial.to_be_bytes();
+    let skip = b.iter().position(|&x| x != 0).unwrap_or(7);
+    CrlEntry {
+        serial: b[skip..].to_vec(),
+        date,
+        reason,
+    }
+}
+
+/// A CRL by sign root `gen` listing the `revoked` cert (affiliationChanged) and one entry of
+/// every other reason, plus one without reason; deliberately unsorted.
+fn crl_g(g: u8, this_update: i64, next_update: i64, aki: bool) -> Vec<u8> {
+    let root = read(&format!("sign_root_g{g}.der"));
+    let key = read(&format!("sign_root_g{g}.pk8.der"));
+    let t = this_update - DAY;
+    let mut entries = vec![entry(0x10000005, t, Some(3))];
+    for (i, r) in [0u8, 1, 2, 4, 5, 6, 8, 9, 10].iter().enumerate() {
+        entries.push(entry(0x20000000 - i as u64, t - i as i64, Some(*r)));
+    }
+    entries.push(entry(0x0F, t, None));
+    entries.push(entry(u64::MAX, t, Some(4))); // widest serial: 8 bytes + sign pad
+    let spec = CrlSpec {
+        issuer_cert_der: &root,
+        key_pk8_der: &key,
+        this_update,
+        next_update: Some(next_update),
+        crl_number: 7,
+        aki,
+    };
+    build_crl(&spec, &entries)
+}
+
+fn write_tmp(dir: &std::path::Path, name: &str, data: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+#[test]
+fn openssl_accepts_the_generated_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let p = write_tmp(dir.path(), "g2.crl", &crl_g(2, now, now + DAY, true));
+    let out = std::process::Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-CAfile"])
+        .arg(pki_dir().join("sign_root_g2.pem"))
+        .arg("-in")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("verify OK"));
+}
+
+#[test]
+fn import_and_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("crl");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let sign_ok = read("sign_ok.der");
+    let at = mid(&sign_ok);
+    let p = write_tmp(dir.path(), "g2.crl", &crl_g(2, at - DAY, at + DAY, true));
+    let report = crl::import(&p, &crl_dir, &a).unwrap();
+    assert_eq!(report.entries, 12);
+    assert_eq!(report.serial_width, 8);
+    assert_eq!(report.crl_number, "07");
+    assert_eq!(report.issuer_key_id, key_id_hex(&read("sign_root_g2.der")));
+    assert!(
+        report
+            .index_path
+            .ends_with(format!("{}.crlidx", report.issuer_key_id))
+    );
+    // Index size = header + 12 × (8 + 1 + 4).
+    assert_eq!(
+        std::fs::metadata(&report.index_path).unwrap().len(),
+        160 + 12 * 13
+    );
+
+    let store = CrlStore::open(&crl_dir).unwrap();
+    let policy = RevocationPolicy {
+        mode: RevocationMode::Require,
+        crl: Some(&store),
+        ..Default::default()
+    };
+    let revoked = read("sign_revoked.der");
+    let v = pki::verify(&a, &revoked, Purpose::Sign, at, &policy);
+    assert_eq!(
+        v.outcome,
+        VerifyOutcome::Revoked {
+            reason: Some(RevocationReason::AffiliationChanged),
+            date: at - 2 * DAY
+        }
+    );
+    assert_eq!(v.details.revocation_source, Some(RevocationSource::Crl));
+    assert_eq!(
+        v.details.revocation_reason.unwrap().as_str(),
+        "affiliationChanged"
+    );
+    assert_eq!(v.details.revoked_at, Some(at - 2 * DAY));
+
+    let v = pki::verify(&a, &sign_ok, Purpose::Sign, at, &policy);
+    assert_eq!(v.outcome, VerifyOutcome::Valid);
+    assert_eq!(v.details.revocation_source, Some(RevocationSource::Crl));
+
+    // Expired and listed: expired wins, revocation is not even consulted.
+    let (_, na) = validity(&revoked);
+    let v = pki::verify(&a, &revoked, Purpose::Sign, na + 1, &policy);
+    assert_eq!(v.outcome, VerifyOutcome::Expired);
+
+    // The g1 certificate has no index: revocation unknown (require) / valid (prefer).
+    let g1 = read("sign_ok_g1.der");
+    assert_eq!(
+        pki::verify(&a, &g1, Purpose::Sign, at, &policy).outcome,
+        VerifyOutcome::RevocationUnknown
+    );
+
+    // Every reason code survives the index; an entry without reason reports None.
+    let key = hex::decode(&report.issuer_key_id).unwrap();
+    let idx = store.index(&key).unwrap().unwrap();
+    for (i, r) in [0u8, 1, 2, 4, 5, 6, 8, 9, 10].iter().enumerate() {
+        let serial = (0x20000000u64 - i as u64).to_be_bytes();
+        let (reason, _) = idx.find(&serial).unwrap();
+        assert_eq!(reason.unwrap().code(), *r);
+    }
+    assert_eq!(idx.find(&[0x0F]).unwrap().0, None);
+    assert_eq!(idx.find(&[0, 0, 0x0F]).unwrap().0, None);
+    assert!(idx.find(&u64::MAX.to_be_bytes()).is_some());
+    assert!(idx.find(&[0x0E]).is_none());
+    assert!(idx.find(&[1; 20]).is_none());
+}
+
+#[test]
+fn stale_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = anchors();
+    let sign_ok = read("sign_ok.der");
+    let at = mid(&sign_ok);
+    let p = write_tmp(
+        dir.path(),
+        "old.crl",
+        &crl_g(2, at - 3 * DAY, at - DAY, true),
+    );
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    crl::import(&p, &crl_dir, &a).unwrap();
+    let store = CrlStore::open(&crl_dir).unwrap();
+    let mut policy = RevocationPolicy {
+        mode: RevocationMode::Require,
+        crl: Some(&store),
+        ..Default::default()
+    };
+    assert_eq!(
+        pki::verify(&a, &sign_ok, Purpose::Sign, at, &policy).outcome,
+        VerifyOutcome::RevocationUnknown
+    );
+    policy.accept_stale_crl = true;
+    assert_eq!(
+        pki::verify(&a, &sign_ok, Purpose::Sign, at, &policy).outcome,
+        VerifyOutcome::Valid
+    );
+    policy.accept_stale_crl = false;
+    policy.mode = RevocationMode::Prefer;
+    let v = pki::verify(&a, &sign_ok, Purpose::Sign, at, &policy);
+    assert_eq!(v.outcome, VerifyOutcome::Valid);
+    assert_eq!(v.details.revocation_source, Some(RevocationSource::None));
+}
+
+#[test]
+fn issuer_selected_by_signature_without_aki_and_refused_when_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = anchors();
+    let now = now();
+    // g1 CRL without AKI: both same-DN sign roots are candidates; the signature decides.
+    let p = write_tmp(dir.path(), "g1.crl", &crl_g(1, now, now + DAY, false));
+    let r = crl::import(&p, dir.path(), &a).unwrap();
+    assert_eq!(r.issuer_key_id, key_id_hex(&read("sign_root_g1.der")));
+    assert_eq!(r.root, {
+        use rsa::sha2::{Digest, Sha256};
+        hex::encode_upper(Sha256::digest(read("sign_root_g1.der")))
+    });
+
+    // Signature damaged.
+    let mut bad = crl_g(2, now, now + DAY, true);
+    let n = bad.len();
+    bad[n - 5] ^= 0x01;
+    let p = write_tmp(dir.path(), "bad.crl", &bad);
+    assert!(matches!(
+        crl::import(&p, dir.path(), &a),
+        Err(CrlError::BadSignature)
+    ));
+
+    // Signed by a root with the same DN that is not an anchor.
+    let rogue = read("rogue_sign_root.der");
+    let key = read("rogue_sign_root.pk8.der");
+    for aki in [true, false] {
+        let spec = CrlSpec {
+            issuer_cert_der: &rogue,
+            key_pk8_der: &key,
+            this_update: now,
+            next_update: Some(now + DAY),
+            crl_number: 1,
+            aki,
+        };
+        let p = write_tmp(
+            dir.path(),
+            "rogue.crl",
+            &build_crl(&spec, &[entry(1, now, None)]),
+        );
+        let e = crl::import(&p, dir.path(), &a).unwrap_err();
+        assert!(
+            matches!(e, CrlError::UnknownIssuer | CrlError::BadSignature),
+            "{e}"
+        );
+    }
+
+    // Garbage, truncated, a certificate instead of a CRL, missing file.
+    let good = crl_g(2, now, now + DAY, true);
+    for (name, data) in [
+        ("empty", Vec::new()),
+        ("trunc", good[..good.len() - 10].to_vec()),
+        ("cert", read("sign_ok.der")),
+        ("junk", b"not a crl at all".to_vec()),
+    ] {
+        let p = write_tmp(dir.path(), name, &data);
+        assert!(crl::import(&p, dir.path(), &a).is_err(), "{name}");
+    }
+    assert!(matches!(
+        crl::import(&dir.path().join("missing"), dir.path(), &a),
+        Err(CrlError::Io { .. })
+    ));
+}
+
+#[test]
+fn new_index_replaces_old_atomically_and_older_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let sign_ok = read("sign_ok.der");
+    let at = mid(&sign_ok);
+    let p1 = write_tmp(dir.path(), "1.crl", &crl_g(2, at - DAY, at + DAY, true));
+    crl::import(&p1, &crl_dir, &a).unwrap();
+    let store = CrlStore::open(&crl_dir).unwrap();
+    let key = hex::decode(key_id_hex(&read("sign_root_g2.der"))).unwrap();
+    assert!(matches!(
+        store.lookup(&key, &[0x10, 0, 0, 1], at, false),
+        CrlAnswer::Good { .. }
+    ));
+
+    // A newer CRL that also lists sign_ok: picked up at the next lookup, no reopen.
+    let root = read("sign_root_g2.der");
+    let k = read("sign_root_g2.pk8.der");
+    let spec = CrlSpec {
+        issuer_cert_der: &root,
+        key_pk8_der: &k,
+        this_update: at - DAY / 2,
+        next_update: Some(at + DAY),
+        crl_number: 8,
+        aki: true,
+    };
+    let newer = build_crl(&spec, &[entry(0x10000001, at - DAY, Some(1))]);
+    let p2 = write_tmp(dir.path(), "2.crl", &newer);
+    crl::import(&p2, &crl_dir, &a).unwrap();
+    assert_eq!(
+        store.lookup(&key, &[0x10, 0, 0, 1], at, false),
+        CrlAnswer::Revoked {
+            reason: Some(RevocationReason::KeyCompromise),
+            date: at - DAY
+        }
+    );
+    // Importing the older one again is refused; the newer index stays.
+    assert!(matches!(
+        crl::import(&p1, &crl_dir, &a),
+        Err(CrlError::Older { .. })
+    ));
+    assert!(matches!(
+        store.lookup(&key, &[0x10, 0, 0, 1], at, false),
+        CrlAnswer::Revoked { .. }
+    ));
+    // No temporary files left behind.
+    assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
+}
+
+#[test]
+fn corrupt_or_truncated_index_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let now = now();
+    let p = write_tmp(dir.path(), "g2.crl", &crl_g(2, now, now + DAY, true));
+    let r = crl::import(&p, &crl_dir, &a).unwrap();
+    let good = std::fs::read(&r.index_path).unwrap();
+    assert!(CrlIndex::from_bytes(good.clone()).is_ok());
+    let store = CrlStore::open(&crl_dir).unwrap();
+    let key = hex::decode(&r.issuer_key_id).unwrap();
+
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x80;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", good[..good.len() - 3].to_vec()),
+        ("header only", good[..100].to_vec()),
+        ("flipped", flipped),
+        ("empty", Vec::new()),
+    ];
+    for (what, bytes) in cases {
+        assert!(CrlIndex::from_bytes(bytes.clone()).is_err(), "{what}");
+        // Replace the file behind the store (new inode, like a bad copy would).
+        let tmp = crl_dir.join("x.tmp");
+        std::fs::write(&tmp, &bytes).unwrap();
+        std::fs::rename(&tmp, &r.index_path).unwrap();
+        assert!(
+            matches!(
+                store.lookup(&key, &[0x0F], now, false),
+                CrlAnswer::Unusable(_)
+            ),
+            "{what}"
+        );
+    }
+    // Store refresh reports the bad file; a store opened on it still works for others.
+    assert_eq!(store.refresh().unwrap().len(), 1);
+}

@@ -1,0 +1,222 @@
+//! OCSP against a real `openssl ocsp` responder on loopback (one responder per test, its own
+//! port, `-nrequest` = the number of requests the test makes), plus a tiny replaying fake
+//! responder for the wrong-nonce case.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod pki_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use jpkid::pki::ocsp::{self, OcspConfig, OcspError, OcspStatus};
+use jpkid::pki::{
+    self, Purpose, RevocationMode, RevocationPolicy, RevocationReason, RevocationSource,
+    VerifyOutcome,
+};
+use pki_support::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Responder {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `openssl ocsp` with an index that has sign_revoked revoked (affiliationChanged) and
+/// sign_ok valid, signed by `signer` (a responder certificate name in the test PKI).
+fn responder(signer: &str, nrequest: u32) -> Responder {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("index.txt");
+    std::fs::write(
+        &idx,
+        "R\t351231000000Z\t250101000000Z,affiliationChanged\t10000005\tunknown\t/CN=revoked\n\
+         V\t351231000000Z\t\t10000001\tunknown\t/CN=ok\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("index.txt.attr"), "unique_subject = no\n").unwrap();
+    let port = free_port();
+    let pki = pki_dir();
+    let mut child = Command::new("openssl")
+        .args(["ocsp", "-index"])
+        .arg(&idx)
+        .args(["-port", &port.to_string(), "-rsigner"])
+        .arg(pki.join(format!("{signer}.pem")))
+        .arg("-rkey")
+        .arg(pki.join(format!("{signer}.key")))
+        .arg("-CA")
+        .arg(pki.join("sign_root_g2.pem"))
+        .args(["-nrequest", &nrequest.to_string(), "-ndays", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // openssl 3.0 prints "waiting for OCSP client connections" on stderr once it listens.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "openssl ocsp exited");
+        if line.contains("waiting for OCSP client") {
+            break;
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    Responder {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+fn config(port: u16) -> OcspConfig {
+    let mut c = OcspConfig::new(format!("http://127.0.0.1:{port}/"));
+    c.timeout = Duration::from_secs(5);
+    c
+}
+
+fn g2_anchor() -> jpkid::pki::Anchor {
+    let a = anchors();
+    let root = read("sign_root_g2.der");
+    a.anchors()
+        .iter()
+        .find(|x| x.der() == root)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn revoked_and_good_through_verify() {
+    let r = responder("ocsp_g2", 2);
+    let cfg = config(r.port);
+    let a = anchors();
+    let policy = RevocationPolicy {
+        mode: RevocationMode::Require,
+        ocsp: Some(&cfg),
+        ..Default::default()
+    };
+    let at = now();
+    let v = pki::verify(&a, &read("sign_revoked.der"), Purpose::Sign, at, &policy);
+    match v.outcome {
+        VerifyOutcome::Revoked { reason, date } => {
+            assert_eq!(reason, Some(RevocationReason::AffiliationChanged));
+            assert_eq!(date, 1_735_689_600); // 2025-01-01T00:00:00Z
+        }
+        other => panic!("{other:?} {:?}", v.details),
+    }
+    assert_eq!(v.details.revocation_source, Some(RevocationSource::Ocsp));
+    let v = pki::verify(&a, &read("sign_ok.der"), Purpose::Sign, at, &policy);
+    assert_eq!(v.outcome, VerifyOutcome::Valid, "{:?}", v.details);
+    assert_eq!(v.details.revocation_source, Some(RevocationSource::Ocsp));
+}
+
+#[test]
+fn response_outside_its_window_is_refused() {
+    let r = responder("ocsp_g2", 1);
+    // Asked "as of" two days later: nextUpdate (1 day) has passed.
+    let e = ocsp::check(
+        &config(r.port),
+        &read("sign_ok.der"),
+        &g2_anchor(),
+        now() + 2 * 86_400,
+    )
+    .unwrap_err();
+    assert!(matches!(e, OcspError::NotFresh), "{e}");
+}
+
+#[test]
+fn signer_not_issued_by_the_ca_is_refused() {
+    let r = responder("ocsp_rogue", 1);
+    let e = ocsp::check(&config(r.port), &read("sign_ok.der"), &g2_anchor(), now()).unwrap_err();
+    assert!(matches!(e, OcspError::SignerNotAuthorized), "{e}");
+    // Through verify: no answer ⇒ revocation-unknown under `require`.
+}
+
+#[test]
+fn unreachable_responder() {
+    let port = free_port(); // nobody listens here
+    let e = ocsp::check(&config(port), &read("sign_ok.der"), &g2_anchor(), now()).unwrap_err();
+    assert!(matches!(e, OcspError::Connect(_)), "{e}");
+    let cfg = config(port);
+    let policy = RevocationPolicy {
+        mode: RevocationMode::Require,
+        ocsp: Some(&cfg),
+        ..Default::default()
+    };
+    let v = pki::verify(
+        &anchors(),
+        &read("sign_ok.der"),
+        Purpose::Sign,
+        now(),
+        &policy,
+    );
+    assert_eq!(v.outcome, VerifyOutcome::RevocationUnknown);
+    assert!(v.details.note.contains("ocsp"), "{}", v.details.note);
+}
+
+/// Read one HTTP/1.0 request (headers + Content-Length body).
+fn read_request(s: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        let n = s.read(&mut tmp).unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..p]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            if buf.len() >= p + 4 + len {
+                return buf;
+            }
+        }
+    }
+}
+
+#[test]
+fn replayed_response_has_the_wrong_nonce() {
+    let r = responder("ocsp_g2", 1);
+    let upstream = r.port;
+    // Proxy that records the real response, then replays it to the next request.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let req = read_request(&mut c);
+        let mut up = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        up.write_all(&req).unwrap();
+        let mut resp = Vec::new();
+        up.read_to_end(&mut resp).unwrap();
+        c.write_all(&resp).unwrap();
+        drop(c);
+        let (mut c, _) = listener.accept().unwrap();
+        read_request(&mut c);
+        c.write_all(&resp).unwrap();
+    });
+    let anchor = g2_anchor();
+    let cfg = config(port);
+    let first = ocsp::check(&cfg, &read("sign_ok.der"), &anchor, now()).unwrap();
+    assert!(matches!(first, OcspStatus::Good { .. }));
+    let e = ocsp::check(&cfg, &read("sign_ok.der"), &anchor, now()).unwrap_err();
+    assert!(matches!(e, OcspError::NonceMismatch), "{e}");
+    server.join().unwrap();
+}

@@ -1,0 +1,183 @@
+//! Robustness: the certificate reader, `verify`, the attribute reader, the CRL importer, the CRL
+//! index reader and the CMS verifier never panic on random or mutated input (seeded from the
+//! test PKI's DER files).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod pki_support;
+
+use std::sync::OnceLock;
+
+use jpkid::pki::crl::{CrlIndex, build_index, inspect};
+use jpkid::pki::{self, Purpose, RevocationPolicy, TrustAnchors, attributes, cms};
+use pki_support::crlgen::{CrlEntry, CrlSpec, build_crl};
+use pki_support::*;
+use proptest::prelude::*;
+
+/// Committed hw-fixtures files used as extra seeds.
+const FIXTURE_CERTS: &[&str] = &[
+    "personas/ordinary/jpki/0001.bin",
+    "personas/moved/jpki/0001.bin",
+    "personas/substitute-chars/jpki/0001.bin",
+    "personas/revoked/jpki/000A.bin",
+    "testpki/ec/p384_sign_ee.der",
+];
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/hw-fixtures/").to_owned() + rel).unwrap()
+}
+
+struct Seeds {
+    anchors: TrustAnchors,
+    certs: Vec<Vec<u8>>,
+    crl: Vec<u8>,
+    index: Vec<u8>,
+    cms: Vec<u8>,
+}
+
+fn seeds() -> &'static Seeds {
+    static S: OnceLock<Seeds> = OnceLock::new();
+    S.get_or_init(|| {
+        let anchors = anchors();
+        let certs = [
+            "sign_ok.der",
+            "auth_ok.der",
+            "ec384_ee.der",
+            "sign_noncrit.der",
+            "sign_root_g2.der",
+        ]
+        .iter()
+        .map(|n| read(n))
+        .chain(FIXTURE_CERTS.iter().map(|f| fixture(f)))
+        .collect();
+        let root = read("sign_root_g2.der");
+        let key = read("sign_root_g2.pk8.der");
+        let spec = CrlSpec {
+            issuer_cert_der: &root,
+            key_pk8_der: &key,
+            this_update: 1_790_000_000,
+            next_update: Some(1_790_086_400),
+            crl_number: 3,
+            aki: true,
+        };
+        let entries: Vec<CrlEntry> = (0..20u32)
+            .map(|i| CrlEntry {
+                serial: (0x1000_0000 + 3 * i).to_be_bytes().to_vec(),
+                date: 1_780_000_000 + i64::from(i),
+                reason: (i % 3 != 0).then_some((i % 7) as u8),
+            })
+            .collect();
+        let crl = build_crl(&spec, &entries);
+        let index = build_index(&crl, &anchors).unwrap().to_bytes();
+        let p = cms::prepare(b"doc", &read("sign_ok.der"), 1_790_000_000).unwrap();
+        let key = <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_der(&read(
+            "sign_ok.pk8.der",
+        ))
+        .unwrap();
+        let sig = key
+            .sign(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &p.digest())
+            .unwrap();
+        let cms = p.finish(&sig).unwrap();
+        Seeds {
+            anchors,
+            certs,
+            crl,
+            index,
+            cms,
+        }
+    })
+}
+
+/// Apply byte changes and an optional truncation/extension to a seed.
+fn mutate(seed: &[u8], edits: &[(usize, u8)], cut: Option<usize>, tail: &[u8]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for &(pos, val) in edits {
+        if !v.is_empty() {
+            let i = pos % v.len();
+            v[i] = val;
+        }
+    }
+    if let Some(c) = cut {
+        v.truncate(c % (v.len() + 1));
+    }
+    v.extend_from_slice(tail);
+    v
+}
+
+fn edits() -> impl Strategy<Value = (Vec<(usize, u8)>, Option<usize>, Vec<u8>)> {
+    (
+        prop::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        prop::option::of(any::<usize>()),
+        prop::collection::vec(any::<u8>(), 0..4),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn verify_never_panics_on_random(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let s = seeds();
+        let v = pki::verify(&s.anchors, &bytes, Purpose::Sign, 1_790_000_000, &RevocationPolicy::off());
+        let _ = v.outcome.as_str();
+        let _ = attributes::from_certificate(&bytes);
+    }
+
+    #[test]
+    fn verify_never_panics_on_mutated_certs(which in 0usize..10, (e, cut, tail) in edits(), purpose in any::<bool>()) {
+        let s = seeds();
+        let der = mutate(&s.certs[which], &e, cut, &tail);
+        let purpose = if purpose { Purpose::Sign } else { Purpose::Auth };
+        let _ = pki::verify(&s.anchors, &der, purpose, 1_790_000_000, &RevocationPolicy::off());
+        let _ = attributes::from_certificate(&der);
+    }
+
+    #[test]
+    fn crl_import_never_panics_on_mutated((e, cut, tail) in edits()) {
+        let s = seeds();
+        let crl = mutate(&s.crl, &e, cut, &tail);
+        let _ = build_index(&crl, &s.anchors);
+        let _ = inspect(&crl);
+    }
+
+    #[test]
+    fn fixture_crl_walk_never_panics_on_mutated((e, cut, tail) in edits()) {
+        let crl = mutate(&fixture("testpki/sign_g2.crl"), &e, cut, &tail);
+        let _ = inspect(&crl);
+        let _ = build_index(&crl, &seeds().anchors);
+    }
+
+    #[test]
+    fn crl_import_never_panics_on_random(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = build_index(&bytes, &seeds().anchors);
+        let _ = inspect(&bytes);
+    }
+
+    #[test]
+    fn index_reader_never_panics((e, cut, tail) in edits(), probe in prop::collection::vec(any::<u8>(), 0..40)) {
+        let idx = mutate(&seeds().index, &e, cut, &tail);
+        if let Ok(i) = CrlIndex::from_bytes(idx) {
+            let _ = i.find(&probe);
+        }
+    }
+
+    #[test]
+    fn cms_verify_never_panics((e, cut, tail) in edits()) {
+        let der = mutate(&seeds().cms, &e, cut, &tail);
+        let _ = cms::verify_signed_data(&der, Some(1_790_000_000));
+    }
+}
+
+#[test]
+fn seeds_are_sound() {
+    let s = seeds();
+    assert_eq!(
+        CrlIndex::from_bytes(s.index.clone())
+            .unwrap()
+            .header()
+            .count,
+        20
+    );
+    assert!(cms::verify_signed_data(&s.cms, None).is_ok());
+    assert_eq!(inspect(&s.crl).unwrap().entries, 20);
+}
