@@ -1,1 +1,450 @@
-//! Text AP operations (to be written).
+//! Text AP (券面事項入力補助AP, `reference/jpki-protocol.md` §3): the basic four attributes
+//! (EF 0002), the integrity record over them (EF 0003) and the AP's CV certificate (EF 0004).
+//!
+//! The My Number file (EF 0001) is never read: jpkid does not collect the number (DESIGN §1).
+//! Its digest in the integrity record is therefore covered only by the record's signature.
+
+use std::fmt;
+
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
+use rsa::{BigUint, RsaPublicKey};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::card::{Card, CardError};
+use crate::tlv::{self, Tlv, TlvError};
+use crate::transport::CardTransport;
+
+use super::ap::{FirstRead, read_ef};
+use super::{EF_BASIC_FOUR, EF_INTEGRITY, EF_TEXT_CVC, JpkiError, TEXT_AP_AID};
+use crate::apdu::StatusWord;
+
+/// Size of EF 0003 on every card (§3.4): `FF 30 82 01 4B` + 0x14B.
+const INTEGRITY_LEN: usize = 5 + 0x14B;
+/// Size of EF 0004 (§3.5): `7F 21 82 02 33` + 0x233.
+const CVC_LEN: usize = 5 + 0x233;
+
+const TAG_BASIC_FOUR: u32 = 0xFF20;
+const TAG_OFFSETS: u32 = 0xDF21;
+const TAG_NAME: u32 = 0xDF22;
+const TAG_ADDRESS: u32 = 0xDF23;
+const TAG_BIRTH: u32 = 0xDF24;
+const TAG_SEX: u32 = 0xDF25;
+const TAG_INTEGRITY: u32 = 0xFF30;
+const TAG_MYNUMBER_DIGEST: u32 = 0xDF31;
+const TAG_BASIC_FOUR_DIGEST: u32 = 0xDF32;
+const TAG_RECORD_SIGNATURE: u32 = 0xDF33;
+const TAG_CVC: u32 = 0x7F21;
+const TAG_CVC_BODY: u32 = 0x5F4E;
+const TAG_CVC_SIGNATURE: u32 = 0x5F37;
+const TAG_EXPONENT: u32 = 0x90;
+const TAG_MODULUS: u32 = 0x91;
+
+/// The basic four attributes (基本4情報) as written on the card. Zeroized on drop; `Debug`
+/// shows only lengths.
+pub struct BasicFour {
+    /// 氏名 (family and given name separated by U+3000).
+    pub name: Zeroizing<String>,
+    /// 住所.
+    pub address: Zeroizing<String>,
+    /// 生年月日, Gregorian `YYYYMMDD`.
+    pub birth_date: Zeroizing<String>,
+    /// 性別 code: `1` male, `2` female, `9` not applicable, `0` not known.
+    pub sex: Zeroizing<String>,
+    /// SHA-256 over DF22..DF25 as written (the range the integrity record's DF32 covers).
+    pub digest: [u8; 32],
+}
+
+impl fmt::Debug for BasicFour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BasicFour {{ name: [{} bytes], address: [{} bytes], birth_date: [{} bytes], sex: [{} bytes] }}",
+            self.name.len(),
+            self.address.len(),
+            self.birth_date.len(),
+            self.sex.len()
+        )
+    }
+}
+
+impl Drop for BasicFour {
+    fn drop(&mut self) {
+        self.digest.zeroize();
+    }
+}
+
+/// The integrity record (EF 0003).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrityRecord {
+    /// DF31: SHA-256 of EF 0001 (not checked: jpkid never reads the My Number).
+    pub my_number_digest: [u8; 32],
+    /// DF32: SHA-256 of the basic four TLVs.
+    pub basic_four_digest: [u8; 32],
+    /// The bytes DF33 signs (DF31 and DF32 TLVs as written).
+    pub signed_bytes: Vec<u8>,
+    /// DF33: RSA signature by the key in EF 0004.
+    pub signature: Vec<u8>,
+}
+
+/// The text AP's card-verifiable certificate (EF 0004).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CvCertificate {
+    /// 証明者鍵ID: the issuing key (16 bytes, space padded).
+    pub issuer_key_id: Vec<u8>,
+    /// 被証明者鍵ID: the key of this card's text AP.
+    pub holder_key_id: Vec<u8>,
+    /// The RSA public key certified.
+    pub public_key: RsaPublicKey,
+    /// The 5F4E body the issuer signed.
+    pub body: Vec<u8>,
+    /// 5F37: the issuer's signature over the body (PKCS#1 v1.5, SHA-256).
+    pub signature: Vec<u8>,
+}
+
+impl CvCertificate {
+    /// Checks the issuer's signature with the issuer's key (not on the card).
+    pub fn verify_with(&self, issuer: &RsaPublicKey) -> bool {
+        verify_pkcs1_sha256(issuer, &self.body, &self.signature)
+    }
+}
+
+/// Whether EF 0002's digest, the record and its signature agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// DF32 equals the digest of the basic four, and DF33 verifies with the CV certificate key.
+    Verified,
+    /// A digest or the signature does not match.
+    Mismatch(&'static str),
+}
+
+fn verify_pkcs1_sha256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
+    let Ok(sig) = Signature::try_from(signature) else {
+        return false;
+    };
+    VerifyingKey::<Sha256>::new(key.clone())
+        .verify(message, &sig)
+        .is_ok()
+}
+
+/// Selects the text AP.
+fn select<T: CardTransport>(card: &mut Card<T>) -> Result<(), JpkiError> {
+    match card.select_application("SELECT TEXT AP", &TEXT_AP_AID)? {
+        StatusWord::Success => Ok(()),
+        _ => Err(JpkiError::NoTextApplication),
+    }
+}
+
+fn malformed(what: &'static str) -> impl Fn(TlvError) -> JpkiError {
+    move |e| CardError::malformed(what, e).into()
+}
+
+/// Reads and parses the basic four (EF 0002). The text PIN must be verified in this session.
+///
+/// # Errors
+/// [`JpkiError::NoTextApplication`], a card error (6982 without the PIN), or
+/// [`CardError::Malformed`] naming the field that is wrong.
+pub fn read_basic_four<T: CardTransport>(card: &mut Card<T>) -> Result<BasicFour, JpkiError> {
+    select(card)?;
+    let file = read_ef(
+        card,
+        EF_BASIC_FOUR,
+        "basic four (EF 0002)",
+        true,
+        FirstRead::Header,
+    )?;
+    parse_basic_four(&file)
+}
+
+/// Parses EF 0002: `FF20 { DF21 offsets; DF22 name; DF23 address; DF24 birth date; DF25 sex }`.
+/// Each offset in DF21 must point at its field's tag (§3.3).
+///
+/// # Errors
+/// [`CardError::Malformed`] with the TLV cause or the field that is wrong.
+pub fn parse_basic_four(file: &[u8]) -> Result<BasicFour, JpkiError> {
+    const WHAT: &str = "basic four (EF 0002)";
+    let outer = tlv::expect(file, TAG_BASIC_FOUR).map_err(malformed(WHAT))?;
+    let mut children = outer.children();
+    let offsets = match children.next() {
+        Some(Ok(t)) if t.tag == TAG_OFFSETS && t.value.len() == 8 => t,
+        Some(Ok(t)) => {
+            return Err(malformed("basic four offset table (DF21)")(
+                TlvError::Unexpected {
+                    expected: TAG_OFFSETS,
+                    found: t.tag,
+                },
+            ));
+        }
+        Some(Err(e)) => return Err(malformed(WHAT)(e)),
+        None => return Err(malformed(WHAT)(TlvError::Missing(TAG_OFFSETS))),
+    };
+    let digest_start = offsets.header_len + offsets.value.len() + outer.header_len;
+    let mut fields: Vec<Tlv<'_>> = Vec::with_capacity(4);
+    let mut position = digest_start;
+    let mut table = offsets.value.chunks_exact(2);
+    for (tag, what) in [
+        (TAG_NAME, "name (DF22)"),
+        (TAG_ADDRESS, "address (DF23)"),
+        (TAG_BIRTH, "birth date (DF24)"),
+        (TAG_SEX, "sex (DF25)"),
+    ] {
+        let field = match children.next() {
+            Some(Ok(t)) if t.tag == tag => t,
+            Some(Ok(t)) => {
+                return Err(malformed(what)(TlvError::Unexpected {
+                    expected: tag,
+                    found: t.tag,
+                }));
+            }
+            Some(Err(e)) => return Err(malformed(what)(e)),
+            None => return Err(malformed(what)(TlvError::Missing(tag))),
+        };
+        let declared = table
+            .next()
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        if declared != Some(position) {
+            return Err(CardError::Malformed {
+                what: "basic four offset table (DF21) disagrees with the fields",
+                source: None,
+            }
+            .into());
+        }
+        position += field.total_len();
+        fields.push(field);
+    }
+    let end = outer.header_len + outer.value.len();
+    let digest: [u8; 32] = Sha256::digest(file.get(digest_start..end).unwrap_or_default()).into();
+    let text = |t: &Tlv<'_>, what: &'static str| -> Result<Zeroizing<String>, JpkiError> {
+        std::str::from_utf8(t.value)
+            .map(|s| Zeroizing::new(s.to_owned()))
+            .map_err(|_| CardError::Malformed { what, source: None }.into())
+    };
+    let [name, address, birth, sex] = fields.as_slice() else {
+        return Err(CardError::Malformed {
+            what: WHAT,
+            source: None,
+        }
+        .into());
+    };
+    let birth_date = text(birth, "birth date (DF24) is not UTF-8")?;
+    if birth_date.len() != 8 || !birth_date.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CardError::Malformed {
+            what: "birth date (DF24) is not YYYYMMDD",
+            source: None,
+        }
+        .into());
+    }
+    let sex = text(sex, "sex (DF25) is not UTF-8")?;
+    if sex.len() != 1 || !sex.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CardError::Malformed {
+            what: "sex (DF25) is not one digit",
+            source: None,
+        }
+        .into());
+    }
+    Ok(BasicFour {
+        name: text(name, "name (DF22) is not UTF-8")?,
+        address: text(address, "address (DF23) is not UTF-8")?,
+        birth_date,
+        sex,
+        digest,
+    })
+}
+
+/// Reads and parses the integrity record (EF 0003) in one extended READ where the reader
+/// allows it. Needs the text PIN verified in this session.
+///
+/// # Errors
+/// A card error, or [`CardError::Malformed`] naming what is wrong.
+pub fn read_integrity_record<T: CardTransport>(
+    card: &mut Card<T>,
+) -> Result<IntegrityRecord, JpkiError> {
+    select(card)?;
+    let file = read_ef(
+        card,
+        EF_INTEGRITY,
+        "integrity record (EF 0003)",
+        false,
+        FirstRead::Whole(INTEGRITY_LEN),
+    )?;
+    parse_integrity_record(&file)
+}
+
+/// Parses EF 0003: `FF30 { DF31 32 bytes; DF32 32 bytes; DF33 signature }`.
+///
+/// # Errors
+/// [`CardError::Malformed`] naming the part that is wrong.
+pub fn parse_integrity_record(file: &[u8]) -> Result<IntegrityRecord, JpkiError> {
+    const WHAT: &str = "integrity record (EF 0003)";
+    let outer = tlv::expect(file, TAG_INTEGRITY).map_err(malformed(WHAT))?;
+    let digest = |tag: u32, what: &'static str| -> Result<([u8; 32], usize), JpkiError> {
+        let t = outer.child(tag).map_err(malformed(what))?;
+        let value: [u8; 32] = t
+            .value
+            .try_into()
+            .map_err(|_| JpkiError::from(CardError::Malformed { what, source: None }))?;
+        Ok((value, t.total_len()))
+    };
+    let (my_number_digest, len31) = digest(TAG_MYNUMBER_DIGEST, "My Number digest (DF31)")?;
+    let (basic_four_digest, len32) = digest(TAG_BASIC_FOUR_DIGEST, "basic four digest (DF32)")?;
+    let signature = outer
+        .child(TAG_RECORD_SIGNATURE)
+        .map_err(malformed("integrity signature (DF33)"))?;
+    let signed_bytes = outer
+        .value
+        .get(..len31 + len32)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    Ok(IntegrityRecord {
+        my_number_digest,
+        basic_four_digest,
+        signed_bytes,
+        signature: signature.value.to_vec(),
+    })
+}
+
+/// Reads and parses the CV certificate (EF 0004), which is free to read.
+///
+/// # Errors
+/// A card error, or [`CardError::Malformed`] naming what is wrong.
+pub fn read_cv_certificate<T: CardTransport>(
+    card: &mut Card<T>,
+) -> Result<CvCertificate, JpkiError> {
+    select(card)?;
+    let file = read_ef(
+        card,
+        EF_TEXT_CVC,
+        "CV certificate (EF 0004)",
+        false,
+        FirstRead::Whole(CVC_LEN),
+    )?;
+    parse_cv_certificate(&file)
+}
+
+/// Parses EF 0004: `7F21 { 5F4E body (16-byte key IDs, 90 exponent, 91 modulus); 5F37 sig }`.
+///
+/// # Errors
+/// [`CardError::Malformed`] naming the part that is wrong.
+pub fn parse_cv_certificate(file: &[u8]) -> Result<CvCertificate, JpkiError> {
+    let outer = tlv::expect(file, TAG_CVC).map_err(malformed("CV certificate (EF 0004)"))?;
+    let body = outer
+        .child(TAG_CVC_BODY)
+        .map_err(malformed("CV certificate body (5F4E)"))?;
+    let signature = outer
+        .child(TAG_CVC_SIGNATURE)
+        .map_err(malformed("CV certificate signature (5F37)"))?;
+    let bad_key = || -> JpkiError {
+        CardError::Malformed {
+            what: "CV certificate key IDs or public key",
+            source: None,
+        }
+        .into()
+    };
+    let (issuer_key_id, rest) = body.value.split_at_checked(16).ok_or_else(bad_key)?;
+    let (holder_key_id, key) = rest.split_at_checked(16).ok_or_else(bad_key)?;
+    let (exponent, after) = tlv::read(key).map_err(malformed("CV certificate exponent (90)"))?;
+    let (modulus, _) = tlv::read(after).map_err(malformed("CV certificate modulus (91)"))?;
+    if exponent.tag != TAG_EXPONENT || modulus.tag != TAG_MODULUS {
+        return Err(bad_key());
+    }
+    let public_key = RsaPublicKey::new(
+        BigUint::from_bytes_be(modulus.value),
+        BigUint::from_bytes_be(exponent.value),
+    )
+    .map_err(|_| bad_key())?;
+    Ok(CvCertificate {
+        issuer_key_id: issuer_key_id.to_vec(),
+        holder_key_id: holder_key_id.to_vec(),
+        public_key,
+        body: body.value.to_vec(),
+        signature: signature.value.to_vec(),
+    })
+}
+
+/// Checks the integrity record against the basic four read in the same session and, when the
+/// CV certificate is given, the record's signature with the certified key.
+pub fn check_integrity(
+    basic_four: &BasicFour,
+    record: &IntegrityRecord,
+    cvc: Option<&CvCertificate>,
+) -> Integrity {
+    if record.basic_four_digest != basic_four.digest {
+        return Integrity::Mismatch("basic four digest (DF32)");
+    }
+    if let Some(cvc) = cvc
+        && !verify_pkcs1_sha256(&cvc.public_key, &record.signed_bytes, &record.signature)
+    {
+        return Integrity::Mismatch("integrity signature (DF33)");
+    }
+    Integrity::Verified
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// soltia48's synthetic test-card vector layout (§3.3), with made-up values.
+    fn sample() -> Vec<u8> {
+        let name = "試験\u{3000}花子".as_bytes();
+        let address = "東京都千代田区霞が関２丁目１番".as_bytes();
+        let mut fields = Vec::new();
+        let mut offsets = Vec::new();
+        let mut pos = 3 + 11;
+        for (tag, v) in [
+            (0x22u8, name),
+            (0x23, address),
+            (0x24, b"19800217".as_slice()),
+            (0x25, b"2".as_slice()),
+        ] {
+            offsets.extend_from_slice(&u16::try_from(pos).unwrap().to_be_bytes());
+            fields.extend_from_slice(&[0xDF, tag, u8::try_from(v.len()).unwrap()]);
+            fields.extend_from_slice(v);
+            pos += 3 + v.len();
+        }
+        let mut value = vec![0xDF, 0x21, 0x08];
+        value.extend_from_slice(&offsets);
+        value.extend_from_slice(&fields);
+        let mut file = vec![0xFF, 0x20, u8::try_from(value.len()).unwrap()];
+        file.extend_from_slice(&value);
+        file.extend_from_slice(&[0xFF; 10]);
+        file
+    }
+
+    #[test]
+    fn parses_and_digests_the_field_range() {
+        let file = sample();
+        let four = parse_basic_four(&file).unwrap();
+        assert_eq!(four.name.as_str(), "試験\u{3000}花子");
+        assert_eq!(four.birth_date.as_str(), "19800217");
+        assert_eq!(four.sex.as_str(), "2");
+        let expected: [u8; 32] = Sha256::digest(&file[14..file.len() - 10]).into();
+        assert_eq!(four.digest, expected);
+        assert!(!format!("{four:?}").contains("花子"));
+    }
+
+    #[test]
+    fn wrong_offset_table_is_named() {
+        let mut file = sample();
+        file[6] = 0x10; // DF22 offset 0x000E -> 0x100E
+        let err = parse_basic_four(&file).unwrap_err().to_string();
+        assert!(err.contains("DF21"), "{err}");
+    }
+
+    #[test]
+    fn truncated_file_is_a_parse_error() {
+        let file = sample();
+        for cut in 0..file.len() - 10 {
+            assert!(parse_basic_four(&file[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn bad_birth_date_is_named() {
+        let mut file = sample();
+        let at = file.windows(8).position(|w| w == b"19800217").unwrap();
+        file[at] = b'X';
+        let err = parse_basic_four(&file).unwrap_err().to_string();
+        assert!(err.contains("birth date"), "{err}");
+    }
+}

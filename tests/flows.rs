@@ -1,0 +1,741 @@
+//! Card flows against the in-process virtual card, for every persona: detection, retry
+//! counters, certificates, signatures, the text AP, PIN errors and fault switches. APDU counts
+//! are asserted exactly: they are the figures DESIGN §3 promises.
+#![cfg(feature = "virtual-card")]
+// Test helpers outside #[test] functions may panic: a panic is a test failure here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jpki_vcard::{Persona, PinId, VirtualCard};
+use jpkid::apdu::{Command, StatusWord};
+use jpkid::card::{Card, CardError};
+use jpkid::flows::{self, PinStatus};
+use jpkid::jpki::ap::{HashAlg, KeyKind};
+use jpkid::jpki::text::Integrity;
+use jpkid::jpki::{CardKind, CertKind, JpkiError, PinGuard, PinKind};
+use jpkid::pki::attributes;
+use jpkid::transport::TransportError;
+use jpkid::transport::r#virtual::{VirtualSlot, VirtualTransport};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::signature::hazmat::PrehashVerifier;
+use sha2::Digest;
+
+const GUARD: PinGuard = PinGuard {
+    min_remaining: 2,
+    allow_last_try: false,
+};
+const LAST_TRY: PinGuard = PinGuard {
+    min_remaining: 2,
+    allow_last_try: true,
+};
+
+fn personas() -> Vec<(String, Persona)> {
+    let dir = jpki_vcard::personas_dir();
+    let mut out: Vec<(String, Persona)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("persona.toml").exists())
+        .map(|p: PathBuf| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, Persona::load(&p).unwrap())
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(out.len() >= 13, "personas missing: {}", out.len());
+    out
+}
+
+fn persona(name: &str) -> Persona {
+    Persona::load(&jpki_vcard::persona_dir(name)).unwrap()
+}
+
+fn session(slot: &VirtualSlot) -> Card<VirtualTransport> {
+    let t = VirtualTransport::connect(slot.clone(), Duration::from_millis(20)).unwrap();
+    Card::new(t, None)
+}
+
+fn open(p: Persona) -> (VirtualSlot, Card<VirtualTransport>) {
+    let slot = VirtualSlot::with_card(VirtualCard::new(p));
+    let card = session(&slot);
+    (slot, card)
+}
+
+fn pin_value(p: &Persona, pin: PinId) -> Vec<u8> {
+    p.pins[pin as usize].value.to_vec()
+}
+
+fn remaining(slot: &VirtualSlot, pin: PinId) -> u8 {
+    slot.with(|c| c.pin_remaining(pin)).unwrap()
+}
+
+/// The certificate as the card holds it, without filler: the first TLV of the file.
+fn file_cert(p: &Persona, ef: u16) -> Vec<u8> {
+    let file = &p.jpki_files[&ef];
+    let h = jpkid::tlv::read_header(file, 0).unwrap();
+    file[..h.total_len()].to_vec()
+}
+
+fn ceil256(n: usize) -> u64 {
+    n.div_ceil(256) as u64
+}
+
+#[test]
+fn detection_tells_every_persona_apart() {
+    for (name, p) in personas() {
+        let expect = p.expect.card_kind.clone().unwrap();
+        let sfi = p.sfi;
+        let jpki = p.jpki_ap;
+        let (_slot, mut card) = open(p);
+        let info = flows::detect(&mut card).unwrap();
+        let want = match expect.as_str() {
+            "card" | "no-sign-cert" => CardKind::Card,
+            "android" => CardKind::Android,
+            "iphone" => CardKind::Iphone,
+            "not-jpki" => CardKind::None,
+            other => panic!("{name}: unknown expectation {other}"),
+        };
+        assert_eq!(info.kind, want, "{name}");
+        assert_eq!(
+            info.has_sign_cert,
+            jpki && expect != "no-sign-cert",
+            "{name}"
+        );
+        assert_eq!(info.has_auth_cert, jpki, "{name}");
+        // SELECT + two READs; without SFI each READ needs its SELECT EF, and the first SFI
+        // attempt is refused once; no JPKI AP: only the SELECT.
+        let apdus = match (jpki, sfi) {
+            (false, _) => 1,
+            (true, true) => 3,
+            (true, false) => 6,
+        };
+        assert_eq!(card.apdu_count(), apdus, "{name}");
+    }
+}
+
+#[test]
+fn pin_status_costs_five_apdus_and_no_try() {
+    for (name, p) in personas() {
+        if !p.jpki_ap {
+            let (_slot, mut card) = open(p);
+            assert!(matches!(
+                flows::pin_status(&mut card),
+                Err(JpkiError::NotJpkiCard)
+            ));
+            continue;
+        }
+        let want = PinStatus {
+            sign_password: p.pins[0].remaining,
+            auth_pin: p.pins[1].remaining,
+            text_pin: p.text_ap.then_some(p.pins[2].remaining),
+        };
+        let (sfi, text) = (p.sfi, p.text_ap);
+        let (slot, mut card) = open(p);
+        let status = flows::pin_status(&mut card).unwrap();
+        assert_eq!(status, want, "{name}");
+        let apdus = match (sfi, text) {
+            (true, true) => 5,
+            (true, false) => 4, // the text AP's SELECT answers 6A82
+            (false, _) => 9,    // refused SFI once, then SELECT EF before each query
+        };
+        assert_eq!(card.apdu_count(), apdus, "{name}");
+        assert!(card.apdu_count() <= 5 || !sfi);
+        // Asking again spends nothing either.
+        let again = flows::pin_status(&mut session(&slot)).unwrap();
+        assert_eq!(again, want, "{name}");
+    }
+}
+
+#[test]
+fn certificates_read_whole_with_fewest_apdus() {
+    for (name, p) in personas() {
+        if !p.jpki_ap {
+            continue;
+        }
+        let (sfi, extended) = (p.sfi, p.extended);
+        let needs_pin = p.auth_cert_requires_pin;
+        let auth = file_cert(&p, 0x000A);
+        let n = auth.len();
+        let auth_pin = pin_value(&p, PinId::Auth);
+        let (_slot, mut card) = open(p.clone());
+        if needs_pin {
+            // Android: the auth certificate is behind the auth PIN (§13.1).
+            let err = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    JpkiError::Card(CardError::Status {
+                        sw: StatusWord::SecurityStatusNotSatisfied,
+                        ..
+                    })
+                ),
+                "{name}: {err}"
+            );
+            let (_slot, mut card) = open(p.clone());
+            let got = flows::read_certificate(&mut card, CertKind::Auth, &auth_pin, GUARD).unwrap();
+            assert_eq!(*got, auth, "{name}");
+            continue;
+        }
+        let got = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap();
+        assert_eq!(*got, auth, "{name}");
+        assert!(n > 256);
+        let apdus = match (sfi, extended) {
+            (true, true) => 3,
+            // the refused extended READ, then 256-byte pieces
+            (true, false) => 1 + 1 + 1 + ceil256(n - 256),
+            (false, true) => 1 + 2 + 1 + 1,
+            (false, false) => unreachable!(),
+        };
+        assert_eq!(card.apdu_count(), apdus, "{name}");
+        if extended {
+            assert!(card.apdu_count() <= 3 || !sfi, "{name}");
+        } else {
+            assert!(card.apdu_count() <= 2 + ceil256(n), "{name}");
+        }
+        // The reader's refusal is remembered: a second certificate costs no failed attempt.
+        let ca = flows::read_certificate(&mut card, CertKind::AuthCa, b"", GUARD).unwrap();
+        assert_eq!(*ca, file_cert(&p, 0x000B), "{name}");
+        let sign_ca = flows::read_certificate(&mut card, CertKind::SignCa, b"", GUARD).unwrap();
+        assert_eq!(*sign_ca, file_cert(&p, 0x0002), "{name}");
+    }
+}
+
+#[test]
+fn signing_certificate_needs_the_password() {
+    for (name, p) in personas() {
+        if !p.jpki_ap || p.pins[0].remaining < 2 {
+            continue;
+        }
+        let password = pin_value(&p, PinId::Sign);
+        let has = p.jpki_files.contains_key(&0x0001);
+        let (slot, mut card) = open(p.clone());
+        let result = flows::read_certificate(&mut card, CertKind::Sign, &password, GUARD);
+        if has {
+            assert_eq!(*result.unwrap(), file_cert(&p, 0x0001), "{name}");
+        } else {
+            assert!(
+                matches!(result, Err(JpkiError::CertificateMissing(CertKind::Sign))),
+                "{name}"
+            );
+        }
+        // Without the password the card refuses (6982) and no try is spent.
+        let (slot2, mut card) = open(p.clone());
+        let raw = jpkid::jpki::ap::read_certificate(&mut card, CertKind::Sign);
+        if has {
+            assert!(matches!(
+                raw,
+                Err(JpkiError::Card(CardError::Status {
+                    sw: StatusWord::SecurityStatusNotSatisfied,
+                    ..
+                }))
+            ));
+        }
+        assert_eq!(remaining(&slot2, PinId::Sign), p.pins[0].remaining);
+        drop(slot);
+    }
+}
+
+fn verify_signature(cert_der: &[u8], hash: HashAlg, digest: &[u8], sig: &[u8]) {
+    use x509_cert::der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .unwrap();
+    let key = rsa::RsaPublicKey::from_public_key_der(&spki).unwrap();
+    let sig = Signature::try_from(sig).unwrap();
+    let ok = match hash {
+        HashAlg::Sha256 => VerifyingKey::<sha2::Sha256>::new(key).verify_prehash(digest, &sig),
+        HashAlg::Sha384 => VerifyingKey::<sha2::Sha384>::new(key).verify_prehash(digest, &sig),
+        HashAlg::Sha512 => VerifyingKey::<sha2::Sha512>::new(key).verify_prehash(digest, &sig),
+    };
+    ok.unwrap();
+}
+
+#[test]
+fn signatures_verify_with_the_certificate_and_cost_four_apdus() {
+    for (name, p) in personas() {
+        if !p.jpki_ap {
+            continue;
+        }
+        for (key, pin, ef) in [
+            (KeyKind::Sign, PinId::Sign, 0x0001u16),
+            (KeyKind::Auth, PinId::Auth, 0x000A),
+        ] {
+            let left = p.pins[pin as usize].remaining;
+            if left < 2 || !p.jpki_files.contains_key(&ef) {
+                continue;
+            }
+            for hash in [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {
+                let digest: Vec<u8> = match hash {
+                    HashAlg::Sha256 => sha2::Sha256::digest(b"consent").to_vec(),
+                    HashAlg::Sha384 => sha2::Sha384::digest(b"consent").to_vec(),
+                    HashAlg::Sha512 => sha2::Sha512::digest(b"consent").to_vec(),
+                };
+                let (slot, mut card) = open(p.clone());
+                let secret = pin_value(&p, pin);
+                let sig = flows::sign(&mut card, key, hash, &digest, &secret, GUARD).unwrap();
+                verify_signature(&file_cert(&p, ef), hash, &digest, &sig);
+                let want = if p.sfi { 4 } else { 1 + 3 + 2 + 2 };
+                assert_eq!(card.apdu_count(), want, "{name} {key:?} {hash:?}");
+                // The session ends unpowered: the key is locked for the next client.
+                flows::finish(card).unwrap();
+                assert!(!slot.with(|c| c.is_verified(pin)).unwrap());
+                let mut next = session(&slot);
+                let err = jpkid::jpki::ap::sign(&mut next, key, hash, &digest).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        JpkiError::Card(CardError::Status {
+                            sw: StatusWord::SecurityStatusNotSatisfied,
+                            ..
+                        })
+                    ),
+                    "{name}: {err}"
+                );
+                assert_eq!(remaining(&slot, pin), left);
+            }
+        }
+    }
+}
+
+#[test]
+fn text_attributes_with_integrity_in_five_apdus() {
+    for (name, p) in personas() {
+        if !p.text_ap {
+            if p.jpki_ap {
+                let (_s, mut card) = open(p.clone());
+                let err = flows::read_text_attributes(&mut card, b"1234", GUARD, false);
+                assert!(matches!(err, Err(JpkiError::NoTextApplication)), "{name}");
+            }
+            continue;
+        }
+        let text_pin = pin_value(&p, PinId::Text);
+        let (sfi, extended) = (p.sfi, p.extended);
+        let (_slot, mut card) = open(p.clone());
+        let got = flows::read_text_attributes(&mut card, &text_pin, GUARD, false).unwrap();
+        assert_eq!(got.integrity, Integrity::Verified, "{name}");
+        let apdus = match (sfi, extended) {
+            (true, true) => 5,
+            (true, false) => 4 + 1 + 2, // refused extended READ, then two short READs of 0003
+            (false, true) => 1 + 3 + 2 + 2 + 2,
+            (false, false) => unreachable!(),
+        };
+        assert_eq!(card.apdu_count(), apdus, "{name}");
+
+        // With the CV certificate the record's signature is checked too (one more APDU).
+        let (_slot, mut card) = open(p.clone());
+        let got = flows::read_text_attributes(&mut card, &text_pin, GUARD, true).unwrap();
+        assert_eq!(got.integrity, Integrity::Verified, "{name}");
+
+        // Compared with the signing certificate's subjectAltName, per the persona's expectation.
+        if let (Some(expect), Some(cert)) = (p.expect.attributes_match, p.jpki_files.get(&1)) {
+            let h = jpkid::tlv::read_header(cert, 0).unwrap();
+            let from_cert = attributes::from_certificate(&cert[..h.total_len()]).unwrap();
+            let text = attributes::TextApFour {
+                name: got.attributes.name.clone(),
+                address: got.attributes.address.clone(),
+                birth_date: got.attributes.birth_date.clone(),
+                sex: got.attributes.sex.clone(),
+            };
+            let cmp = attributes::compare(&from_cert, &text);
+            assert_eq!(cmp.all_exact(), expect, "{name}");
+        }
+    }
+}
+
+#[test]
+fn tampered_basic_four_is_an_integrity_mismatch() {
+    let mut p = persona("ordinary");
+    let file = p.text_files.get_mut(&2).unwrap();
+    let last = file.iter().rposition(|b| *b == b'1' || *b == b'2').unwrap();
+    file[last] = b'9'; // the sex digit
+    let (_slot, mut card) = open(p);
+    let got = flows::read_text_attributes(&mut card, b"1234", GUARD, false).unwrap();
+    assert!(matches!(got.integrity, Integrity::Mismatch(_)));
+
+    let mut p = persona("ordinary");
+    let record = p.text_files.get_mut(&3).unwrap();
+    let last = record.len() - 1;
+    record[last] ^= 0x01; // the record's signature
+    let (_slot, mut card) = open(p);
+    let got = flows::read_text_attributes(&mut card, b"1234", GUARD, true).unwrap();
+    assert_eq!(
+        got.integrity,
+        Integrity::Mismatch("integrity signature (DF33)")
+    );
+}
+
+#[test]
+fn wrong_pin_reports_tries_left_and_countdown_ends_blocked() {
+    let (slot, mut card) = open(persona("ordinary"));
+    let err = flows::sign(
+        &mut card,
+        KeyKind::Sign,
+        HashAlg::Sha256,
+        &[0; 32],
+        b"WRONG1",
+        GUARD,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        JpkiError::PinIncorrect {
+            pin: PinKind::SignPassword,
+            remaining: 4
+        }
+    ));
+    assert!(err.to_string().starts_with("remaining=4"), "{err}");
+    flows::finish(card).unwrap();
+
+    // 4 → 3 → 2 under the default guard; at 1 the guard refuses without sending the password.
+    for left in [3u8, 2, 1] {
+        let mut card = session(&slot);
+        let err = flows::sign(
+            &mut card,
+            KeyKind::Sign,
+            HashAlg::Sha256,
+            &[0; 32],
+            b"WRONG1",
+            GUARD,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, JpkiError::PinIncorrect { remaining, .. } if remaining == left),
+            "{err}"
+        );
+    }
+    let mut card = session(&slot);
+    let err = flows::sign(
+        &mut card,
+        KeyKind::Sign,
+        HashAlg::Sha256,
+        &[0; 32],
+        b"TESTPW1",
+        GUARD,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, JpkiError::PinGuard { remaining: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("remaining=1"));
+    assert_eq!(card.apdu_count(), 2, "guard decided after the retry query");
+    assert_eq!(remaining(&slot, PinId::Sign), 1);
+
+    // With allow-last-try the last wrong attempt blocks (63C0) ...
+    let err = flows::sign(
+        &mut card,
+        KeyKind::Sign,
+        HashAlg::Sha256,
+        &[0; 32],
+        b"WRONG1",
+        LAST_TRY,
+    )
+    .unwrap_err();
+    assert!(matches!(err, JpkiError::PinBlocked { .. }), "{err}");
+    assert_eq!(remaining(&slot, PinId::Sign), 0);
+    // ... every later VERIFY answers 6984, which also means blocked ...
+    let raw = card
+        .exchange(
+            &Command::new("VERIFY", 0x00, 0x20, 0x00, 0x9B)
+                .with_secret(zeroize::Zeroizing::new(b"TESTPW1".to_vec())),
+        )
+        .unwrap();
+    assert_eq!(raw.sw, StatusWord::ReferenceDataBlocked);
+    assert!(raw.sw.means_blocked());
+    // ... and the flow stops at the counter, without sending the password.
+    let mut card = session(&slot);
+    let err = flows::sign(
+        &mut card,
+        KeyKind::Sign,
+        HashAlg::Sha256,
+        &[0; 32],
+        b"TESTPW1",
+        LAST_TRY,
+    )
+    .unwrap_err();
+    assert!(matches!(err, JpkiError::PinBlocked { .. }));
+    assert_eq!(card.apdu_count(), 2);
+    assert_eq!(
+        flows::pin_status(&mut session(&slot))
+            .unwrap()
+            .sign_password,
+        0
+    );
+}
+
+#[test]
+fn blocked_persona_and_last_auth_try() {
+    let p = persona("blocked");
+    let (slot, mut card) = open(p);
+    let err = flows::read_certificate(&mut card, CertKind::Sign, b"TESTPW1", GUARD).unwrap_err();
+    assert!(matches!(err, JpkiError::PinBlocked { .. }), "{err}");
+    let mut card = session(&slot);
+    let err = flows::sign(
+        &mut card,
+        KeyKind::Auth,
+        HashAlg::Sha256,
+        &[1; 32],
+        b"1234",
+        GUARD,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JpkiError::PinGuard {
+                pin: PinKind::AuthPin,
+                remaining: 1
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(remaining(&slot, PinId::Auth), 1);
+    let mut card = session(&slot);
+    let sig = flows::sign(
+        &mut card,
+        KeyKind::Auth,
+        HashAlg::Sha256,
+        &[1; 32],
+        b"1234",
+        LAST_TRY,
+    )
+    .unwrap();
+    assert_eq!(sig.len(), 256);
+    // A success resets the counter.
+    assert_eq!(remaining(&slot, PinId::Auth), 3);
+}
+
+#[test]
+fn badly_formed_pins_never_reach_the_card() {
+    let bad_sign: [&[u8]; 6] = [
+        b"",
+        b"ABC12",
+        b"ABCDEFGHIJ1234567",
+        b"ABC 123",
+        "ＴＥＳＴＰＷ１".as_bytes(),
+        b"TEST-PW1",
+    ];
+    let bad_four: [&[u8]; 5] = [b"", b"123", b"12345", b"12a4", "１２３４".as_bytes()];
+    let (slot, mut card) = open(persona("ordinary"));
+    for s in bad_sign {
+        let err = flows::sign(
+            &mut card,
+            KeyKind::Sign,
+            HashAlg::Sha256,
+            &[0; 32],
+            s,
+            GUARD,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                JpkiError::PinFormat {
+                    pin: PinKind::SignPassword,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = flows::read_certificate(&mut card, CertKind::Sign, s, GUARD).unwrap_err();
+        assert!(matches!(err, JpkiError::PinFormat { .. }));
+    }
+    for s in bad_four {
+        let err = flows::sign(
+            &mut card,
+            KeyKind::Auth,
+            HashAlg::Sha256,
+            &[0; 32],
+            s,
+            GUARD,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                JpkiError::PinFormat {
+                    pin: PinKind::AuthPin,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = flows::read_text_attributes(&mut card, s, GUARD, false).unwrap_err();
+        assert!(matches!(
+            err,
+            JpkiError::PinFormat {
+                pin: PinKind::TextPin,
+                ..
+            }
+        ));
+    }
+    // Digest of the wrong length: also refused before any APDU.
+    for (hash, len) in [
+        (HashAlg::Sha256, 0),
+        (HashAlg::Sha256, 48),
+        (HashAlg::Sha384, 32),
+        (HashAlg::Sha512, 65),
+    ] {
+        let err = flows::sign(
+            &mut card,
+            KeyKind::Sign,
+            hash,
+            &vec![0; len],
+            b"TESTPW1",
+            GUARD,
+        )
+        .unwrap_err();
+        assert!(matches!(err, JpkiError::DigestLength { got, .. } if got == len));
+    }
+    // A non-empty secret for a free certificate is a caller mistake, not a PIN attempt.
+    let err = flows::read_certificate(&mut card, CertKind::AuthCa, b"1234", GUARD).unwrap_err();
+    assert!(matches!(err, JpkiError::Unsupported(_)));
+    assert_eq!(card.apdu_count(), 0, "the card saw nothing");
+    assert_eq!(slot.with(|c| c.apdus_seen()).unwrap(), 0);
+    for (pin, left) in [(PinId::Sign, 5), (PinId::Auth, 3), (PinId::Text, 3)] {
+        assert_eq!(remaining(&slot, pin), left);
+    }
+    // Lower-case letters are upper-cased, as the card stores them.
+    let sig = flows::sign(
+        &mut card,
+        KeyKind::Sign,
+        HashAlg::Sha256,
+        &[0; 32],
+        b"testpw1",
+        GUARD,
+    );
+    assert!(sig.is_ok());
+}
+
+#[test]
+fn removal_mid_read_is_card_removed() {
+    for after in [1u64, 2] {
+        let mut p = persona("ordinary");
+        p.faults.remove_after = after;
+        let (_slot, mut card) = open(p);
+        let err = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                JpkiError::Card(CardError::Transport(TransportError::CardRemoved))
+            ),
+            "after {after}: {err}"
+        );
+    }
+    // Removal between the retry query and VERIFY: the VERIFY is not repeated, nothing spent.
+    let mut p = persona("ordinary");
+    p.faults.remove_after = 2;
+    let (slot, mut card) = open(p);
+    let err = flows::sign(
+        &mut card,
+        KeyKind::Sign,
+        HashAlg::Sha256,
+        &[0; 32],
+        b"TESTPW1",
+        GUARD,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        JpkiError::Card(CardError::Transport(TransportError::CardRemoved))
+    ));
+    assert_eq!(card.apdu_count(), 3);
+    assert_eq!(remaining(&slot, PinId::Sign), 5);
+}
+
+#[test]
+fn mute_card_times_out() {
+    let mut p = persona("ordinary");
+    p.faults.mute_after = 1;
+    let (_slot, mut card) = open(p);
+    let err = flows::pin_status(&mut card).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JpkiError::Card(CardError::Transport(TransportError::Timeout))
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn delay_6f00_and_61xx_chaining_are_absorbed() {
+    let reference = file_cert(&persona("ordinary"), 0x000A);
+
+    let mut p = persona("ordinary");
+    p.faults.delay_ms = 2;
+    let (_s, mut card) = open(p);
+    assert_eq!(
+        *flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap(),
+        reference
+    );
+    assert_eq!(card.apdu_count(), 3);
+
+    let mut p = persona("ordinary");
+    p.faults.sw_6f00_after_power_on = true;
+    let (_s, mut card) = open(p);
+    let info = flows::detect(&mut card).unwrap();
+    assert_eq!(info.kind, CardKind::Card);
+    assert_eq!(card.apdu_count(), 4, "one repeated SELECT");
+
+    let mut p = persona("ordinary");
+    p.faults.chain_61xx = 200;
+    let n = reference.len();
+    let (_s, mut card) = open(p);
+    assert_eq!(
+        *flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap(),
+        reference
+    );
+    // SELECT; READ 256 answered 61xx, then GET RESPONSE 200 + 56; the extended READ of the
+    // rest answered 61xx, then GET RESPONSE in 200-byte pieces.
+    let rest = n - 256;
+    assert_eq!(card.apdu_count(), 1 + 3 + 1 + rest.div_ceil(200) as u64);
+}
+
+#[test]
+fn corrupt_and_truncated_certificates() {
+    let reference = file_cert(&persona("ordinary"), 0x000A);
+    let mut p = persona("ordinary");
+    p.faults.corrupt = vec!["jpki/000A".into()];
+    let (_s, mut card) = open(p);
+    let got = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap();
+    assert_eq!(got.len(), reference.len());
+    assert_ne!(
+        *got, reference,
+        "the card layer returns what the card holds"
+    );
+
+    for cut in [0usize, 3, 300, 600] {
+        let mut p = persona("ordinary");
+        p.jpki_files.get_mut(&0x000A).unwrap().truncate(cut);
+        let (_s, mut card) = open(p);
+        let err = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, JpkiError::Card(CardError::Malformed { .. })),
+            "cut {cut}: {text}"
+        );
+        assert!(text.contains("auth certificate"), "{text}");
+    }
+}
+
+#[test]
+fn verified_state_is_cleared_between_clients() {
+    let (slot, mut card) = open(persona("ordinary"));
+    flows::read_certificate(&mut card, CertKind::Sign, b"TESTPW1", GUARD).unwrap();
+    assert!(slot.with(|c| c.is_verified(PinId::Sign)).unwrap());
+    flows::finish(card).unwrap();
+    assert!(!slot.with(|c| c.is_verified(PinId::Sign)).unwrap());
+    // A session that presented no PIN leaves the card powered.
+    let mut card = session(&slot);
+    flows::pin_status(&mut card).unwrap();
+    assert_eq!(
+        flows::session_end(&card),
+        jpkid::transport::SessionEnd::Leave
+    );
+}

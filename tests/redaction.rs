@@ -1,0 +1,135 @@
+//! No PIN digit and no attribute value may appear in the trace or the log, at any level
+//! (DESIGN §7). The flows run with the APDU trace on and every event captured.
+#![cfg(feature = "virtual-card")]
+// Test helpers outside #[test] functions may panic: a panic is a test failure here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jpki_vcard::{Persona, PinId, VirtualCard};
+use jpkid::card::Card;
+use jpkid::flows;
+use jpkid::jpki::ap::{HashAlg, KeyKind};
+use jpkid::jpki::{CertKind, PinGuard};
+use jpkid::transport::r#virtual::{VirtualSlot, VirtualTransport};
+use zeroize::Zeroizing;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The secrets: chosen so that neither they nor their hex form occur by chance.
+const SIGN_PW: &[u8] = b"QZ7XK9WV";
+const AUTH_PIN: &[u8] = b"8071";
+const TEXT_PIN: &[u8] = b"6952";
+
+#[test]
+fn trace_and_log_show_no_pin_and_no_attribute() {
+    let mut p = Persona::load(&jpki_vcard::persona_dir("ordinary")).unwrap();
+    p.pins[PinId::Sign as usize].value = Zeroizing::new(SIGN_PW.to_vec());
+    p.pins[PinId::Auth as usize].value = Zeroizing::new(AUTH_PIN.to_vec());
+    p.pins[PinId::Text as usize].value = Zeroizing::new(TEXT_PIN.to_vec());
+    let slot = VirtualSlot::with_card(VirtualCard::new(p));
+
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let guard = PinGuard::default();
+    let mut values: Vec<String> = Vec::new();
+    tracing::subscriber::with_default(subscriber, || {
+        let card = || {
+            Card::new(
+                VirtualTransport::connect(slot.clone(), Duration::ZERO).unwrap(),
+                None,
+            )
+        };
+        let mut c = card();
+        flows::detect(&mut c).unwrap();
+        flows::pin_status(&mut c).unwrap();
+        let sign_cert = flows::read_certificate(&mut c, CertKind::Sign, SIGN_PW, guard).unwrap();
+        flows::sign(
+            &mut c,
+            KeyKind::Sign,
+            HashAlg::Sha256,
+            &[7; 32],
+            SIGN_PW,
+            guard,
+        )
+        .unwrap();
+        flows::finish(c).unwrap();
+        let mut c = card();
+        flows::sign(
+            &mut c,
+            KeyKind::Auth,
+            HashAlg::Sha384,
+            &[7; 48],
+            AUTH_PIN,
+            guard,
+        )
+        .unwrap();
+        // A wrong PIN's error is logged as callers would log it.
+        let err = flows::sign(
+            &mut c,
+            KeyKind::Auth,
+            HashAlg::Sha256,
+            &[7; 32],
+            b"0000",
+            guard,
+        )
+        .unwrap_err();
+        tracing::error!("sign failed: {err} / {err:?}");
+        flows::finish(c).unwrap();
+        let mut c = card();
+        let text = flows::read_text_attributes(&mut c, TEXT_PIN, guard, true).unwrap();
+        tracing::info!("attributes: {:?}", text);
+        flows::finish(c).unwrap();
+        values.push(text.attributes.name.to_string());
+        values.push(text.attributes.address.to_string());
+        values.push(text.attributes.birth_date.to_string());
+        // The subject of the signing certificate is personal too.
+        let attrs = jpkid::pki::attributes::from_certificate(&sign_cert).unwrap();
+        values.push(attrs.name.to_string());
+        values.push(attrs.address.to_string());
+    });
+
+    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("VERIFY"), "the trace ran: {log}");
+    assert!(log.contains("READ BINARY"));
+    let upper = log.to_uppercase();
+    for secret in [SIGN_PW, AUTH_PIN, TEXT_PIN] {
+        let text = std::str::from_utf8(secret).unwrap();
+        assert!(!log.contains(text), "PIN {text} in the log");
+        let hex = hex::encode_upper(secret);
+        assert!(!upper.replace(' ', "").contains(&hex), "PIN hex in the log");
+    }
+    for v in values {
+        assert!(!v.is_empty());
+        assert!(!log.contains(&v), "attribute value in the log");
+        let hex = hex::encode_upper(v.as_bytes());
+        assert!(
+            !upper.replace(' ', "").contains(&hex[..hex.len().min(16)]),
+            "attribute bytes in the log"
+        );
+        // Not even a part of it: the first few characters.
+        let prefix: String = v.chars().take(3).collect();
+        assert!(!log.contains(&prefix), "attribute prefix in the log");
+    }
+}
