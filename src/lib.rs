@@ -10,5 +10,6 @@ pub mod card;
 pub mod flows;
 pub mod jpki;
 pub mod pki;
+pub mod readers;
 pub mod tlv;
 pub mod transport;
