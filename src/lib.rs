@@ -7,6 +7,7 @@
 
 pub mod apdu;
 pub mod card;
+pub mod config;
 pub mod flows;
 pub mod jpki;
 pub mod pki;
