@@ -620,3 +620,30 @@ async fn pcscd_restart_while_the_reader_layer_runs() {
     readers.shutdown();
     pcscd.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh --no-pcscd"]
+async fn ignored_readers_are_left_alone() {
+    let pcscd = Pcscd::start();
+    let mut cfg = config(5000);
+    cfg.ignore = vec!["* 00 01".to_owned()];
+    let (readers, mut events) = ReaderManager::start(cfg).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while readers.id_of("Virtual PCD 00 00").is_none() {
+        tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("reader 0 added")
+            .unwrap();
+    }
+    // The monitor has listed both readers by now; the ignored one never became a reader.
+    let names: Vec<String> = readers.readers().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["Virtual PCD 00 00"]);
+    // A card in the ignored reader stays unseen.
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+    let t = insert(&ctx, 1, card("ordinary"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(readers.readers().iter().all(|r| r.insertions == 0));
+    t.remove().unwrap();
+    readers.shutdown();
+    pcscd.stop();
+}
