@@ -102,7 +102,7 @@ pub struct ServiceOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// A D-Bus operation failed.
-    #[error("D-Bus: cannot {context}")]
+    #[error("D-Bus: cannot {context}: {source}")]
     Bus {
         /// What was being done.
         context: &'static str,
@@ -844,7 +844,10 @@ impl Service {
             .connection
             .request_name_with_flags(BUS_NAME, RequestNameFlags::DO_NOT_QUEUE)
             .await
-            .map_err(bus("request the bus name"))?;
+            .map_err(|e| match e {
+                zbus::Error::NameTaken => ServiceError::NameTaken(BUS_NAME),
+                other => bus("request the bus name")(other),
+            })?;
         match reply {
             RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner => {
                 info!(name = BUS_NAME, "bus name acquired");
