@@ -1206,3 +1206,77 @@ async fn sigterm_stops_cleanly_and_releases_the_name() {
     assert!(!proxy.name_has_owner(name).await.unwrap());
     drop(bus);
 }
+
+/// `examples/kiosk_client.py` (Debian python3-dbus) against the private bus: it waits for a
+/// card, then reads the auth certificate and signs; its signature verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_kiosk_client() {
+    let python = "/usr/bin/python3";
+    let has_dbus = std::process::Command::new(python)
+        .args(["-c", "import dbus"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_dbus,
+        "{python} needs the dbus module (Debian package python3-dbus)"
+    );
+    let (bus, _daemon, conn) = start(&["ordinary"]).await;
+    // Start with an empty reader: the client waits for the card.
+    call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
+        .await
+        .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kiosk_client.py");
+    let child = bus
+        .command(python)
+        .args([script, "--challenge", "counter 3 login", "--timeout", "20"])
+        .env("JPKID_PIN", "1234")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ordinary = persona("ordinary");
+    call::<_, ()>(
+        &conn,
+        MANAGER_PATH,
+        TESTING,
+        "InsertCard",
+        &(0u32, ordinary.to_str().unwrap()),
+    )
+    .await
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["reader"], R0);
+    assert_eq!(v["card_kind"], "card");
+    assert_eq!(v["pin_status"]["auth-pin"], 3);
+    assert_eq!(v["readers"][0]["name"], "jpkid Virtual Reader 0");
+    let cert = hex::decode(v["certificate"].as_str().unwrap()).unwrap();
+    let digest = hex::decode(v["digest"].as_str().unwrap()).unwrap();
+    assert_eq!(digest, Sha256::digest(b"counter 3 login").to_vec());
+    let sig = hex::decode(v["signature"].as_str().unwrap()).unwrap();
+    public_key(&cert)
+        .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
+        .expect("the kiosk's signature verifies");
+    assert_eq!(prop_str(&conn, R0, "Claimant").await, "", "released");
+
+    // A wrong PIN comes back as the named error, exit status 1.
+    let out = bus
+        .command(python)
+        .args([script, "--timeout", "5"])
+        .env("JPKID_PIN", "9999")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(v["error"], "io.jpkid.Jpki1.Error.PinIncorrect");
+    assert!(v["message"].as_str().unwrap().starts_with("remaining=2"));
+}
