@@ -16,7 +16,8 @@ use rsa::pkcs1v15::Pkcs1v15Sign;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::sha2::{Digest, Sha256, Sha384};
 use support::bus::{
-    Daemon, DaemonOptions, MANAGER_PATH, TestBus, ensure_group, error_of, persona, wait_for,
+    Daemon, DaemonOptions, MANAGER_PATH, TestBus, ensure_group, error_of, persona,
+    persona_with_faults, wait_for,
 };
 use x509_parser::prelude::*;
 use zbus::message::Type as MsgType;
@@ -819,12 +820,7 @@ async fn idle_claims_lapse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_call_leaves_the_daemon_serving() {
     // Every APDU takes 60 ms, so a PIN status request (5 APDUs) runs for about 300 ms.
-    let slow = tempfile::tempdir().unwrap();
-    copy_dir(&persona("ordinary"), slow.path());
-    let toml = slow.path().join("persona.toml");
-    let mut t = std::fs::read_to_string(&toml).unwrap();
-    t.push_str("\n[faults]\ndelay_ms = 60\n");
-    std::fs::write(&toml, t).unwrap();
+    let slow = persona_with_faults("ordinary", &["delay_ms = 60"]);
 
     let bus = TestBus::start();
     let _daemon = Daemon::start(
@@ -892,19 +888,6 @@ async fn a_client_leaving_mid_call_leaves_the_daemon_serving() {
         busy, 2,
         "A's first request and B's ran; A's queued one was skipped"
     );
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 fn output(cmd: &mut std::process::Command) -> (bool, String) {
@@ -1279,4 +1262,116 @@ async fn python_kiosk_client() {
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     assert_eq!(v["error"], "io.jpkid.Jpki1.Error.PinIncorrect");
     assert!(v["message"].as_str().unwrap().starts_with("remaining=2"));
+}
+
+/// Card and reader faults and the request limits, each with its named error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_limits_have_named_errors() {
+    // Detection takes 3 APDUs; the request's second APDU meets an empty reader.
+    let removing = persona_with_faults("ordinary", &["remove_after = 4"]);
+    let muting = persona_with_faults("ordinary", &["mute_after = 4"]);
+    let slow = persona_with_faults("ordinary", &["delay_ms = 60"]);
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(
+        &bus,
+        DaemonOptions {
+            personas: vec![
+                removing.path().to_owned(),
+                muting.path().to_owned(),
+                slow.path().to_owned(),
+                persona("under15"),
+                persona("android"),
+            ],
+            queue_depth: 2,
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+    let conn = bus.connect().await;
+    for r in 0..5 {
+        let path = format!("/io/jpkid/Jpki1/reader/{r}");
+        wait_for("ready", Duration::from_secs(20), || {
+            let conn = conn.clone();
+            let path = path.clone();
+            async move { (prop_str(&conn, &path, "State").await == "ready").then_some(()) }
+        })
+        .await;
+    }
+    let [removed, mute, slow_r, under15, android] =
+        [0, 1, 2, 3, 4].map(|r| format!("/io/jpkid/Jpki1/reader/{r}"));
+
+    assert_err(read_cert(&conn, &removed, "auth", b"").await, "CardRemoved");
+    wait_for("empty", Duration::from_secs(10), || {
+        let conn = conn.clone();
+        let path = removed.clone();
+        async move { (prop_str(&conn, &path, "State").await == "empty").then_some(()) }
+    })
+    .await;
+    assert_err(pin_status(&conn, &removed).await, "NoCard");
+
+    let short = opts(&[("timeout-ms", OwnedVariant::from(300u32))]);
+    let r: Result<Vec<u8>, DbusErr> = call(
+        &conn,
+        &mute,
+        READER,
+        "ReadCertificate",
+        &("auth", Vec::<u8>::new(), short.clone()),
+    )
+    .await;
+    assert_err(r, "Timeout");
+    wait_for("mute", Duration::from_secs(10), || {
+        let conn = conn.clone();
+        let path = mute.clone();
+        async move { (prop_str(&conn, &path, "State").await == "mute").then_some(()) }
+    })
+    .await;
+    assert_err(pin_status(&conn, &mute).await, "Timeout");
+
+    // queue_depth = 2: one running and one waiting; a third is ReaderBusy. The waiting one has
+    // 100 ms, less than the running one takes: Timeout.
+    let watcher = bus.connect().await;
+    let mut states = signals(&watcher, READER, Some("StateChanged")).await;
+    let running = tokio::spawn({
+        let conn = conn.clone();
+        let path = slow_r.clone();
+        async move { pin_status(&conn, &path).await }
+    });
+    next_signal(&mut states, |m| {
+        let (p, _, new, _) = state_changed(m)?;
+        (p == slow_r && new == "busy").then_some(())
+    })
+    .await;
+    let waiting = tokio::spawn({
+        let conn = conn.clone();
+        let path = slow_r.clone();
+        let o = opts(&[("timeout-ms", OwnedVariant::from(100u32))]);
+        async move {
+            call::<_, Vec<u8>>(
+                &conn,
+                &path,
+                READER,
+                "ReadCertificate",
+                &("auth", Vec::<u8>::new(), o),
+            )
+            .await
+        }
+    });
+    // Ordering only (the waiting call must reach the daemon first), not an assertion.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let busy = assert_err(pin_status(&conn, &slow_r).await, "ReaderBusy");
+    assert!(busy.contains("busy"), "{busy}");
+    assert!(running.await.unwrap().is_ok());
+    assert_err(waiting.await.unwrap(), "Timeout");
+
+    // Under 15: no signing certificate.
+    assert_err(
+        read_cert(&conn, &under15, "sign", b"TESTPW1").await,
+        "CertificateMissing",
+    );
+    // Android token: no text PIN; its auth certificate needs the auth PIN.
+    let status = pin_status(&conn, &android).await.unwrap();
+    assert!(!status.contains_key("text-pin"), "{status:?}");
+    assert_eq!(prop_str(&conn, &android, "CardKind").await, "android");
+    let der = read_cert(&conn, &android, "auth", b"1234").await.unwrap();
+    assert!(X509Certificate::from_der(&der).is_ok());
 }

@@ -219,6 +219,8 @@ pub struct DaemonOptions {
     pub claim_idle_s: u64,
     /// `limits.op_timeout_ms`.
     pub op_timeout_ms: u64,
+    /// `limits.queue_depth`.
+    pub queue_depth: usize,
     /// `revocation.mode`.
     pub revocation_mode: String,
     /// Import the committed test CRLs into `revocation.crl_dir`.
@@ -237,6 +239,7 @@ impl Default for DaemonOptions {
             pin_guard_min_remaining: 2,
             claim_idle_s: 120,
             op_timeout_ms: 10_000,
+            queue_depth: 4,
             revocation_mode: "prefer".to_owned(),
             import_crls: true,
             log: "info".to_owned(),
@@ -402,6 +405,7 @@ allowed_groups = [{groups}]
 
 [limits]
 op_timeout_ms = {op}
+queue_depth = {depth}
 claim_idle_s = {idle}
 "#,
         roots = roots.display(),
@@ -409,11 +413,41 @@ claim_idle_s = {idle}
         crl = crl.display(),
         guard = options.pin_guard_min_remaining,
         op = options.op_timeout_ms,
+        depth = options.queue_depth,
         idle = options.claim_idle_s,
     );
     let path = dir.join("jpkid.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// A copy of a committed persona with `[faults]` lines added (e.g. `"delay_ms = 60"`), in a
+/// temporary directory that lives as long as the returned handle.
+pub fn persona_with_faults(name: &str, faults: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&persona(name), dir.path());
+    let toml = dir.path().join("persona.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str("\n[faults]\n");
+    for f in faults {
+        text.push_str(f);
+        text.push('\n');
+    }
+    std::fs::write(&toml, text).unwrap();
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
 }
 
 /// The D-Bus error name and message of a failed call.
