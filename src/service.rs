@@ -70,6 +70,9 @@ const MAX_CERTIFICATE: usize = 64 * 1024;
 /// How long the service waits beyond a request's own timeout before it answers `Timeout`
 /// itself (the reader layer normally answers first).
 const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
+/// The message of the error a request ends with when its caller left the bus (nobody
+/// receives it; the audit record says `cancelled`).
+const CALLER_LEFT: &str = "the caller left the bus";
 /// How often idle claims are looked for.
 const CLAIM_SWEEP: Duration = Duration::from_millis(250);
 
@@ -179,6 +182,7 @@ impl Call<'_> {
     fn audit<T>(&self, result: &Result<T, Error>, serial: Option<&str>) {
         let outcome = match result {
             Ok(_) => "ok",
+            Err(Error::Internal(m)) if m == CALLER_LEFT => "cancelled",
             Err(e) => e.short_name(),
         };
         self.shared.audit.record(&audit::Record {
@@ -251,7 +255,7 @@ impl Shared {
             },
             () = gone => {
                 debug!(reader = id, "caller left the bus; request dropped");
-                Err(Error::Internal("the caller left the bus".to_owned()))
+                Err(Error::Internal(CALLER_LEFT.to_owned()))
             }
             () = tokio::time::sleep(options.timeout.saturating_add(TIMEOUT_GRACE)) => {
                 Err(Error::Timeout("request timed out".to_owned()))

@@ -1375,3 +1375,164 @@ async fn faults_and_limits_have_named_errors() {
     let der = read_cert(&conn, &android, "auth", b"1234").await.unwrap();
     assert!(X509Certificate::from_der(&der).is_ok());
 }
+
+/// Members of one interface from introspection XML: `method Name(in)(out)`, `signal Name(args)`,
+/// `property Name type`. A line scanner is enough for zbus's regular output.
+fn members(xml: &str, interface: &str) -> Vec<String> {
+    let attr = |line: &str, key: &str| -> Option<String> {
+        let start = line.find(&format!("{key}=\""))? + key.len() + 2;
+        let end = line[start..].find('"')? + start;
+        Some(line[start..end].to_owned())
+    };
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut current: Option<(String, String, String, String)> = None;
+    for line in xml.lines().map(str::trim) {
+        if line.starts_with("<interface ") {
+            inside = attr(line, "name").as_deref() == Some(interface);
+        } else if line.starts_with("</interface>") {
+            inside = false;
+        } else if !inside {
+        } else if line.starts_with("<method ") || line.starts_with("<signal ") {
+            let kind = if line.starts_with("<method") {
+                "method"
+            } else {
+                "signal"
+            };
+            current = Some((
+                kind.to_owned(),
+                attr(line, "name").unwrap(),
+                String::new(),
+                String::new(),
+            ));
+        } else if line.starts_with("<arg ") {
+            if let Some((_, _, ins, outs)) = current.as_mut() {
+                let t = attr(line, "type").unwrap();
+                if attr(line, "direction").as_deref() == Some("out") {
+                    outs.push_str(&t);
+                } else {
+                    ins.push_str(&t);
+                }
+            }
+        } else if line.starts_with("</method>") || line.starts_with("</signal>") {
+            let (kind, name, ins, outs) = current.take().unwrap();
+            out.push(if kind == "method" {
+                format!("method {name}({ins})({outs})")
+            } else {
+                format!("signal {name}({ins})")
+            });
+        } else if line.starts_with("<property ") {
+            out.push(format!(
+                "property {} {}",
+                attr(line, "name").unwrap(),
+                attr(line, "type").unwrap()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The API has exactly the names and signatures of DESIGN §6.1–6.3 (this issue's part).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_matches_the_design() {
+    let (_bus, _daemon, conn) = start(&["ordinary"]).await;
+    let intro = |path: &'static str| {
+        let conn = conn.clone();
+        async move {
+            call::<_, String>(
+                &conn,
+                path,
+                "org.freedesktop.DBus.Introspectable",
+                "Introspect",
+                &(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let root = intro(MANAGER_PATH).await;
+    let mut want = vec![
+        "method GetReaders()(ao)",
+        "method VerifyCertificate(aysa{sv})(a{sv})",
+        "property Readers ao",
+        "property TrustHierarchy s",
+        "property Version s",
+        "signal ReaderAdded(o)",
+        "signal ReaderRemoved(o)",
+    ];
+    want.sort_unstable();
+    assert_eq!(members(&root, MANAGER), want);
+    assert_eq!(
+        members(&root, TESTING),
+        vec!["method InsertCard(us)()", "method RemoveCard(u)()"]
+    );
+    assert!(root.contains("org.freedesktop.DBus.ObjectManager"));
+    let reader = intro(R0).await;
+    let mut want = vec![
+        "method Claim()()",
+        "method GetPinStatus()(a{sy})",
+        "method ReadCertificate(saya{sv})(ay)",
+        "method Release()()",
+        "method Sign(ssayaya{sv})(ay)",
+        "property Atr ay",
+        "property CardKind s",
+        "property Claimant s",
+        "property Insertions u",
+        "property Name s",
+        "property State s",
+        "signal StateChanged(sss)",
+    ];
+    want.sort_unstable();
+    assert_eq!(members(&reader, READER), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_name_who_what_and_result_and_can_be_off() {
+    let bus = TestBus::start();
+    let on = Daemon::start(&bus, DaemonOptions::default()).await;
+    let conn = bus.connect().await;
+    let me = conn.unique_name().unwrap().to_string();
+    assert_err(
+        sign(&conn, R0, "auth", "sha256", &[0u8; 32], b"9999", none()).await,
+        "PinIncorrect",
+    );
+    pin_status(&conn, R0).await.unwrap();
+    let log = on.stderr();
+    let records: Vec<&str> = log.lines().filter(|l| l.contains(" audit: ")).collect();
+    let sign_record = records
+        .iter()
+        .find(|l| l.contains("operation=\"sign\""))
+        .unwrap_or_else(|| panic!("no sign record in:\n{log}"));
+    for field in [
+        "uid=0",
+        &format!("bus_name=\"{me}\""),
+        "reader=0",
+        "result=\"PinIncorrect\"",
+        "duration_ms=",
+    ] {
+        assert!(
+            sign_record.contains(field),
+            "{field} missing: {sign_record}"
+        );
+    }
+    assert!(
+        records
+            .iter()
+            .any(|l| l.contains("operation=\"pin-status\"") && l.contains("result=\"ok\""))
+    );
+    drop(on);
+
+    let bus = TestBus::start();
+    let off = Daemon::start(
+        &bus,
+        DaemonOptions {
+            audit: false,
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+    let conn = bus.connect().await;
+    pin_status(&conn, R0).await.unwrap();
+    assert!(!off.stderr().contains(" audit: "), "{}", off.stderr());
+}

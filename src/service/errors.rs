@@ -174,6 +174,45 @@ mod tests {
         assert_eq!(e.short_name(), "PinIncorrect");
     }
 
+    /// The seventeen names of DESIGN §6.4, to the letter.
+    #[test]
+    fn every_design_name_exists() {
+        let all = [
+            Error::NoCard(String::new()),
+            Error::NotJpkiCard(String::new()),
+            Error::CardRemoved(String::new()),
+            Error::ReaderBusy(String::new()),
+            Error::ReaderGone(String::new()),
+            Error::Claimed(String::new()),
+            Error::PinIncorrect(String::new()),
+            Error::PinBlocked(String::new()),
+            Error::PinGuard(String::new()),
+            Error::InvalidPinFormat(String::new()),
+            Error::InvalidArgument(String::new()),
+            Error::CertificateMissing(String::new()),
+            Error::UnsupportedCard(String::new()),
+            Error::NotAuthorized(String::new()),
+            Error::Timeout(String::new()),
+            Error::CardError(String::new()),
+            Error::Internal(String::new()),
+        ];
+        let names: Vec<String> = all.iter().map(|e| e.name().to_string()).collect();
+        let design = "NoCard NotJpkiCard CardRemoved ReaderBusy ReaderGone Claimed PinIncorrect \
+                      PinBlocked PinGuard InvalidPinFormat InvalidArgument CertificateMissing \
+                      UnsupportedCard NotAuthorized Timeout CardError Internal";
+        let want: Vec<String> = design
+            .split_whitespace()
+            .map(|n| format!("io.jpkid.Jpki1.Error.{n}"))
+            .collect();
+        assert_eq!(names, want);
+        for e in &all {
+            assert_eq!(
+                e.name().as_str(),
+                format!("io.jpkid.Jpki1.Error.{}", e.short_name())
+            );
+        }
+    }
+
     #[test]
     fn pin_errors_keep_remaining_first() {
         let e = Error::from(RequestError::Jpki(JpkiError::PinIncorrect {

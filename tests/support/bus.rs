@@ -225,6 +225,8 @@ pub struct DaemonOptions {
     pub revocation_mode: String,
     /// Import the committed test CRLs into `revocation.crl_dir`.
     pub import_crls: bool,
+    /// `audit.enabled`.
+    pub audit: bool,
     /// `JPKID_LOG`.
     pub log: String,
     /// Extra environment.
@@ -242,6 +244,7 @@ impl Default for DaemonOptions {
             queue_depth: 4,
             revocation_mode: "prefer".to_owned(),
             import_crls: true,
+            audit: true,
             log: "info".to_owned(),
             env: Vec::new(),
         }
@@ -407,6 +410,9 @@ allowed_groups = [{groups}]
 op_timeout_ms = {op}
 queue_depth = {depth}
 claim_idle_s = {idle}
+
+[audit]
+enabled = {audit}
 "#,
         roots = roots.display(),
         mode = options.revocation_mode,
@@ -415,6 +421,7 @@ claim_idle_s = {idle}
         op = options.op_timeout_ms,
         depth = options.queue_depth,
         idle = options.claim_idle_s,
+        audit = options.audit,
     );
     let path = dir.join("jpkid.toml");
     std::fs::write(&path, text).unwrap();
