@@ -1372,6 +1372,9 @@ async fn faults_and_limits_have_named_errors() {
     let status = pin_status(&conn, &android).await.unwrap();
     assert!(!status.contains_key("text-pin"), "{status:?}");
     assert_eq!(prop_str(&conn, &android, "CardKind").await, "android");
+    // Without it the card answers 6982: a CardError naming the command and the SW.
+    let m = assert_err(read_cert(&conn, &android, "auth", b"").await, "CardError");
+    assert!(m.contains("6982") && m.contains("000A"), "{m}");
     let der = read_cert(&conn, &android, "auth", b"1234").await.unwrap();
     assert!(X509Certificate::from_der(&der).is_ok());
 }
