@@ -1190,6 +1190,23 @@ async fn sigterm_stops_cleanly_and_releases_the_name() {
     drop(bus);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_bus_ends_the_daemon_with_an_error() {
+    let (bus, mut daemon, conn) = start(&["ordinary"]).await;
+    drop(conn);
+    drop(bus);
+    let status = tokio::task::spawn_blocking(move || {
+        let st = daemon.wait_exit(Duration::from_secs(10));
+        (st, daemon.stderr())
+    })
+    .await
+    .unwrap();
+    let (st, stderr) = status;
+    let st = st.expect("jpkid exits when its bus goes away");
+    assert_eq!(st.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("D-Bus connection closed"), "{stderr}");
+}
+
 /// `examples/kiosk_client.py` (Debian python3-dbus) against the private bus: it waits for a
 /// card, then reads the auth certificate and signs; its signature verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

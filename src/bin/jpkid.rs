@@ -1,6 +1,6 @@
 //! `jpkid`: the daemon. Loads the configuration, the trust anchors and the revocation sources,
 //! starts the reader layer, serves the D-Bus API (DESIGN §6) and stops cleanly on SIGTERM or
-//! SIGINT.
+//! SIGINT, and with an error when its bus connection closes.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -170,10 +170,18 @@ async fn run(args: Args) -> Result<(), String> {
     }
     info!(bus = %args.bus, "jpkid ready");
 
-    let stop = wait_for_signal().await;
-    info!(signal = stop, "stopping");
-    service.stop().await;
-    Ok(())
+    tokio::select! {
+        stop = wait_for_signal() => {
+            info!(signal = stop, "stopping");
+            service.stop().await;
+            Ok(())
+        }
+        () = connection.closed() => {
+            // Without its bus the daemon serves nobody; exit so that systemd restarts it.
+            service.stop().await;
+            Err("the D-Bus connection closed".to_owned())
+        }
+    }
 }
 
 #[cfg(feature = "virtual-card")]

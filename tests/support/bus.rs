@@ -352,6 +352,20 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Waits up to `timeout` for the daemon to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit (killed after 10 s).
     pub fn stop(&mut self) -> Option<ExitStatus> {
         terminate(&mut self.child, Duration::from_secs(10))
