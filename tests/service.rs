@@ -1505,6 +1505,33 @@ async fn introspection_matches_the_design() {
     ];
     want.sort_unstable();
     assert_eq!(members(&reader, READER), want);
+
+    // Without --virtual there is no Testing interface (and, here, no reader).
+    let bus = TestBus::start();
+    let _plain = Daemon::start(
+        &bus,
+        DaemonOptions {
+            personas: Vec::new(),
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+    let conn = bus.connect().await;
+    let root: String = call(
+        &conn,
+        MANAGER_PATH,
+        "org.freedesktop.DBus.Introspectable",
+        "Introspect",
+        &(),
+    )
+    .await
+    .unwrap();
+    assert!(members(&root, TESTING).is_empty(), "{root}");
+    assert!(!members(&root, MANAGER).is_empty());
+    let readers: Vec<OwnedObjectPath> = call(&conn, MANAGER_PATH, MANAGER, "GetReaders", &())
+        .await
+        .unwrap();
+    assert!(readers.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
