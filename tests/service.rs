@@ -1583,3 +1583,20 @@ async fn audit_records_name_who_what_and_result_and_can_be_off() {
     pin_status(&conn, R0).await.unwrap();
     assert!(!off.stderr().contains(" audit: "), "{}", off.stderr());
 }
+
+/// The support helpers also serve plain `#[test]`s (as CLI tests use them).
+#[test]
+fn sync_helpers_work_without_a_runtime() {
+    let bus = TestBus::start();
+    let _daemon = Daemon::start_blocking(&bus, DaemonOptions::default());
+    let (ok, text) = output(bus.command("busctl").args([
+        "--system",
+        "get-property",
+        DEST,
+        MANAGER_PATH,
+        MANAGER,
+        "TrustHierarchy",
+    ]));
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "s \"test\"");
+}
