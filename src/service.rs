@@ -166,6 +166,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One method call in progress: who, what, since when; ends with an audit record.
 struct Call<'a> {
     shared: &'a Shared,
+    conn: Connection,
     sender: String,
     caller: access::Caller,
     operation: &'static str,
@@ -176,6 +177,18 @@ struct Call<'a> {
 impl Call<'_> {
     fn authorized(&self) -> Result<(), Error> {
         self.caller.verdict.clone()
+    }
+
+    /// Whether the caller is still on the bus (asked of the bus; `true` when it cannot say).
+    /// Closes the window before the `NameOwnerChanged` watch covers a call.
+    async fn caller_present(&self) -> bool {
+        let Ok(name) = zbus::names::BusName::try_from(self.sender.as_str()) else {
+            return false;
+        };
+        match DBusProxy::new(&self.conn).await {
+            Ok(proxy) => proxy.name_has_owner(name).await.unwrap_or(true),
+            Err(_) => true,
+        }
     }
 
     /// Writes the audit record of this call.
@@ -210,6 +223,7 @@ impl Shared {
         let caller = self.access.check(conn, &sender).await;
         Call {
             shared: self,
+            conn: conn.clone(),
             sender,
             caller,
             operation,
@@ -235,7 +249,12 @@ impl Shared {
         options: RequestOptions,
     ) -> Result<Reply, Error> {
         let _activity = self.claims.enter(id, &call.sender)?;
+        // Subscribe first, then ask: a caller that left before is seen by the question, one
+        // that leaves after by the subscription.
         let mut vanished = self.vanished.subscribe();
+        if !call.caller_present().await {
+            return Err(Error::Internal(CALLER_LEFT.to_owned()));
+        }
         let rx = self.readers.submit(id, request, options)?;
         let sender = call.sender.as_str();
         let gone = async {
@@ -491,7 +510,13 @@ impl ReaderObject {
         let result = async {
             call.authorized()?;
             self.known()?;
-            self.shared.claims.claim(self.id, &call.sender)
+            let changed = self.shared.claims.claim(self.id, &call.sender)?;
+            // A claimant that left before the claim was recorded would hold it until it idles.
+            if changed && !call.caller_present().await {
+                self.shared.claims.release(self.id, &call.sender)?;
+                return Err(Error::Internal(CALLER_LEFT.to_owned()));
+            }
+            Ok(changed)
         }
         .await;
         call.audit(&result, None);
