@@ -6,11 +6,13 @@
 //! `service -> readers -> flows -> {jpki, pki, terms}`, `jpki -> card -> transport -> apdu/tlv`.
 
 pub mod apdu;
+pub mod audit;
 pub mod card;
 pub mod config;
 pub mod flows;
 pub mod jpki;
 pub mod pki;
 pub mod readers;
+pub mod service;
 pub mod tlv;
 pub mod transport;

@@ -1,1 +1,226 @@
-fn main() {}
+//! `jpkid`: the daemon. Loads the configuration, the trust anchors and the revocation sources,
+//! starts the reader layer, serves the D-Bus API (DESIGN §6) and stops cleanly on SIGTERM or
+//! SIGINT, and with an error when its bus connection closes.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use jpkid::config::Config;
+use jpkid::pki::{CrlStore, Hierarchy, OcspConfig, TrustAnchors};
+use jpkid::readers::{ReaderManager, ReadersConfig};
+use jpkid::service::{Service, ServiceOptions};
+
+/// Serves the JPKI functions of My Number Cards over D-Bus.
+#[derive(Debug, Parser)]
+#[command(name = "jpkid", version, about)]
+struct Args {
+    /// Configuration file (default /etc/jpkid/jpkid.toml when it exists).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Bus to serve on: `system`, `session`, or a D-Bus address.
+    #[arg(long, value_name = "system|session|ADDRESS", default_value = "system")]
+    bus: String,
+    /// Add an in-process virtual reader with the persona in DIR inserted (repeatable); also
+    /// serves the Testing interface.
+    #[arg(long = "virtual", value_name = "DIR")]
+    virtual_personas: Vec<PathBuf>,
+    /// Do not watch PC/SC readers.
+    #[arg(long)]
+    no_pcsc: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("jpkid: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!("{message}");
+            eprintln!("jpkid: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `JPKID_LOG` (EnvFilter syntax, default `info`); the journal when started by systemd with
+/// its output connected to it (`JOURNAL_STREAM`), else stderr.
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("JPKID_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        match tracing_journald::layer() {
+            Ok(journald) => {
+                registry.with(journald).init();
+                return;
+            }
+            Err(e) => eprintln!("jpkid: journald not reachable ({e}); logging to stderr"),
+        }
+    }
+    registry
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .init();
+}
+
+fn load_anchors(config: &Config) -> TrustAnchors {
+    let hierarchy = config.trust.hierarchy;
+    let dir = &config.trust.roots_dir;
+    if !dir.is_dir() {
+        warn!(dir = %dir.display(), "trust.roots_dir does not exist; no certificate will verify");
+        return TrustAnchors::new(hierarchy);
+    }
+    match TrustAnchors::load(hierarchy, dir) {
+        Ok(anchors) => {
+            for r in anchors.rejected() {
+                warn!(file = %r.path.display(), reason = %r.reason, "root certificate not used");
+            }
+            info!(
+                anchors = anchors.anchors().len(),
+                hierarchy = match hierarchy {
+                    Hierarchy::Production => "production",
+                    Hierarchy::Test => "test",
+                },
+                "trust anchors loaded"
+            );
+            anchors
+        }
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "no trust anchors; no certificate will verify");
+            TrustAnchors::new(hierarchy)
+        }
+    }
+}
+
+fn open_crl(dir: &Path) -> Option<CrlStore> {
+    if !dir.is_dir() {
+        info!(dir = %dir.display(), "no CRL directory; revocation by CRL unavailable");
+        return None;
+    }
+    match CrlStore::open(dir) {
+        Ok(store) => Some(store),
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "CRL directory unusable");
+            None
+        }
+    }
+}
+
+async fn connect(bus: &str) -> Result<zbus::Connection, String> {
+    let builder = match bus {
+        "system" => zbus::connection::Builder::system(),
+        "session" => zbus::connection::Builder::session(),
+        address => zbus::connection::Builder::address(address),
+    };
+    builder
+        .build()
+        .await
+        .map_err(|e| format!("cannot connect to the {bus} bus: {e}"))
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let config = Config::load_or_default(args.config.as_deref()).map_err(|e| e.to_string())?;
+    let anchors = load_anchors(&config);
+    let crl = open_crl(&config.revocation.crl_dir);
+    let ocsp = config.revocation.ocsp_url.clone().map(OcspConfig::new);
+
+    let (readers, events) = ReaderManager::start(ReadersConfig {
+        pcsc: !args.no_pcsc,
+        ignore: config.readers.ignore.clone(),
+        op_timeout: config.limits.op_timeout(),
+        queue_depth: config.limits.queue_depth,
+        pin_guard_min_remaining: config.pin_guard.min_remaining,
+    })
+    .map_err(|e| format!("cannot start the reader layer: {e}"))?;
+    add_virtual_readers(&readers, &args.virtual_personas)?;
+
+    let connection = connect(&args.bus).await?;
+    let options = ServiceOptions {
+        config,
+        anchors,
+        crl,
+        ocsp,
+        testing: !args.virtual_personas.is_empty(),
+    };
+    let service = Service::start(&connection, readers.clone(), events, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Err(e) = service.request_name().await {
+        service.stop().await;
+        return Err(e.to_string());
+    }
+    info!(bus = %args.bus, "jpkid ready");
+
+    tokio::select! {
+        stop = wait_for_signal() => {
+            info!(signal = stop, "stopping");
+            service.stop().await;
+            Ok(())
+        }
+        () = connection.closed() => {
+            // Without its bus the daemon serves nobody; exit so that systemd restarts it.
+            service.stop().await;
+            Err("the D-Bus connection closed".to_owned())
+        }
+    }
+}
+
+#[cfg(feature = "virtual-card")]
+fn add_virtual_readers(readers: &ReaderManager, personas: &[PathBuf]) -> Result<(), String> {
+    for (i, dir) in personas.iter().enumerate() {
+        let id = readers
+            .add_virtual_reader(&format!("jpkid Virtual Reader {i}"))
+            .map_err(|e| format!("cannot add a virtual reader: {e}"))?;
+        readers
+            .insert_virtual(id, dir)
+            .map_err(|e| format!("--virtual {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "virtual-card"))]
+fn add_virtual_readers(_readers: &ReaderManager, personas: &[PathBuf]) -> Result<(), String> {
+    if personas.is_empty() {
+        Ok(())
+    } else {
+        Err("--virtual needs a build with the virtual-card feature".to_owned())
+    }
+}
+
+/// Waits for SIGTERM or SIGINT; returns its name.
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            warn!("cannot watch SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""A small kiosk client for jpkid (D-Bus API of DESIGN §6), using dbus-python.
+
+Debian package: python3-dbus (the `dbus` module of /usr/bin/python3).
+
+It lists the readers, waits until one holds a ready My Number Card, claims that reader,
+reads the user-authentication certificate, signs the SHA-256 digest of a challenge with the
+authentication key, releases the reader and prints one JSON object on stdout.
+
+The PIN comes from the environment variable JPKID_PIN, else from the first line of stdin.
+It is held as bytes only as long as the call needs it and never printed.
+
+Usage:
+    kiosk_client.py [--address ADDRESS] [--challenge TEXT] [--timeout SECONDS]
+
+Without --address the system bus is used (DBUS_SYSTEM_BUS_ADDRESS is honoured). Exit status:
+0 on success, 1 on a D-Bus error (printed as {"error": NAME, "message": TEXT}), 2 on a timeout
+or bad usage.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+import dbus
+
+BUS_NAME = "io.jpkid.Jpki1"
+MANAGER_PATH = "/io/jpkid/Jpki1"
+MANAGER = "io.jpkid.Jpki1.Manager"
+READER = "io.jpkid.Jpki1.Reader"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+
+
+def connect(address):
+    if address:
+        return dbus.bus.BusConnection(address)
+    return dbus.SystemBus()
+
+
+def reader_info(bus, path):
+    props = dbus.Interface(bus.get_object(BUS_NAME, path), PROPERTIES)
+    values = props.GetAll(READER)
+    return {
+        "path": str(path),
+        "name": str(values["Name"]),
+        "state": str(values["State"]),
+        "card_kind": str(values["CardKind"]),
+    }
+
+
+def wait_for_ready_card(bus, manager, timeout):
+    """Polls the readers until one is `ready` (a kiosk with a GLib main loop would listen to
+    StateChanged instead)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        readers = [reader_info(bus, p) for p in manager.GetReaders()]
+        for r in readers:
+            if r["state"] == "ready":
+                return readers, r
+        if time.monotonic() >= deadline:
+            return readers, None
+        time.sleep(0.1)
+
+
+def read_pin():
+    pin = os.environ.get("JPKID_PIN")
+    if pin is None:
+        pin = sys.stdin.readline().strip()
+    return pin.encode("ascii")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--address", help="D-Bus address (default: the system bus)")
+    parser.add_argument("--challenge", default="kiosk login", help="text whose SHA-256 is signed")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a card")
+    args = parser.parse_args()
+
+    bus = connect(args.address)
+    manager = dbus.Interface(bus.get_object(BUS_NAME, MANAGER_PATH), MANAGER)
+    try:
+        readers, chosen = wait_for_ready_card(bus, manager, args.timeout)
+        if chosen is None:
+            print(json.dumps({"error": "timeout", "readers": readers}))
+            return 2
+        reader = dbus.Interface(bus.get_object(BUS_NAME, chosen["path"]), READER)
+        no_options = dbus.Dictionary({}, signature="sv")
+        reader.Claim()
+        try:
+            pins = reader.GetPinStatus()
+            certificate = bytes(
+                reader.ReadCertificate("auth", dbus.ByteArray(b""), no_options, byte_arrays=True)
+            )
+            digest = hashlib.sha256(args.challenge.encode("utf-8")).digest()
+            pin = read_pin()
+            signature = bytes(
+                reader.Sign(
+                    "auth",
+                    "sha256",
+                    dbus.ByteArray(digest),
+                    dbus.ByteArray(pin),
+                    no_options,
+                    byte_arrays=True,
+                )
+            )
+            del pin
+        finally:
+            reader.Release()
+    except dbus.exceptions.DBusException as e:
+        print(json.dumps({"error": e.get_dbus_name(), "message": e.get_dbus_message()}))
+        return 1
+
+    print(
+        json.dumps(
+            {
+                "readers": readers,
+                "reader": chosen["path"],
+                "card_kind": chosen["card_kind"],
+                "pin_status": {str(k): int(v) for k, v in pins.items()},
+                "certificate": certificate.hex(),
+                "certificate_sha256": hashlib.sha256(certificate).hexdigest(),
+                "digest": digest.hex(),
+                "signature": signature.hex(),
+            },
+            sort_keys=True,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
