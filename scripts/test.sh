@@ -36,6 +36,9 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo check of a production build (PC/SC only, no virtual card compiled in)"
+cargo check --workspace --all-targets --locked --no-default-features --features pcsc
+
 step "cargo test (in-process virtual card, private D-Bus bus)"
 cargo test --workspace --locked
 

@@ -6,10 +6,14 @@
 //! Card I/O blocks, so it never runs on tokio threads: callers get a oneshot receiver and await
 //! it. Dropping the receiver cancels a request that has not started yet.
 
+// A build with neither PC/SC nor virtual readers (the CRL benchmark's) has no reader sources.
+#![cfg_attr(not(any(feature = "pcsc", feature = "virtual-card")), allow(dead_code))]
+
 #[cfg(feature = "pcsc")]
 mod pcsc;
 
 use std::collections::BTreeMap;
+#[cfg(feature = "virtual-card")]
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -279,6 +283,7 @@ struct ReaderEntry {
     snapshot: Arc<Mutex<ReaderSnapshot>>,
     queue: mpsc::Sender<WorkerMsg>,
     pending: Arc<AtomicUsize>,
+    #[cfg_attr(not(feature = "virtual-card"), allow(dead_code))]
     slot: Option<VirtualSlotHandle>,
 }
 

@@ -2,6 +2,7 @@
 //! configuration includes the shipped policy, virtual readers with the committed personas,
 //! clients through zbus, `busctl`, `gdbus` and Python.
 
+#![cfg(feature = "virtual-card")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support {
