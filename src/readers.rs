@@ -15,7 +15,7 @@ mod pcsc;
 use std::collections::BTreeMap;
 #[cfg(feature = "virtual-card")]
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
@@ -283,6 +283,10 @@ struct ReaderEntry {
     snapshot: Arc<Mutex<ReaderSnapshot>>,
     queue: mpsc::Sender<WorkerMsg>,
     pending: Arc<AtomicUsize>,
+    /// Set, under the snapshot lock, when the reader is removed: its worker may still be
+    /// finishing a request, and a state change reported after `Removed` would describe a
+    /// reader that no longer exists (and whose id a returning reader reuses).
+    retired: Arc<AtomicBool>,
     #[cfg_attr(not(feature = "virtual-card"), allow(dead_code))]
     slot: Option<VirtualSlotHandle>,
 }
@@ -300,7 +304,7 @@ struct Inner {
     events: tmpsc::UnboundedSender<ReaderEvent>,
     /// Readers the PC/SC monitor added (dropped together when pcscd goes away).
     pcsc_ids: Mutex<std::collections::BTreeSet<u32>>,
-    stopping: std::sync::atomic::AtomicBool,
+    stopping: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -352,7 +356,7 @@ impl ReaderManager {
                 ids_by_name: Mutex::new(BTreeMap::new()),
                 events,
                 pcsc_ids: Mutex::new(std::collections::BTreeSet::new()),
-                stopping: std::sync::atomic::AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
             }),
         };
         #[cfg(feature = "pcsc")]
@@ -453,10 +457,12 @@ impl ReaderManager {
         }));
         let (queue, rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
+        let retired = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             connector,
             snapshot: snapshot.clone(),
             pending: pending.clone(),
+            retired: retired.clone(),
             events: self.inner.events.clone(),
             guard_min: self.inner.config.pin_guard_min_remaining,
             mute_wait: self.inner.config.op_timeout,
@@ -472,6 +478,7 @@ impl ReaderManager {
                 snapshot,
                 queue,
                 pending,
+                retired,
                 slot,
             },
         );
@@ -485,6 +492,8 @@ impl ReaderManager {
         if let Some(entry) = lock(&self.inner.readers).remove(&id) {
             let _ = entry.queue.send(WorkerMsg::Stop);
             info!(reader = id, "reader removed");
+            let _snapshot = lock(&entry.snapshot);
+            entry.retired.store(true, Ordering::SeqCst);
             let _ = self.inner.events.send(ReaderEvent::Removed(id));
         }
     }
@@ -613,6 +622,7 @@ struct Worker {
     connector: Box<dyn Connector>,
     snapshot: Arc<Mutex<ReaderSnapshot>>,
     pending: Arc<AtomicUsize>,
+    retired: Arc<AtomicBool>,
     events: tmpsc::UnboundedSender<ReaderEvent>,
     guard_min: u8,
     mute_wait: Duration,
@@ -649,22 +659,23 @@ impl Worker {
     }
 
     fn set_state(&self, new: ReaderState, reason: &str, update: impl FnOnce(&mut ReaderSnapshot)) {
-        let (old, snapshot) = {
-            let mut s = lock(&self.snapshot);
-            let old = s.state;
-            s.state = new;
-            update(&mut s);
-            (old, s.clone())
-        };
+        let mut s = lock(&self.snapshot);
+        let old = s.state;
+        s.state = new;
+        update(&mut s);
+        if self.retired.load(Ordering::SeqCst) {
+            return;
+        }
         info!(
-            reader = snapshot.id,
+            reader = s.id,
             old = old.as_str(),
             new = new.as_str(),
             reason,
             "reader state"
         );
+        // Sent under the lock, so it cannot overtake the reader's `Removed`.
         let _ = self.events.send(ReaderEvent::StateChanged {
-            snapshot,
+            snapshot: s.clone(),
             old,
             reason: reason.to_owned(),
         });

@@ -323,3 +323,42 @@ async fn ignored_readers_and_bad_patterns() {
     let err = ReaderManager::start(cfg).unwrap_err();
     assert!(err.to_string().contains("[unclosed"), "{err}");
 }
+
+#[tokio::test]
+async fn a_removed_reader_reports_nothing_after_its_removal() {
+    let (readers, mut events) = ReaderManager::start(config(4, 5000)).unwrap();
+    let id = readers.add_virtual_reader("Virtual Reader 0").unwrap();
+    let slow = with_faults("ordinary", "delay_ms = 100\n");
+    readers.insert_virtual(id, slow.path()).unwrap();
+    until_state(&mut events, ReaderState::Ready).await;
+    let in_flight = readers
+        .submit(
+            id,
+            Request::ReadCertificate {
+                which: CertKind::Auth,
+                secret: secret(b""),
+            },
+            opts(5000),
+        )
+        .unwrap();
+    until_state(&mut events, ReaderState::Busy).await;
+    readers.remove_reader(id);
+    // The worker finishes (or abandons) the request after the reader is gone…
+    let _ = in_flight.await;
+    // …and says nothing more about it: a later event for this id would describe a reader
+    // that no longer exists, and a returning reader reuses the id.
+    let mut after_removal = Vec::new();
+    let mut removed = false;
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), events.recv()).await {
+        match ev {
+            ReaderEvent::Removed(r) if r == id => removed = true,
+            ReaderEvent::StateChanged { snapshot, .. } if removed && snapshot.id == id => {
+                after_removal.push(snapshot.state);
+            }
+            _ => {}
+        }
+    }
+    assert!(removed, "no Removed event");
+    assert!(after_removal.is_empty(), "{after_removal:?}");
+    readers.shutdown();
+}
