@@ -29,6 +29,9 @@ async fn start(address: &str, cmd: &[String]) {
     let t0 = Instant::now();
     let child = std::process::Command::new(&cmd[0])
         .args(&cmd[1..])
+        // Not our stdout: the script reads it until it closes.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let name = zbus::names::BusName::try_from(NAME).unwrap();

@@ -57,12 +57,13 @@ kill "$pid"; sleep 0.5
 
 echo "== pkcs11-tool --sign (OpenSC) on the same virtual card, 20 runs"
 module=$(find /usr/lib -name opensc-pkcs11.so -print -quit)
+auth_id=$(pkcs15-tool --reader 0 --list-certificates | awk '/Authentication/ {f=1} f && /ID/ {print $NF; exit}')
 printf 'jpkid bench\n' >"$work/data"
 times=()
 for _ in $(seq 20); do
   t0=$(date +%s%N)
   pkcs11-tool --module "$module" --slot-index 0 --login --pin "$pin" --sign \
-    --mechanism SHA256-RSA-PKCS --id 01 --input-file "$work/data" --output-file "$work/sig" >/dev/null 2>&1
+    --mechanism SHA256-RSA-PKCS --id "$auth_id" --input-file "$work/data" --output-file "$work/sig" >/dev/null 2>&1
   times+=($(( ($(date +%s%N) - t0) / 1000 )))
 done
 printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "pkcs11-tool sign p50=%.1fms max=%.1fms (whole process: load, card match, login, sign)\n", a[int(NR/2)]/1000, a[NR]/1000}'
