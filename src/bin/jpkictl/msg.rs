@@ -159,7 +159,7 @@ catalogue! {
     TestHierarchyWarning => "TEST roots are trusted: not for production counters", "テスト用ルートを信頼しています (本番の窓口では使用しないでください)";
     SignPassword => "signing password", "署名用パスワード";
     AuthPin => "authentication PIN", "利用者証明用暗証番号";
-    TextPin => "text PIN (券面事項入力補助)", "券面事項入力補助用暗証番号";
+    TextPin => "text PIN", "券面事項入力補助用暗証番号";
     TriesLeft => "{0} tries left", "残り {0} 回";
     Blocked => "blocked: reset at the municipal office", "ロック中: 市区町村の窓口で再設定";
     Certificate => "Certificate", "証明書";
