@@ -194,9 +194,15 @@ impl Hash {
     }
 }
 
-fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+/// Bytes given as hexadecimal on the command line (`:` and spaces allowed between bytes).
+#[derive(Debug, Clone)]
+struct HexBytes(Vec<u8>);
+
+fn parse_hex(s: &str) -> Result<HexBytes, String> {
     let s: String = s.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
-    hex::decode(&s).map_err(|e| format!("not a hexadecimal digest ({e})"))
+    hex::decode(&s)
+        .map(HexBytes)
+        .map_err(|e| format!("not a hexadecimal digest ({e})"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -210,7 +216,7 @@ struct SignArgs {
     hash: Hash,
     /// The digest as hexadecimal.
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-    digest: Option<Vec<u8>>,
+    digest: Option<HexBytes>,
     /// Hash this file and sign its digest.
     #[arg(long, value_name = "FILE")]
     file: Option<PathBuf>,
@@ -274,8 +280,8 @@ fn run(cli: Cli, lang: Lang) -> Result<u8, Failure> {
         }
         Command::Crl(CrlCommand::Status) => crl::status(&ctx, cli.config.as_deref()).map(|()| 0),
         Command::Check => Ok(check::run(&ctx, cli.config.as_deref(), &cli.bus)),
-        Command::Sign(ref a) if a.digest.as_ref().is_some_and(|d| d.len() != a.hash.len()) => {
-            let got = a.digest.as_ref().map_or(0, Vec::len);
+        Command::Sign(ref a) if a.digest.as_ref().is_some_and(|d| d.0.len() != a.hash.len()) => {
+            let got = a.digest.as_ref().map_or(0, |d| d.0.len());
             Err(Failure::usage(msg::f(
                 lang,
                 msg::M::DigestLength,

@@ -42,6 +42,8 @@ pub struct Failure {
     pub hint: Option<String>,
     /// Tries left, for PIN errors.
     pub remaining: Option<u8>,
+    /// The command already printed its JSON result (which says why it failed).
+    pub json_printed: bool,
 }
 
 impl Failure {
@@ -52,6 +54,7 @@ impl Failure {
             message: message.into(),
             hint: None,
             remaining: None,
+            json_printed: false,
         }
     }
 
@@ -124,6 +127,7 @@ impl Failure {
                     message: message.clone(),
                     hint: Some(hint),
                     remaining,
+                    json_printed: false,
                 }
             }
         }
@@ -131,6 +135,9 @@ impl Failure {
 
     /// Prints the failure: JSON on stdout with `--json`, else a line (and a hint) on stderr.
     pub fn print(&self, lang: Lang, json: bool) {
+        if json && self.json_printed {
+            return;
+        }
         if json {
             let mut v = json!({
                 "error": self.name,

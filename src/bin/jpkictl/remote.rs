@@ -374,7 +374,7 @@ fn hash_file(path: &Path, hash: Hash) -> Result<Vec<u8>, Failure> {
 
 async fn cmd_sign(ctx: &Ctx, conn: &Connection, a: SignArgs) -> Result<(), Failure> {
     let digest = match (&a.digest, &a.file) {
-        (Some(d), _) => d.clone(),
+        (Some(d), _) => d.0.clone(),
         (None, Some(f)) => hash_file(f, a.hash)?,
         (None, None) => return Err(Failure::usage(ctx.t(M::DigestOrFile, &[]))),
     };
@@ -487,7 +487,9 @@ async fn cmd_verify(ctx: &Ctx, conn: &Connection, a: VerifyArgs) -> Result<(), F
     if status == "valid" {
         Ok(())
     } else {
-        Err(Failure::failed("verify", ctx.t(M::NotValid, &[&status])))
+        let mut f = Failure::failed("verify", ctx.t(M::NotValid, &[&status]));
+        f.json_printed = ctx.json;
+        Err(f)
     }
 }
 
