@@ -6,7 +6,14 @@
 //! Card I/O blocks, so it never runs on tokio threads: callers get a oneshot receiver and await
 //! it. Dropping the receiver cancels a request that has not started yet.
 
+// A build with neither PC/SC nor virtual readers (the CRL benchmark's) has no reader sources.
+#![cfg_attr(not(any(feature = "pcsc", feature = "virtual-card")), allow(dead_code))]
+
+#[cfg(feature = "pcsc")]
+mod pcsc;
+
 use std::collections::BTreeMap;
+#[cfg(feature = "virtual-card")]
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -276,6 +283,7 @@ struct ReaderEntry {
     snapshot: Arc<Mutex<ReaderSnapshot>>,
     queue: mpsc::Sender<WorkerMsg>,
     pending: Arc<AtomicUsize>,
+    #[cfg_attr(not(feature = "virtual-card"), allow(dead_code))]
     slot: Option<VirtualSlotHandle>,
 }
 
@@ -290,6 +298,9 @@ struct Inner {
     readers: Mutex<BTreeMap<u32, ReaderEntry>>,
     ids_by_name: Mutex<BTreeMap<String, u32>>,
     events: tmpsc::UnboundedSender<ReaderEvent>,
+    /// Readers the PC/SC monitor added (dropped together when pcscd goes away).
+    pcsc_ids: Mutex<std::collections::BTreeSet<u32>>,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -340,8 +351,14 @@ impl ReaderManager {
                 readers: Mutex::new(BTreeMap::new()),
                 ids_by_name: Mutex::new(BTreeMap::new()),
                 events,
+                pcsc_ids: Mutex::new(std::collections::BTreeSet::new()),
+                stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         };
+        #[cfg(feature = "pcsc")]
+        if manager.inner.config.pcsc {
+            pcsc::spawn_monitor(manager.clone()).map_err(ReadersError::Thread)?;
+        }
         Ok((manager, rx))
     }
 
@@ -531,8 +548,28 @@ impl ReaderManager {
             .ok_or(VirtualError::NotVirtual(id))
     }
 
-    /// Stops every worker; queued requests end with `Cancelled`.
+    /// Whether [`ReaderManager::shutdown`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Records that the PC/SC monitor owns a reader.
+    #[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
+    pub(crate) fn mark_pcsc(&self, id: u32) {
+        lock(&self.inner.pcsc_ids).insert(id);
+    }
+
+    /// The readers the PC/SC monitor owns, forgetting them.
+    #[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
+    pub(crate) fn pcsc_reader_ids(&self) -> Vec<u32> {
+        std::mem::take(&mut *lock(&self.inner.pcsc_ids))
+            .into_iter()
+            .collect()
+    }
+
+    /// Stops every worker and the monitor; queued requests end with `ReaderGone`.
     pub fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         let ids: Vec<u32> = lock(&self.inner.readers).keys().copied().collect();
         for id in ids {
             if let Some(entry) = lock(&self.inner.readers).remove(&id) {
@@ -782,9 +819,10 @@ impl Worker {
         }
         Some(result.map_err(|e| match e {
             JpkiError::Card(CardError::Transport(TransportError::Timeout)) => RequestError::Timeout,
-            JpkiError::Card(CardError::Transport(TransportError::ReaderGone)) => {
-                RequestError::ReaderGone
-            }
+            // pcscd gone mid-request: the reader went with it.
+            JpkiError::Card(CardError::Transport(
+                TransportError::ReaderGone | TransportError::NoService(_),
+            )) => RequestError::ReaderGone,
             JpkiError::Card(CardError::Transport(TransportError::NoCard)) => RequestError::NoCard,
             JpkiError::NotJpkiCard => RequestError::NotJpkiCard,
             other => RequestError::Jpki(other),

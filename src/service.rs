@@ -22,6 +22,7 @@ pub mod errors;
 mod options;
 
 use std::collections::{BTreeSet, HashMap};
+#[cfg(feature = "virtual-card")]
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -712,12 +713,15 @@ fn emit_quietly(r: zbus::Result<()>) {
     }
 }
 
-/// `io.jpkid.Jpki1.Testing` at `/io/jpkid/Jpki1` (only with `--virtual`).
+/// `io.jpkid.Jpki1.Testing` at `/io/jpkid/Jpki1` (only with `--virtual`; a build without the
+/// `virtual-card` feature has no virtual readers and no Testing interface at all).
+#[cfg(feature = "virtual-card")]
 #[derive(Debug)]
 struct Testing {
     shared: Arc<Shared>,
 }
 
+#[cfg(feature = "virtual-card")]
 #[interface(name = "io.jpkid.Jpki1.Testing")]
 impl Testing {
     /// Puts the persona in `persona_dir` into virtual reader `reader`.
@@ -834,6 +838,7 @@ impl Service {
             )
             .await
             .map_err(bus("register the Manager"))?;
+        #[cfg(feature = "virtual-card")]
         if options.testing {
             server
                 .at(

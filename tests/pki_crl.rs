@@ -344,3 +344,64 @@ fn corrupt_or_truncated_index_is_an_error_not_a_panic() {
     // Store refresh reports the bad file; a store opened on it still works for others.
     assert_eq!(store.refresh().unwrap().len(), 1);
 }
+
+/// A newer CRL swaps in under a lookup that still holds the old index: the holder finishes on
+/// the old mapping, every later lookup sees the new list.
+#[test]
+fn newer_index_swaps_in_while_the_old_one_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let now = now();
+    let sign = |entries: &[CrlEntry], this_update: i64, number: u64| {
+        let root = read("sign_root_g2.der");
+        let key = read("sign_root_g2.pk8.der");
+        let spec = CrlSpec {
+            issuer_cert_der: &root,
+            key_pk8_der: &key,
+            this_update,
+            next_update: Some(this_update + DAY),
+            crl_number: number,
+            aki: true,
+        };
+        build_crl(&spec, entries)
+    };
+    let old = write_tmp(
+        dir.path(),
+        "old.crl",
+        &sign(&[entry(0x0A, now - DAY, Some(1))], now - 10, 1),
+    );
+    let r = crl::import(&old, &crl_dir, &a).unwrap();
+    let key = hex::decode(&r.issuer_key_id).unwrap();
+    let store = CrlStore::open(&crl_dir).unwrap();
+    let held = store.index(&key).unwrap().unwrap();
+    assert!(held.find(&[0x0A]).is_some());
+
+    let new = write_tmp(
+        dir.path(),
+        "new.crl",
+        &sign(&[entry(0x0B, now - DAY, Some(3))], now, 2),
+    );
+    crl::import(&new, &crl_dir, &a).unwrap();
+    // The held index is the old list, intact (its file was replaced by rename, not rewritten).
+    assert!(held.find(&[0x0A]).is_some());
+    assert!(held.find(&[0x0B]).is_none());
+    // New lookups see the new list.
+    assert!(matches!(
+        store.lookup(&key, &[0x0A], now, false),
+        CrlAnswer::Good { .. }
+    ));
+    assert!(matches!(
+        store.lookup(&key, &[0x0B], now, false),
+        CrlAnswer::Revoked {
+            reason: Some(RevocationReason::AffiliationChanged),
+            ..
+        }
+    ));
+    // The older list cannot come back over the newer one.
+    assert!(matches!(
+        crl::import(&old, &crl_dir, &a),
+        Err(CrlError::Older { .. })
+    ));
+}

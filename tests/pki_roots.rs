@@ -10,20 +10,19 @@ use std::path::Path;
 use jpkid::pki::roots::{AnchorError, RootsError};
 use jpkid::pki::{Hierarchy, Purpose, TrustAnchors};
 
-/// `../shared/jlis-roots` from the repository root; from a worktree, the nearest ancestor
-/// that has `shared/jlis-roots`.
+/// The published J-LIS roots, which the project uses from the workplace's shared folder and
+/// does not commit: `$JLIS_ROOTS_DIR` when set, else `shared/jlis-roots` beside the repository
+/// or beside one of its ancestors (worktrees, CI clones).
 #[allow(clippy::expect_used)]
 fn jlis() -> std::path::PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let direct = manifest.join("../shared/jlis-roots");
-    if direct.is_dir() {
-        return direct;
+    if let Some(dir) = std::env::var_os("JLIS_ROOTS_DIR") {
+        return dir.into();
     }
-    manifest
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .map(|a| a.join("shared/jlis-roots"))
         .find(|p| p.is_dir())
-        .expect("shared/jlis-roots not found above the repository")
+        .expect("J-LIS roots not found: set JLIS_ROOTS_DIR or clone beside shared/")
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The reader layer with in-process virtual readers: states and their reasons, the request
 //! queue, cancellation, removal and mute cards. The same layer runs over PC/SC in
-//! `tests/pcsc_readers.rs`.
+//! `tests/pcsc.rs`.
 #![cfg(feature = "virtual-card")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

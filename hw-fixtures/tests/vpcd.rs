@@ -1,5 +1,5 @@
 //! The vpcd client: framing and control bytes against a fake vpcd (always runs), and the real
-//! thing through pcscd + vsmartcard-vpcd (`#[ignore]`; run with `tests/pcscd-ns.sh`).
+//! thing through pcscd + vsmartcard-vpcd (`#[ignore]`; run with `scripts/pcsc-ns.sh`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -160,7 +160,7 @@ fn connect_timeout_without_vpcd() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Through pcscd + vpcd. Needs a private pcscd (see tests/pcscd-ns.sh).
+// Through pcscd + vpcd. Needs a private pcscd (see scripts/pcsc-ns.sh).
 
 const VPCD: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 35963);
@@ -193,11 +193,11 @@ fn reader0(ctx: &pcsc::Context) -> std::ffi::CString {
     readers
         .into_iter()
         .find(|r| r.to_string_lossy().starts_with("Virtual PCD 00 00"))
-        .expect("no vpcd reader; is pcscd running (tests/pcscd-ns.sh)?")
+        .expect("no vpcd reader; is pcscd running (scripts/pcsc-ns.sh)?")
 }
 
 #[test]
-#[ignore = "needs pcscd + vpcd: run hw-fixtures/tests/pcscd-ns.sh"]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
 fn pcscd_opensc_names_it_jpki_and_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     write_persona(dir.path(), &Opts::default());
@@ -277,7 +277,7 @@ fn pcscd_opensc_names_it_jpki_and_round_trip() {
 }
 
 #[test]
-#[ignore = "needs pcscd + vpcd: run hw-fixtures/tests/pcscd-ns.sh"]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
 fn pcscd_sees_remove_and_mute() {
     let dir = tempfile::tempdir().unwrap();
     write_persona(dir.path(), &Opts::default());
@@ -345,7 +345,7 @@ fn pcscd_sees_remove_and_mute() {
 }
 
 #[test]
-#[ignore = "needs pcscd + vpcd: run hw-fixtures/tests/pcscd-ns.sh"]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
 fn pcscd_vcard_binary() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();

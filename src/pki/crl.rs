@@ -621,10 +621,40 @@ fn parse_header(bytes: &[u8]) -> Result<IndexHeader, &'static str> {
 /// block of `FENCE` records instead of the whole array.
 const FENCE: usize = 32;
 
+/// Where an index's bytes live: a read-only memory map of the file (the daemon: pages come
+/// in on demand and stay evictable, so a 30-million-entry list costs no heap) or a buffer.
+enum IndexBytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for IndexBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            IndexBytes::Owned(v) => v,
+            IndexBytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// Maps an index file read-only.
+///
+/// The one `unsafe` of the crate. A mapping is undefined behaviour if the file is truncated
+/// or rewritten in place while mapped. jpkid never does either: [`import`] writes a new file
+/// and renames it over the old one, so a mapped index keeps its own inode until the last
+/// lookup holding it is done, and `revocation.crl_dir` belongs to the service user (the unit's
+/// `StateDirectory`). The bytes are checked (length, integrity hash, order) after mapping.
+#[allow(unsafe_code)]
+fn map_read_only(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: see above; the file is replaced by rename, never modified in place.
+    unsafe { memmap2::Mmap::map(file) }
+}
+
 /// One loaded index: header plus sorted records.
 pub struct CrlIndex {
     header: IndexHeader,
-    bytes: Vec<u8>,
+    bytes: IndexBytes,
     rec: usize,
     fences: Vec<u64>,
 }
@@ -649,6 +679,10 @@ impl CrlIndex {
     /// Check an index file's bytes: header fields, exact length, integrity hash, sort order.
     /// Any failure is an error (never a panic).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<CrlIndex, &'static str> {
+        CrlIndex::checked(IndexBytes::Owned(bytes))
+    }
+
+    fn checked(bytes: IndexBytes) -> Result<CrlIndex, &'static str> {
         let header = parse_header(&bytes)?;
         let rec = usize::from(header.width) + 1 + DATE_WIDTH;
         let expected = usize::try_from(header.count)
@@ -679,10 +713,17 @@ impl CrlIndex {
         })
     }
 
-    /// Load and check an index file.
+    /// Map and check an index file.
     pub fn load(path: &Path) -> Result<CrlIndex, CrlError> {
-        let bytes = std::fs::read(path).map_err(io_err(path))?;
-        CrlIndex::from_bytes(bytes).map_err(|reason| CrlError::BadIndex {
+        let file = std::fs::File::open(path).map_err(io_err(path))?;
+        let len = file.metadata().map_err(io_err(path))?.len();
+        // An empty file cannot be mapped; it is a (bad) index all the same.
+        let bytes = if len == 0 {
+            IndexBytes::Owned(Vec::new())
+        } else {
+            IndexBytes::Mapped(map_read_only(&file).map_err(io_err(path))?)
+        };
+        CrlIndex::checked(bytes).map_err(|reason| CrlError::BadIndex {
             path: path.to_path_buf(),
             reason,
         })
@@ -782,8 +823,8 @@ struct Loaded {
 /// replacement that fails its checks makes that issuer's index unusable (→ no CRL answer),
 /// never a panic.
 ///
-/// Indexes are read into memory rather than memory-mapped: the workspace forbids `unsafe`, and
-/// `memmap2::Mmap::map` is unsafe. Memory cost is the index size (W + 5 bytes per entry).
+/// Indexes are memory-mapped ([`map_read_only`]). A replaced index is swapped in by replacing
+/// the `Arc` in the map: lookups in flight finish on the old mapping, later ones see the new.
 pub struct CrlStore {
     dir: PathBuf,
     loaded: RwLock<HashMap<Vec<u8>, Loaded>>,

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# D-Bus benchmark (BENCHMARKS.md): time from start until jpkid owns its bus name, idle RSS, and
+# Sign (auth key, SHA-256, PIN) over D-Bus — with the in-process virtual card, then through
+# pcscd + vpcd — next to OpenSC's `pkcs11-tool --sign` on the same virtual card.
+# Usage: N=500 scripts/bench-dbus.sh      (root: the pcscd part runs in scripts/pcsc-ns.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-500}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+if [[ ${1:-} != --inside ]]; then
+  cargo build -q --release --bin jpkid --example bench_dbus
+  cargo build -q -p jpki-vcard --features pcsc-wait --bins
+  exec scripts/pcsc-ns.sh "$0" --inside
+fi
+
+rel=$CARGO_TARGET_DIR/release
+persona=hw-fixtures/personas/ordinary
+pin=$(sed -n '/^\[pins.auth\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$persona/persona.toml")
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/vcard.sh stop 0 >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+cat >"$work/jpkid.toml" <<TOML
+[trust]
+hierarchy = "test"
+roots_dir = "$PWD/hw-fixtures/testpki"
+[revocation]
+mode = "off"
+[audit]
+enabled = false
+TOML
+bus() {
+  dbus-daemon --session --fork --nopidfile --print-address=3 --print-pid=4 3>"$work/addr" 4>"$work/pid"
+  pids+=("$(cat "$work/pid")")
+  head -n1 "$work/addr"
+}
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+echo "== jpkid --virtual (in-process virtual card)"
+addr=$(bus)
+out=$("$rel/examples/bench_dbus" start "$addr" -- "$rel/jpkid" --bus "$addr" --no-pcsc \
+  --config "$work/jpkid.toml" --virtual "$persona")
+echo "$out"; pid=${out##*pid=}; pids+=("$pid")
+sleep 2; echo "idle RSS: $(rss_kib "$pid") KiB"
+"$rel/examples/bench_dbus" sign "$addr" "$N" "$pin"
+echo "RSS after $N signatures: $(rss_kib "$pid") KiB"
+kill "$pid"
+
+echo "== jpkid through pcscd + vpcd"
+scripts/vcard.sh start 0 "$persona"
+addr=$(bus)
+out=$("$rel/examples/bench_dbus" start "$addr" -- "$rel/jpkid" --bus "$addr" --config "$work/jpkid.toml")
+echo "$out"; pid=${out##*pid=}; pids+=("$pid")
+sleep 2; echo "idle RSS: $(rss_kib "$pid") KiB"
+"$rel/examples/bench_dbus" sign "$addr" "$N" "$pin"
+kill "$pid"; sleep 0.5
+
+echo "== pkcs11-tool --sign (OpenSC) on the same virtual card, 20 runs"
+module=$(find /usr/lib -name opensc-pkcs11.so -print -quit)
+printf 'jpkid bench\n' >"$work/data"
+times=()
+for _ in $(seq 20); do
+  t0=$(date +%s%N)
+  pkcs11-tool --module "$module" --slot-index 0 --login --pin "$pin" --sign \
+    --mechanism SHA256-RSA-PKCS --id 01 --input-file "$work/data" --output-file "$work/sig" >/dev/null 2>&1
+  times+=($(( ($(date +%s%N) - t0) / 1000 )))
+done
+printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "pkcs11-tool sign p50=%.1fms max=%.1fms (whole process: load, card match, login, sign)\n", a[int(NR/2)]/1000, a[NR]/1000}'

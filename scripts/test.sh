@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what a fresh Debian machine lacks, then runs
+# fmt, clippy and every test — the in-process ones, those on a private D-Bus bus, and those
+# through a real pcscd + vpcd inside a private mount and network namespace.
+#
+# Usage: scripts/test.sh            (as root, as CI runs it; apt-get needs it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the build and the tests need (DESIGN §9). Installed only when missing.
+PACKAGES=(
+  pcscd libpcsclite-dev pkg-config vsmartcard-vpcd opensc pcsc-tools
+  dbus-daemon dbus-bin libglib2.0-bin openssl python3-dbus util-linux iproute2 systemd
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "== installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The group the shipped D-Bus policy admits (systemd/jpkid.sysusers.conf creates it on a
+# real install); the policy tests call as a member of it.
+getent group jpki >/dev/null || groupadd -r jpki
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+step() { echo; echo "== $*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo check of a production build (PC/SC only, no virtual card compiled in)"
+cargo check --workspace --all-targets --locked --no-default-features --features pcsc
+
+step "cargo test (in-process virtual card, private D-Bus bus)"
+cargo test --workspace --locked
+
+step "tests through pcscd + vpcd (private namespace)"
+cargo test --workspace --locked --no-run >/dev/null 2>&1
+cargo build --locked -p jpki-vcard --features pcsc-wait --bins
+cargo test --locked -p jpki-vcard --test vpcd --no-run >/dev/null 2>&1
+# The tests start and stop their own pcscd (one of them restarts it).
+scripts/pcsc-ns.sh --no-pcscd cargo test --locked --test pcsc -- --ignored --test-threads 1
+scripts/pcsc-ns.sh cargo test --locked -p jpki-vcard --test vpcd -- --ignored --test-threads 1
+scripts/pcsc-ns.sh scripts/pcsc-smoke.sh
+
+step "all tests passed"
