@@ -864,3 +864,110 @@ fn monitor_follows_card_events() {
     let st = child.wait().unwrap();
     assert_eq!(st.code(), Some(0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Through a real pcscd + vpcd (run inside `scripts/pcsc-ns.sh`, which starts pcscd):
+// `scripts/pcsc-ns.sh cargo test --test jpkictl -- --ignored --test-threads 1`.
+
+#[cfg(all(feature = "pcsc", feature = "virtual-card"))]
+#[test]
+#[ignore = "needs pcscd + vpcd in a private namespace: scripts/pcsc-ns.sh"]
+fn check_through_pcscd_with_and_without_the_daemon() {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use jpki_vcard::VirtualCard;
+    use jpki_vcard::vpcd::{self, ServeOptions};
+
+    assert_eq!(
+        std::env::var("JPKID_PCSC_NS").as_deref(),
+        Ok("inside"),
+        "run through scripts/pcsc-ns.sh (a private pcscd per namespace)"
+    );
+    // Both vpcd readers listed.
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("pcscd of scripts/pcsc-ns.sh");
+    let t0 = Instant::now();
+    while ctx.list_readers_owned().map(|r| r.len()).unwrap_or(0) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "vpcd readers");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A card in slot 0, none in slot 1.
+    let card = VirtualCard::load(&persona("ordinary")).unwrap();
+    let _slot0 = vpcd::spawn(
+        Arc::new(Mutex::new(card)),
+        SocketAddr::from(([127, 0, 0, 1], vpcd::DEFAULT_PORT)),
+        ServeOptions {
+            connect_timeout: Duration::from_secs(10),
+            once: true,
+            on_connect: None,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::bus::write_config(dir.path(), &DaemonOptions::default());
+    let bus = TestBus::start();
+    let check = || {
+        run(Command::new(env!("CARGO_BIN_EXE_jpkictl"))
+            .env("LANG", "C")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .arg("--config")
+            .arg(&config)
+            .args(["--bus", bus.address(), "check"]))
+    };
+    // pcscd and the card, no daemon yet.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = stdout(&check());
+        if text.contains("card present") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(text.contains("[OK  ] pcscd: reachable"), "{text}");
+    assert!(
+        text.contains("[OK  ] PC/SC readers: Virtual PCD 00 00, Virtual PCD 00 01"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[OK  ] card: Virtual PCD 00 00: card present, ATR 3B"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[SKIP] card: Virtual PCD 00 01: no card"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[NG  ] jpkid on the bus: nobody owns"),
+        "{text}"
+    );
+
+    // The daemon on PC/SC (not --no-pcsc): its view of the same readers.
+    support::bus::ensure_group("jpki");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_jpkid"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--bus", bus.address()])
+        .env("JPKID_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (o, text) = loop {
+        let o = check();
+        let text = stdout(&o);
+        if text.contains("ready / card") || Instant::now() > deadline {
+            break (o, text);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(text.contains("[OK  ] jpkid on the bus: version"), "{text}");
+    assert!(
+        text.contains("[OK  ] jpkid's readers: [0] Virtual PCD 00 00: ready / card"),
+        "{text}"
+    );
+    assert!(text.contains("Virtual PCD 00 01: empty / none"), "{text}");
+    assert_eq!(code(&o), 0, "{text}");
+}

@@ -168,7 +168,7 @@ fn activation_file_policy_unit_and_users_agree() {
     assert!(policy.contains(r#"<policy user="jpkid">"#), "{policy}");
     assert!(policy.contains(r#"<policy group="jpki">"#), "{policy}");
 
-    let sysusers = read("systemd/jpkid.sysusers.conf");
+    let sysusers = read("systemd/sysusers.d/jpkid.conf");
     let entries: Vec<Vec<&str>> = sysusers
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
@@ -190,7 +190,7 @@ fn sysusers_and_tmpfiles_apply_to_a_scratch_root() {
     std::fs::create_dir_all(root.path().join("etc")).unwrap();
     let o = Command::new("systemd-sysusers")
         .arg(format!("--root={}", root.path().display()))
-        .arg(repo("systemd/jpkid.sysusers.conf"))
+        .arg(repo("systemd/sysusers.d/jpkid.conf"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -204,7 +204,7 @@ fn sysusers_and_tmpfiles_apply_to_a_scratch_root() {
     let o = Command::new("systemd-tmpfiles")
         .arg(format!("--root={}", root.path().display()))
         .arg("--create")
-        .arg(repo("systemd/jpkid.tmpfiles.conf"))
+        .arg(repo("systemd/tmpfiles.d/jpkid.conf"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -336,4 +336,21 @@ fn udev_rules_are_well_formed() {
     assert!(udev_items(r#"ACTION=="add" SUBSYSTEM=="usb""#).is_err());
     assert!(udev_items(r#"ACTION==add"#).is_err());
     assert!(udev_items(r#"ACTION=="add","#).is_err());
+}
+
+#[test]
+fn every_conf_beside_the_policy_is_dbus_policy() {
+    // Test buses (and demo.sh) include systemd/ as a D-Bus policy directory: dbus-daemon reads
+    // every *.conf there as busconfig XML, so nothing else may end in .conf at that level.
+    for e in std::fs::read_dir(repo("systemd")).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() && p.extension().is_some_and(|x| x == "conf") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                text.starts_with("<?xml") && text.contains("<busconfig>"),
+                "{} is not D-Bus policy",
+                p.display()
+            );
+        }
+    }
 }

@@ -128,8 +128,8 @@ catalogue! {
         "{0} に J-LIS のルート証明書 (PEM か DER、1ファイル1枚) を置いてください。本番では固定された指紋と一致する必要があります";
     HintRootRejected => "remove this file or replace it with the published J-LIS root", "このファイルを削除するか、公開されている J-LIS ルート証明書に置き換えてください";
     CrlDirMissing => "CRL directory {0} does not exist", "CRL ディレクトリ {0} がありません";
-    HintCrlDir => "create {0} (`systemd-tmpfiles --create jpkid.conf`, or install the package) or set revocation.crl_dir",
-        "{0} を作成するか (`systemd-tmpfiles --create jpkid.conf`)、revocation.crl_dir を設定してください";
+    HintCrlDir => "create {0} (`systemd-tmpfiles --create /usr/lib/tmpfiles.d/jpkid.conf`, or install the package) or set revocation.crl_dir",
+        "{0} を作成するか (`systemd-tmpfiles --create /usr/lib/tmpfiles.d/jpkid.conf`)、revocation.crl_dir を設定してください";
     HintCrlImport => "use the CRL file (DER) published for the configured hierarchy; its issuer must be one of the trust roots",
         "設定した階層向けに公開された CRL (DER) を使ってください。発行者がトラストアンカーのいずれかである必要があります";
     CrlImported => "CRL imported: {0}", "CRL を取り込みました: {0}";
