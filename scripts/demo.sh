@@ -130,7 +130,7 @@ SIGN_PW=$(sed -n '/^\[pins.sign\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/pers
 
 say "jpkictl sign --key auth --file README.md (auth PIN from stdin)"
 printf '%s\n' "$AUTH_PIN" | ctl sign --key auth --hash sha256 --file README.md --pin-stdin --out "$RUN/sig.bin"
-xxd -p "$RUN/sig.bin" | head -2 || true
+printf 'signature %s... (%s bytes)\n' "$(od -An -tx1 -v "$RUN/sig.bin" | tr -d ' \n' | cut -c1-64)" "$(wc -c <"$RUN/sig.bin")"
 if command -v openssl >/dev/null; then
     openssl x509 -inform DER -in "$RUN/auth.der" -pubkey -noout >"$RUN/auth.pub"
     openssl dgst -sha256 -verify "$RUN/auth.pub" -signature "$RUN/sig.bin" README.md

@@ -457,9 +457,16 @@ pub enum Event {
         new: String,
         reason: String,
     },
+    /// `io.jpkid.Jpki1` got an owner (the daemon started or restarted).
+    DaemonStarted {
+        owner: String,
+    },
+    /// `io.jpkid.Jpki1` lost its owner (the daemon stopped or crashed).
+    DaemonStopped,
 }
 
-/// The daemon's signals (`ReaderAdded`, `ReaderRemoved`, `StateChanged`), in order.
+/// The daemon's signals (`ReaderAdded`, `ReaderRemoved`, `StateChanged`) and its coming and
+/// going on the bus (`NameOwnerChanged` of `io.jpkid.Jpki1`).
 pub async fn events(
     conn: &Connection,
 ) -> Result<impl futures_util::Stream<Item = Event> + Unpin + use<>, ClientError> {
@@ -469,8 +476,29 @@ pub async fn events(
         .path_namespace(MANAGER_PATH)
         .build()
         .map_err(ClientError::Bus)?;
+    let owner_rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .sender("org.freedesktop.DBus")
+        .interface("org.freedesktop.DBus")
+        .member("NameOwnerChanged")
+        .arg(0, BUS_NAME)
+        .build()
+        .map_err(ClientError::Bus)?;
+    let owners = zbus::MessageStream::for_match_rule(owner_rule, conn, None).await?;
+    let owners = owners.filter_map(|m| async move {
+        let m = m.ok()?;
+        let (name, _old, new): (String, String, String) = m.body().deserialize().ok()?;
+        if name != BUS_NAME {
+            return None;
+        }
+        Some(if new.is_empty() {
+            Event::DaemonStopped
+        } else {
+            Event::DaemonStarted { owner: new }
+        })
+    });
     let stream = zbus::MessageStream::for_match_rule(rule, conn, None).await?;
-    Ok(Box::pin(stream.filter_map(|m| async move {
+    let signals = stream.filter_map(|m| async move {
         let m = m.ok()?;
         let h = m.header();
         let path = h.path()?.to_string();
@@ -500,7 +528,11 @@ pub async fn events(
             }
             _ => None,
         }
-    })))
+    });
+    Ok(Box::pin(futures_util::stream::select(
+        Box::pin(signals),
+        Box::pin(owners),
+    )))
 }
 
 #[cfg(test)]

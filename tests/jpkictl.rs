@@ -855,6 +855,13 @@ fn monitor_follows_card_events() {
     assert!(seen.contains(&"probing".to_owned()), "{seen:?}");
     assert_eq!(seen.last().map(String::as_str), Some("ready"), "{seen:?}");
 
+    // The daemon going away is an event too.
+    let mut live = live;
+    live.daemon.stop();
+    let line = lines.next().unwrap().unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["event"], "daemon-stopped", "{v}");
+
     // SIGTERM (like Ctrl-C) ends it cleanly.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),

@@ -189,6 +189,8 @@ catalogue! {
     MonitorLost => "the connection to the bus ended", "バスとの接続が切れました";
     ReaderAdded => "reader added", "リーダーが追加されました";
     ReaderRemoved => "reader removed", "リーダーが外されました";
+    DaemonStopped => "jpkid left the bus (stopped or crashed)", "jpkid がバスから消えました (停止または異常終了)";
+    DaemonStarted => "jpkid is on the bus ({0})", "jpkid がバスに接続しました ({0})";
 
     // check.
     CheckConfig => "configuration file", "設定ファイル";

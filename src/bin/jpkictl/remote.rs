@@ -132,7 +132,8 @@ fn numbers(all: &[ReaderView]) -> String {
 
 /// Asks for a secret: one line of stdin with `--pin-stdin`, else the terminal without echo.
 fn secret(ctx: &Ctx, args: &SecretArgs, what: M) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let mut line = Zeroizing::new(String::new());
+    // Room for any PIN up front, so that reading never reallocates (and leaves a copy behind).
+    let mut line = Zeroizing::new(String::with_capacity(256));
     if args.pin_stdin {
         std::io::stdin()
             .lock()
@@ -524,6 +525,12 @@ async fn cmd_monitor(ctx: &Ctx, conn: &Connection) -> Result<(), Failure> {
                 }
                 Some(Event::ReaderRemoved { path }) => {
                     line(ctx, "reader-removed", &path, &json!({}), &ctx.t(M::ReaderRemoved, &[]));
+                }
+                Some(Event::DaemonStopped) => {
+                    line(ctx, "daemon-stopped", "", &json!({}), &ctx.t(M::DaemonStopped, &[]));
+                }
+                Some(Event::DaemonStarted { owner }) => {
+                    line(ctx, "daemon-started", "", &json!({"owner": owner}), &ctx.t(M::DaemonStarted, &[&owner]));
                 }
                 Some(Event::StateChanged { path, old, new, reason }) => {
                     line(ctx, "state-changed", &path, &json!({"old": old, "new": new, "reason": reason}), &format!("{old} -> {new} ({reason})"));
