@@ -175,6 +175,7 @@ impl fmt::Display for BusChoice {
 
 /// The named errors of DESIGN §6.4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     NoCard,
     NotJpkiCard,
@@ -249,6 +250,7 @@ impl ErrorKind {
 
 /// What went wrong talking to the daemon.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The bus itself could not be reached.
     #[error("cannot connect to the {bus} bus")]
@@ -444,6 +446,7 @@ pub fn plain(dict: &Dict) -> Vec<(String, Plain)> {
 
 /// A signal of the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     ReaderAdded {
         path: String,

@@ -115,7 +115,7 @@ impl Failure {
                     ErrorKind::NotAuthorized => t(M::HintNotAuthorized, &[]),
                     ErrorKind::Timeout => t(M::HintTimeout, &[]),
                     ErrorKind::CardError => t(M::HintCardError, &[]),
-                    ErrorKind::Internal => t(M::HintInternal, &[]),
+                    ErrorKind::Internal | _ => t(M::HintInternal, &[]),
                 };
                 let code = match kind {
                     ErrorKind::InvalidArgument | ErrorKind::InvalidPinFormat => EXIT_USAGE,
@@ -130,6 +130,7 @@ impl Failure {
                     json_printed: false,
                 }
             }
+            _ => Failure::failed("dbus", chain(e)),
         }
     }
 

@@ -496,8 +496,11 @@ async fn cmd_verify(ctx: &Ctx, conn: &Connection, a: VerifyArgs) -> Result<(), F
 
 async fn cmd_monitor(ctx: &Ctx, conn: &Connection) -> Result<(), Failure> {
     let mut events = client::events(conn).await.map_err(fail(ctx))?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Failure::internal(format!("signal handler: {e}")))?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let handler =
+        |kind| signal(kind).map_err(|e| Failure::internal(format!("signal handler: {e}")));
+    let mut term = handler(SignalKind::terminate())?;
+    let mut int = handler(SignalKind::interrupt())?;
     // The starting state, so that the log reads on its own.
     let all = readers(conn).await.map_err(fail(ctx))?;
     for r in &all {
@@ -514,31 +517,55 @@ async fn cmd_monitor(ctx: &Ctx, conn: &Connection) -> Result<(), Failure> {
     }
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
             _ = term.recv() => break,
             ev = events.next() => match ev {
                 None => {
                     return Err(Failure::new(out::EXIT_UNREACHABLE, "unreachable", ctx.t(M::MonitorLost, &[])));
                 }
-                Some(Event::ReaderAdded { path }) => {
-                    line(ctx, "reader-added", &path, &json!({}), &ctx.t(M::ReaderAdded, &[]));
-                }
-                Some(Event::ReaderRemoved { path }) => {
-                    line(ctx, "reader-removed", &path, &json!({}), &ctx.t(M::ReaderRemoved, &[]));
-                }
-                Some(Event::DaemonStopped) => {
-                    line(ctx, "daemon-stopped", "", &json!({}), &ctx.t(M::DaemonStopped, &[]));
-                }
-                Some(Event::DaemonStarted { owner }) => {
-                    line(ctx, "daemon-started", "", &json!({"owner": owner}), &ctx.t(M::DaemonStarted, &[&owner]));
-                }
-                Some(Event::StateChanged { path, old, new, reason }) => {
-                    line(ctx, "state-changed", &path, &json!({"old": old, "new": new, "reason": reason}), &format!("{old} -> {new} ({reason})"));
-                }
+                Some(ev) => show(ctx, ev),
             }
         }
     }
     Ok(())
+}
+
+/// Prints one event.
+fn show(ctx: &Ctx, ev: Event) {
+    match ev {
+        Event::ReaderAdded { path } => {
+            line(
+                ctx,
+                "reader-added",
+                &path,
+                &json!({}),
+                &ctx.t(M::ReaderAdded, &[]),
+            );
+        }
+        Event::ReaderRemoved { path } => {
+            let text = ctx.t(M::ReaderRemoved, &[]);
+            line(ctx, "reader-removed", &path, &json!({}), &text);
+        }
+        Event::DaemonStopped => {
+            let text = ctx.t(M::DaemonStopped, &[]);
+            line(ctx, "daemon-stopped", "", &json!({}), &text);
+        }
+        Event::DaemonStarted { owner } => {
+            let text = ctx.t(M::DaemonStarted, &[&owner]);
+            line(ctx, "daemon-started", "", &json!({ "owner": owner }), &text);
+        }
+        Event::StateChanged {
+            path,
+            old,
+            new,
+            reason,
+        } => {
+            let text = format!("{old} -> {new} ({reason})");
+            let extra = json!({"old": old, "new": new, "reason": reason});
+            line(ctx, "state-changed", &path, &extra, &text);
+        }
+        _ => {}
+    }
 }
 
 /// One line per event: a JSON object with `--json`, else time, reader and text.
