@@ -635,6 +635,25 @@ fn certificates_signatures_and_verification() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let sig = hex::decode(stdout(&o).trim()).unwrap();
+    // The same as JSON.
+    let o = run_with_stdin(
+        live.ctl().args([
+            "--json",
+            "sign",
+            "--key",
+            "auth",
+            "--digest",
+            &hex::encode(digest),
+            "--pin-stdin",
+        ]),
+        "1234\n",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["hash"], "sha256");
+    assert_eq!(v["digest"], hex::encode(digest));
+    // PKCS#1 v1.5 is deterministic.
+    assert_eq!(v["signature"], hex::encode(&sig));
     public_key(&auth_der)
         .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
         .expect("auth signature verifies");
@@ -807,6 +826,19 @@ fn check_with_the_daemon_running() {
     assert!(text.contains("[OK  ] jpkid's readers: [0]"), "{text}");
     assert!(text.contains("ready / card"), "{text}");
     assert!(text.contains("[OK  ] CRL: issuer"), "{text}");
+    assert!(!text.contains("trust hierarchy"), "{text}");
+
+    // Looking at another configuration than the daemon's: named.
+    let dir = tempfile::tempdir().unwrap();
+    let prod = dir.path().join("prod.toml");
+    std::fs::write(&prod, "[trust]\nhierarchy = \"production\"\n").unwrap();
+    let o = run(live.ctl().arg("--config").arg(&prod).arg("check"));
+    let text = stdout(&o);
+    assert!(
+        text.contains("[NG  ] jpkid's trust hierarchy: the daemon trusts the test hierarchy, this configuration says production"),
+        "{text}"
+    );
+    assert!(text.contains("systemctl restart jpkid"), "{text}");
 }
 
 #[test]

@@ -256,7 +256,7 @@ pub fn run(ctx: &Ctx, config_path: Option<&Path>, bus: &BusChoice) -> u8 {
     pcsc_steps(&mut r);
 
     // 8–9. The daemon.
-    daemon_steps(&mut r, bus);
+    daemon_steps(&mut r, bus, config.trust.hierarchy);
 
     if ctx.json {
         ctx.print_json(&json!({"ng": r.ng, "steps": r.steps}));
@@ -372,7 +372,7 @@ fn pcsc_steps(r: &mut Report<'_>) {
     r.skip("pcscd", M::CheckPcscd, &d, None);
 }
 
-fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice) {
+fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
     let ctx = r.ctx;
     let t = |m: M, a: &[&str]| ctx.t(m, a);
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -405,16 +405,32 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice) {
         };
         match client::daemon_owner(&conn).await {
             Ok(Some(owner)) => {
-                let version = match client::manager(&conn).await {
-                    Ok(m) => m.version().await.map_err(client::ClientError::from),
-                    Err(e) => Err(e),
+                let props = async {
+                    let m = client::manager(&conn).await?;
+                    let v = m.version().await?;
+                    let h = m.trust_hierarchy().await?;
+                    Ok::<_, client::ClientError>((v, h))
                 };
-                match version {
-                    Ok(v) => r.ok(
-                        "daemon",
-                        M::CheckDaemon,
-                        &t(M::DaemonUp, &[&v, &owner, &bus.to_string()]),
-                    ),
+                match props.await {
+                    Ok((v, h)) => {
+                        r.ok(
+                            "daemon",
+                            M::CheckDaemon,
+                            &t(M::DaemonUp, &[&v, &owner, &bus.to_string()]),
+                        );
+                        let local = match local {
+                            Hierarchy::Production => "production",
+                            Hierarchy::Test => "test",
+                        };
+                        if h != local {
+                            r.ng(
+                                "daemon",
+                                M::CheckDaemonHierarchy,
+                                &t(M::HierarchyDiffers, &[&h, local]),
+                                &t(M::HintHierarchy, &[]),
+                            );
+                        }
+                    }
                     Err(e) => {
                         let f = out::Failure::from_client(&e, ctx.lang);
                         r.ng(

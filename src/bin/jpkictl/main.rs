@@ -38,7 +38,7 @@ use crate::out::Failure;
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  the operation failed (card, PIN, verification, a NG line of `check`)
+  1  the operation failed (card, PIN, a certificate that is not valid, an NG line of `check`)
   2  usage or configuration error
   3  the daemon or the bus is unreachable
 

@@ -229,6 +229,10 @@ catalogue! {
     CheckDaemon => "jpkid on the bus", "jpkid (D-Bus)";
     DaemonUp => "version {0}, {1} on the {2} bus", "バージョン {0}、{2} バス上の {1}";
     DaemonAbsent => "nobody owns {0} on the {1} bus", "{1} バスに {0} がいません";
+    CheckDaemonHierarchy => "jpkid's trust hierarchy", "jpkid のトラスト階層";
+    HierarchyDiffers => "the daemon trusts the {0} hierarchy, this configuration says {1}", "jpkid は {0} 階層を信頼していますが、この設定ファイルは {1} です";
+    HintHierarchy => "check with --config that you look at the daemon's configuration; after changing it, restart jpkid (`systemctl restart jpkid`)",
+        "--config で jpkid と同じ設定ファイルを見ているか確認し、設定を変えた後は jpkid を再起動してください (`systemctl restart jpkid`)";
     CheckDaemonReaders => "jpkid's readers", "jpkid のリーダー";
     HintDaemonNoReaders => "the daemon sees no reader: check readers.ignore in the configuration and the PC/SC steps above",
         "jpkid からリーダーが見えません。設定の readers.ignore と上の PC/SC の結果を確認してください";
