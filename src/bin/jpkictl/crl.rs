@@ -84,8 +84,16 @@ pub fn import(ctx: &Ctx, config: Option<&Path>, file: &Path) -> Result<(), Failu
         );
     }
     let r = crl::import(file, dir, &anchors).map_err(|e| {
-        Failure::failed("crl", format!("{}: {}", file.display(), out::chain(&e)))
-            .with_hint(ctx.t(M::HintCrlImport, &[]))
+        let hint = match &e {
+            crl::CrlError::Io { path, source }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                ctx.t(M::HintCrlPermission, &[&path.display().to_string()])
+            }
+            crl::CrlError::Older { .. } => ctx.t(M::HintCrlOlder, &[]),
+            _ => ctx.t(M::HintCrlImport, &[]),
+        };
+        Failure::failed("crl", format!("{}: {}", file.display(), out::chain(&e))).with_hint(hint)
     })?;
     let stale = out::now() > r.next_update;
     if ctx.json {

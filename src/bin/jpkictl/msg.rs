@@ -132,6 +132,10 @@ catalogue! {
         "{0} を作成するか (`systemd-tmpfiles --create /usr/lib/tmpfiles.d/jpkid.conf`)、revocation.crl_dir を設定してください";
     HintCrlImport => "use the CRL file (DER) published for the configured hierarchy; its issuer must be one of the trust roots",
         "設定した階層向けに公開された CRL (DER) を使ってください。発行者がトラストアンカーのいずれかである必要があります";
+    HintCrlPermission => "no permission to write {0}: run the import as root (`sudo jpkictl crl import FILE`)",
+        "{0} に書き込む権限がありません。root で実行してください (`sudo jpkictl crl import FILE`)";
+    HintCrlOlder => "the installed CRL of this issuer is newer: nothing to do (use the newest CRL)",
+        "この発行者の取り込み済み CRL の方が新しいため、何もしていません (最新の CRL を使ってください)";
     CrlImported => "CRL imported: {0}", "CRL を取り込みました: {0}";
     CrlDir => "CRL directory {0}", "CRL ディレクトリ {0}";
     CrlNone => "no CRL index installed", "CRL インデックスがありません";
