@@ -697,6 +697,24 @@ fn certificates_signatures_and_verification() {
         .args(["--purpose", "auth"]));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("Verification: valid"), "{}", stdout(&o));
+    // PEM written by cert --pem --out verifies the same.
+    let pem = dir.path().join("auth.pem");
+    let o = run(live
+        .ctl()
+        .args(["cert", "auth", "--pem", "--out"])
+        .arg(&pem));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&pem)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let o = run(live
+        .ctl()
+        .args(["--json", "verify"])
+        .arg(&pem)
+        .args(["--purpose", "auth"]));
+    assert_eq!(json(&o)["status"], "valid");
     // The wrong purpose fails with exit 1.
     let o = run(live
         .ctl()
