@@ -24,13 +24,14 @@ use x509_parser::prelude::*;
 const AT: i64 = 1_795_000_000;
 
 /// `jpkictl` with a clean environment: English unless the test says otherwise, no pcscd
-/// (the client socket points nowhere), no system bus.
+/// (the client socket points nowhere), no system bus, no USB readers (sysfs points nowhere).
 fn jpkictl() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_jpkictl"));
     c.env_remove("LC_ALL")
         .env_remove("LC_MESSAGES")
         .env("LANG", "C")
         .env("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm")
+        .env("SYSFS_PATH", "/nonexistent/sys")
         .env(
             "DBUS_SYSTEM_BUS_ADDRESS",
             "unix:path=/nonexistent/system_bus_socket",
@@ -400,6 +401,58 @@ fn check_without_pcscd_or_daemon_says_ng_and_the_remedy() {
     let text = stdout(&o);
     assert!(text.contains("nobody owns io.jpkid.Jpki1"), "{text}");
     assert!(text.contains("systemctl start jpkid"), "{text}");
+}
+
+/// A fake sysfs with one device: `bus/usb/devices/ID` with idVendor/idProduct/product and one
+/// interface of the given class.
+fn fake_usb(root: &Path, id: &str, vendor: &str, product: &str, name: &str, class: &str) {
+    let dev = root.join("bus/usb/devices").join(id);
+    let intf = dev.join(format!("{id}:1.0"));
+    std::fs::create_dir_all(&intf).unwrap();
+    std::fs::write(dev.join("idVendor"), format!("{vendor}\n")).unwrap();
+    std::fs::write(dev.join("idProduct"), format!("{product}\n")).unwrap();
+    std::fs::write(dev.join("product"), format!("{name}\n")).unwrap();
+    std::fs::write(intf.join("bInterfaceClass"), format!("{class}\n")).unwrap();
+}
+
+#[test]
+fn check_names_usb_readers_and_the_ones_that_are_not_pcsc() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let sys = dir.path().join("sys");
+    let check = |sys: &Path| {
+        stdout(&run(jpkictl()
+            .env("SYSFS_PATH", sys)
+            .arg("--config")
+            .arg(&config)
+            .args(["--bus", "unix:path=/nonexistent/bus", "check"])))
+    };
+    // No USB bus at all.
+    let text = check(&sys);
+    assert!(
+        text.contains("[SKIP] USB reader: no USB bus visible"),
+        "{text}"
+    );
+    // A USB bus with a hub only.
+    fake_usb(&sys, "usb1", "1d6b", "0002", "EHCI Host Controller", "09");
+    let text = check(&sys);
+    assert!(
+        text.contains("[SKIP] USB reader: no USB smart-card reader"),
+        "{text}"
+    );
+    // An RC-S380 (vendor-specific interface) and an RC-S300 (CCID).
+    fake_usb(&sys, "1-1", "054c", "06c3", "RC-S380/P", "ff");
+    fake_usb(&sys, "1-2", "054c", "0dc9", "RC-S300/P", "0b");
+    let text = check(&sys);
+    assert!(
+        text.contains("[NG  ] USB reader: 054c:06c3 RC-S380/P: Sony PaSoRi RC-S380/P, not a PC/SC (CCID) reader on Linux"),
+        "{text}"
+    );
+    assert!(text.contains("replace it with a CCID reader"), "{text}");
+    assert!(
+        text.contains("[OK  ] USB reader: 054c:0dc9 RC-S300/P: CCID reader"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -965,6 +1018,7 @@ fn check_through_pcscd_with_and_without_the_daemon() {
     let check = || {
         run(Command::new(env!("CARGO_BIN_EXE_jpkictl"))
             .env("LANG", "C")
+            .env("SYSFS_PATH", "/nonexistent/sys")
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .arg("--config")

@@ -252,10 +252,13 @@ pub fn run(ctx: &Ctx, config_path: Option<&Path>, bus: &BusChoice) -> u8 {
         }
     }
 
-    // 5–7. PC/SC.
+    // 5. USB readers (sysfs).
+    usb_steps(&mut r);
+
+    // 6–8. PC/SC.
     pcsc_steps(&mut r);
 
-    // 8–9. The daemon.
+    // 9–10. The daemon.
     daemon_steps(&mut r, bus, config.trust.hierarchy);
 
     if ctx.json {
@@ -266,6 +269,36 @@ pub fn run(ctx: &Ctx, config_path: Option<&Path>, bus: &BusChoice) -> u8 {
         outln!("{}", t(M::CheckSomeNg, &[&r.ng.to_string()]));
     }
     if r.ng == 0 { 0 } else { out::EXIT_FAILED }
+}
+
+fn usb_steps(r: &mut Report<'_>) {
+    let ctx = r.ctx;
+    let t = |m: M, a: &[&str]| ctx.t(m, a);
+    let Some(found) = crate::usb::scan() else {
+        r.skip("usb", M::CheckUsb, &t(M::UsbNoBus, &[]), None);
+        return;
+    };
+    if found.is_empty() {
+        r.skip(
+            "usb",
+            M::CheckUsb,
+            &t(M::UsbNone, &[]),
+            Some(&t(M::HintNoReaders, &[])),
+        );
+        return;
+    }
+    for u in found {
+        let detail = format!("{} {}", u.id, u.name);
+        match u.unsupported {
+            Some(what) => r.ng(
+                "usb",
+                M::CheckUsb,
+                &t(M::UsbNotPcsc, &[&detail, what]),
+                &t(M::HintNotPcsc, &[]),
+            ),
+            None => r.ok("usb", M::CheckUsb, &t(M::UsbCcid, &[&detail])),
+        }
+    }
 }
 
 #[cfg(feature = "pcsc")]
@@ -311,11 +344,18 @@ fn pcsc_steps(r: &mut Report<'_>) {
         }
     };
     if names.is_empty() {
+        // A CCID reader on USB that pcscd does not list: the driver is missing.
+        let ccid_on_usb = crate::usb::scan().is_some_and(|l| l.iter().any(|u| u.ccid));
+        let remedy = if ccid_on_usb {
+            t(M::HintLibccid, &[])
+        } else {
+            t(M::HintNoReaders, &[])
+        };
         r.ng(
             "pcsc-readers",
             M::CheckPcscReaders,
             &t(M::NoReaders, &[]),
-            &t(M::HintNoReaders, &[]),
+            &remedy,
         );
         return;
     }

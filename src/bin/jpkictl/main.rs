@@ -25,6 +25,7 @@ mod crl;
 mod msg;
 mod out;
 mod remote;
+mod usb;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -215,6 +215,15 @@ catalogue! {
     CrlNoneOcsp => "no CRL index in {0}; OCSP is configured", "{0} に CRL インデックスはありません (OCSP を使用)";
     HintCrlNone => "import the CRLs: `jpkictl crl import FILE` for each issuing CA", "CRL を取り込んでください: 発行 CA ごとに `jpkictl crl import FILE`";
     CrlLine => "issuer {0} ({1}), nextUpdate {2}, {3} entries", "発行者 {0} ({1})、次回更新 {2}、{3} 件";
+    CheckUsb => "USB reader", "USB リーダー";
+    UsbNoBus => "no USB bus visible here (container or VM)", "USB バスが見えません (コンテナまたは VM)";
+    UsbNone => "no USB smart-card reader (CCID) connected", "USB の IC カードリーダー (CCID) が接続されていません";
+    UsbCcid => "{0}: CCID reader", "{0}: CCID リーダー";
+    UsbNotPcsc => "{0}: {1}, not a PC/SC (CCID) reader on Linux", "{0}: {1} は Linux では PC/SC (CCID) リーダーとして使えません";
+    HintNotPcsc => "replace it with a CCID reader (contact type, or a contactless one such as the Sony RC-S300)",
+        "CCID 対応のリーダー (接触型、または Sony RC-S300 などの非接触型) に交換してください";
+    HintLibccid => "a CCID reader is on USB but pcscd lists none: install the driver (`apt install libccid`) and restart pcscd",
+        "USB に CCID リーダーがありますが pcscd から見えません。ドライバーを入れて (`apt install libccid`) pcscd を再起動してください";
     CheckPcscd => "pcscd", "pcscd";
     PcscdUp => "reachable", "接続可能";
     HintPcscd => "pcscd is not running: `apt install pcscd` and `systemctl enable --now pcscd.socket`",
