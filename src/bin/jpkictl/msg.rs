@@ -34,6 +34,10 @@ macro_rules! catalogue {
         pub enum M { $($id,)* }
 
         impl M {
+            /// Every message, for the catalogue's own tests.
+            #[cfg(test)]
+            const ALL: &[M] = &[$(M::$id,)*];
+
             /// The template in `lang`.
             pub fn text(self, lang: Lang) -> &'static str {
                 match (self, lang) {
@@ -251,4 +255,35 @@ catalogue! {
         "jpkid からリーダーが見えません。設定の readers.ignore と上の PC/SC の結果を確認してください";
     CheckAllOk => "All checks passed.", "すべての確認に合格しました。";
     CheckSomeNg => "{0} check(s) NG: follow the remedies above.", "{0} 件が NG です。上の対処を行ってください。";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(s: &str) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..10)
+            .filter(|i| s.contains(&format!("{{{i}}}")))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn both_languages_have_every_message_with_the_same_placeholders() {
+        for m in M::ALL {
+            let (en, ja) = (m.text(Lang::En), m.text(Lang::Ja));
+            assert!(!en.is_empty() && !ja.is_empty(), "{m:?}");
+            assert_eq!(placeholders(en), placeholders(ja), "{m:?}");
+            // Placeholders are numbered from 0 without gaps.
+            let p = placeholders(en);
+            assert_eq!(p, (0..p.len()).collect::<Vec<_>>(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_fill_in() {
+        assert_eq!(f(Lang::En, M::TriesLeft, &["2"]), "2 tries left");
+        assert_eq!(f(Lang::Ja, M::TriesLeft, &["2"]), "残り 2 回");
+    }
 }
