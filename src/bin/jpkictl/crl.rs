@@ -114,11 +114,27 @@ pub fn import(ctx: &Ctx, config: Option<&Path>, file: &Path) -> Result<(), Failu
             "{}",
             ctx.t(M::CrlImported, &[&r.index_path.display().to_string()])
         );
-        outln!("  {:<16} {}", ctx.t(M::IssuerKeyId, &[]), r.issuer_key_id);
-        outln!("  {:<16} {}", "thisUpdate", out::time(r.this_update));
-        outln!("  {:<16} {}", "nextUpdate", out::time(r.next_update));
-        outln!("  {:<16} {}", ctx.t(M::Entries, &[]), r.entries);
-        outln!("  {:<16} {}", ctx.t(M::Stale, &[]), yes_no(ctx, stale));
+        outln!(
+            "  {} {}",
+            out::pad(&ctx.t(M::IssuerKeyId, &[]), 16),
+            r.issuer_key_id
+        );
+        outln!(
+            "  {} {}",
+            out::pad("thisUpdate", 16),
+            out::time(r.this_update)
+        );
+        outln!(
+            "  {} {}",
+            out::pad("nextUpdate", 16),
+            out::time(r.next_update)
+        );
+        outln!("  {} {}", out::pad(&ctx.t(M::Entries, &[]), 16), r.entries);
+        outln!(
+            "  {} {}",
+            out::pad(&ctx.t(M::Stale, &[]), 16),
+            yes_no(ctx, stale)
+        );
         if stale {
             outln!("  {}", ctx.t(M::HintStale, &[]));
         }
@@ -162,11 +178,11 @@ pub fn status(ctx: &Ctx, config: Option<&Path>) -> Result<(), Failure> {
         return Ok(());
     }
     outln!(
-        "  {:<42} {:<24} {:<24} {:>10} {}",
-        ctx.t(M::IssuerKeyId, &[]),
+        "  {} {:<24} {:<24} {} {}",
+        out::pad(&ctx.t(M::IssuerKeyId, &[]), 42),
         "thisUpdate",
         "nextUpdate",
-        ctx.t(M::Entries, &[]),
+        pad_left(&ctx.t(M::Entries, &[]), 10),
         ctx.t(M::Stale, &[])
     );
     for e in &entries {
@@ -187,4 +203,11 @@ pub fn status(ctx: &Ctx, config: Option<&Path>) -> Result<(), Failure> {
 
 fn yes_no(ctx: &Ctx, b: bool) -> String {
     ctx.t(if b { M::Yes } else { M::No }, &[])
+}
+
+/// `s` right-aligned in `width` terminal columns.
+fn pad_left(s: &str, width: usize) -> String {
+    let padded = out::pad(s, width);
+    let spaces = padded.len() - s.len();
+    format!("{}{s}", " ".repeat(spaces))
 }

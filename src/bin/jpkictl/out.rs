@@ -176,6 +176,30 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Columns a character takes on a terminal: 2 for East Asian wide and fullwidth forms.
+fn columns(c: char) -> usize {
+    match u32::from(c) {
+        0x1100..=0x115F
+        | 0x2E80..=0x303E
+        | 0x3041..=0x33FF
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6 => 2,
+        _ => 1,
+    }
+}
+
+/// `s` padded with spaces to `width` terminal columns (labels in Japanese are twice as wide).
+pub fn pad(s: &str, width: usize) -> String {
+    let used: usize = s.chars().map(columns).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(used)))
+}
+
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn time(t: i64) -> String {
     let fmt =

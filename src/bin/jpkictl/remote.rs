@@ -255,8 +255,8 @@ async fn cmd_pins(ctx: &Ctx, conn: &Connection, reader: Option<u32>) -> Result<(
                     String::new()
                 };
                 outln!(
-                    "  {:<28} {}{note}",
-                    ctx.t(m, &[]),
+                    "  {} {}{note}",
+                    out::pad(&ctx.t(m, &[]), 28),
                     ctx.t(M::TriesLeft, &[&n.to_string()])
                 );
             }
@@ -339,11 +339,23 @@ async fn cmd_cert(ctx: &Ctx, conn: &Connection, a: CertArgs) -> Result<(), Failu
 fn print_cert_fields(ctx: &Ctx, v: &serde_json::Value) {
     let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
     let t = |k: &str| v[k].as_i64().map(out::time).unwrap_or_default();
-    outln!("  {:<12} {}", ctx.t(M::Subject, &[]), s("subject"));
-    outln!("  {:<12} {}", ctx.t(M::Issuer, &[]), s("issuer"));
-    outln!("  {:<12} {}", ctx.t(M::Serial, &[]), s("serial"));
-    outln!("  {:<12} {}", ctx.t(M::NotBefore, &[]), t("not-before"));
-    outln!("  {:<12} {}", ctx.t(M::NotAfter, &[]), t("not-after"));
+    outln!(
+        "  {} {}",
+        out::pad(&ctx.t(M::Subject, &[]), 12),
+        s("subject")
+    );
+    outln!("  {} {}", out::pad(&ctx.t(M::Issuer, &[]), 12), s("issuer"));
+    outln!("  {} {}", out::pad(&ctx.t(M::Serial, &[]), 12), s("serial"));
+    outln!(
+        "  {} {}",
+        out::pad(&ctx.t(M::NotBefore, &[]), 12),
+        t("not-before")
+    );
+    outln!(
+        "  {} {}",
+        out::pad(&ctx.t(M::NotAfter, &[]), 12),
+        t("not-after")
+    );
 }
 
 fn hash_file(path: &Path, hash: Hash) -> Result<Vec<u8>, Failure> {
