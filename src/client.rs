@@ -348,6 +348,13 @@ pub async fn daemon_owner(conn: &Connection) -> Result<Option<String>, ClientErr
     }
 }
 
+/// Process id of a bus connection (`GetConnectionUnixProcessID`), e.g. a reader's claimant.
+pub async fn peer_pid(conn: &Connection, unique_name: &str) -> Option<u32> {
+    let dbus = zbus::fdo::DBusProxy::new(conn).await.ok()?;
+    let name = zbus::names::BusName::try_from(unique_name).ok()?;
+    dbus.get_connection_unix_process_id(name).await.ok()
+}
+
 /// Manager proxy.
 pub async fn manager(conn: &Connection) -> Result<ManagerProxy<'static>, ClientError> {
     Ok(ManagerProxy::new(conn).await?)

@@ -624,6 +624,37 @@ fn status_readers_and_pins() {
     let o = run(live.ctl().env("LANG", "ja_JP.UTF-8").arg("pins"));
     assert!(stdout(&o).contains("残り 5 回"), "{}", stdout(&o));
 
+    // A claim shows who holds the reader: bus name, pid and command line.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let conn = live.bus.connect().await;
+        let reader = jpkid::client::reader(&conn, 0).await.unwrap();
+        reader.claim().await.unwrap();
+        let o = run(live.ctl().args(["--json", "readers"]));
+        let v = json(&o);
+        assert_eq!(v[0]["claimant"], conn.unique_name().unwrap().as_str());
+        assert_eq!(v[0]["claimant-pid"], std::process::id());
+        let o = run(live.ctl().arg("readers"));
+        assert!(
+            stdout(&o).contains(&format!("(pid {}: ", std::process::id())),
+            "{}",
+            stdout(&o)
+        );
+        // Another client's card call meets the claim, with the hint.
+        let o = run(live.ctl().arg("pins"));
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("jpkictl: Claimed: "), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("has claimed this reader"),
+            "{}",
+            stderr(&o)
+        );
+        reader.release().await.unwrap();
+    });
+
     // A reader that does not exist is a usage error.
     let o = run(live.ctl().args(["pins", "--reader", "7"]));
     assert_eq!(code(&o), 2);

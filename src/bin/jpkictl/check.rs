@@ -522,8 +522,11 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
             }
             Ok(list) => {
                 for v in list {
-                    let detail =
+                    let mut detail =
                         format!("[{}] {}: {} / {}", v.number, v.name, v.state, v.card_kind);
+                    if let Some((pid, cmd)) = &v.claimant_process {
+                        detail.push_str(&t(M::ClaimedBy, &[&v.claimant, &pid.to_string(), cmd]));
+                    }
                     match v.state.as_str() {
                         "mute" => r.ng(
                             "daemon-readers",

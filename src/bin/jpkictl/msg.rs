@@ -250,6 +250,7 @@ catalogue! {
     HierarchyDiffers => "the daemon trusts the {0} hierarchy, this configuration says {1}", "jpkid は {0} 階層を信頼していますが、この設定ファイルは {1} です";
     HintHierarchy => "check with --config that you look at the daemon's configuration; after changing it, restart jpkid (`systemctl restart jpkid`)",
         "--config で jpkid と同じ設定ファイルを見ているか確認し、設定を変えた後は jpkid を再起動してください (`systemctl restart jpkid`)";
+    ClaimedBy => ", claimed by {0} (pid {1}: {2})", "、使用者 {0} (pid {1}: {2})";
     CheckDaemonReaders => "jpkid's readers", "jpkid のリーダー";
     HintDaemonNoReaders => "the daemon sees no reader: check readers.ignore in the configuration and the PC/SC steps above",
         "jpkid からリーダーが見えません。設定の readers.ignore と上の PC/SC の結果を確認してください";

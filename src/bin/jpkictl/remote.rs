@@ -23,6 +23,8 @@ pub struct ReaderView {
     pub card_kind: String,
     pub atr: Vec<u8>,
     pub claimant: String,
+    /// Process of the claimant (pid, command line) when the bus tells.
+    pub claimant_process: Option<(u32, String)>,
     pub insertions: u32,
 }
 
@@ -36,6 +38,8 @@ impl ReaderView {
             "card-kind": self.card_kind,
             "atr": hex::encode_upper(&self.atr),
             "claimant": self.claimant,
+            "claimant-pid": self.claimant_process.as_ref().map(|p| p.0),
+            "claimant-command": self.claimant_process.as_ref().map(|p| p.1.clone()),
             "insertions": self.insertions,
         })
     }
@@ -66,13 +70,22 @@ pub async fn readers(conn: &Connection) -> Result<Vec<ReaderView>, ClientError> 
     for p in m.get_readers().await? {
         let path = p.to_string();
         let r = client::reader_at(conn, &path).await?;
+        let claimant = r.claimant().await?;
+        let claimant_process = if claimant.is_empty() {
+            None
+        } else {
+            client::peer_pid(conn, &claimant)
+                .await
+                .map(|pid| (pid, command_of(pid)))
+        };
         out.push(ReaderView {
             number: client::reader_number(&path).unwrap_or(u32::MAX),
             name: r.name().await?,
             state: r.state().await?,
             card_kind: r.card_kind().await?,
             atr: r.atr().await?,
-            claimant: r.claimant().await?,
+            claimant,
+            claimant_process,
             insertions: r.insertions().await?,
             path,
         });
@@ -119,6 +132,21 @@ async fn pick(
         .await
         .map_err(fail(ctx))?;
     Ok((proxy, chosen))
+}
+
+/// The command line of a local process (`/proc/PID/cmdline`), or `?` when hidden.
+fn command_of(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn numbers(all: &[ReaderView]) -> String {
@@ -187,7 +215,14 @@ fn print_readers(ctx: &Ctx, all: &[ReaderView]) {
             outln!("      ATR: {}", hex::encode_upper(&r.atr));
         }
         if !r.claimant.is_empty() {
-            outln!("      {}: {}", ctx.t(M::Claimant, &[]), r.claimant);
+            match &r.claimant_process {
+                Some((pid, cmd)) => outln!(
+                    "      {}: {} (pid {pid}: {cmd})",
+                    ctx.t(M::Claimant, &[]),
+                    r.claimant
+                ),
+                None => outln!("      {}: {}", ctx.t(M::Claimant, &[]), r.claimant),
+            }
         }
     }
 }
