@@ -22,7 +22,7 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# The group the shipped D-Bus policy admits (systemd/jpkid.sysusers.conf creates it on a
+# The group the shipped D-Bus policy admits (systemd/sysusers.d/jpkid.conf creates it on a
 # real install); the policy tests call as a member of it.
 getent group jpki >/dev/null || groupadd -r jpki
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
@@ -49,6 +49,7 @@ cargo test --locked -p jpki-vcard --test vpcd --no-run >/dev/null 2>&1
 # The tests start and stop their own pcscd (one of them restarts it).
 scripts/pcsc-ns.sh --no-pcscd cargo test --locked --test pcsc -- --ignored --test-threads 1
 scripts/pcsc-ns.sh cargo test --locked -p jpki-vcard --test vpcd -- --ignored --test-threads 1
+scripts/pcsc-ns.sh cargo test --locked --test jpkictl -- --ignored --test-threads 1
 scripts/pcsc-ns.sh scripts/pcsc-smoke.sh
 
 step "all tests passed"

@@ -8,6 +8,7 @@
 pub mod apdu;
 pub mod audit;
 pub mod card;
+pub mod client;
 pub mod config;
 pub mod flows;
 pub mod jpki;

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# jpkid in two minutes: builds, starts a private system-type D-Bus bus whose configuration
+# includes the shipped policy (systemd/io.jpkid.Jpki1.conf), starts jpkid on it with a virtual
+# My Number Card (persona hw-fixtures/personas/ordinary) and the test trust hierarchy, then shows
+# through jpkictl: status, readers, PIN counters, the auth certificate, a signature with the auth
+# key (PIN from stdin), and verification of the signing certificate. Everything it starts is
+# stopped on exit; nothing outside a temporary directory is touched.
+#
+# Needs: cargo, dbus-daemon (Debian package dbus-daemon), openssl (only to show the signature
+# verify). Run as any user; the test bus policy lets root or group jpki call the daemon, so as a
+# normal user the bus config below also allows the current user.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PERSONA=${PERSONA:-$ROOT/hw-fixtures/personas/ordinary}
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+command -v dbus-daemon >/dev/null || { echo "demo: dbus-daemon is missing (apt-get install dbus-daemon)" >&2; exit 2; }
+
+say "cargo build"
+cargo build --quiet --bin jpkid --bin jpkictl
+TARGET=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+JPKID=$TARGET/debug/jpkid
+JPKICTL=$TARGET/debug/jpkictl
+
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/jpkid-demo.XXXXXX")
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$RUN"
+}
+trap cleanup EXIT INT TERM
+
+# The test configuration: test hierarchy over the committed test roots, CRLs imported by jpkictl.
+mkdir -p "$RUN/roots" "$RUN/crl"
+cp hw-fixtures/testpki/{sign,auth}_root_g{1,2}.der "$RUN/roots/"
+cat >"$RUN/jpkid.toml" <<EOF
+[trust]
+hierarchy = "test"
+roots_dir = "$RUN/roots"
+
+[revocation]
+mode = "prefer"
+crl_dir = "$RUN/crl"
+
+[access]
+allowed_groups = ["jpki", "$(id -gn)"]
+EOF
+
+say "jpkictl --config jpkid.toml crl import (the test PKI's CRLs)"
+for c in sign_g1 sign_g2 auth_g1 auth_g2; do
+    "$JPKICTL" --config "$RUN/jpkid.toml" crl import "hw-fixtures/testpki/$c.crl" | head -1
+done
+"$JPKICTL" --config "$RUN/jpkid.toml" crl status
+
+# A private bus of type system with the default system policy and the project's policy included.
+USER_POLICY=""
+if [ "$(id -u)" != 0 ]; then
+    USER_POLICY="<policy user=\"$(id -un)\"><allow own=\"io.jpkid.Jpki1\"/><allow send_destination=\"io.jpkid.Jpki1\"/></policy>"
+fi
+cat >"$RUN/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:dir=$RUN</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
+          send_member="UpdateActivationEnvironment"/>
+  </policy>
+  <includedir>$ROOT/systemd</includedir>
+  $USER_POLICY
+</busconfig>
+EOF
+
+say "private system bus + jpkid --no-pcsc --virtual $(basename "$PERSONA")"
+dbus-daemon --config-file="$RUN/bus.conf" --nofork --nopidfile --print-address=1 >"$RUN/bus.address" 2>"$RUN/dbus.log" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$RUN/bus.address" ] && break; sleep 0.05; done
+BUS=$(head -1 "$RUN/bus.address")
+[ -n "$BUS" ] || { echo "demo: dbus-daemon printed no address" >&2; exit 1; }
+echo "bus: $BUS"
+
+JPKID_LOG=${JPKID_LOG:-warn} "$JPKID" --config "$RUN/jpkid.toml" --bus "$BUS" --no-pcsc --virtual "$PERSONA" \
+    2>"$RUN/jpkid.log" &
+PIDS+=($!)
+ctl() { "$JPKICTL" --bus "$BUS" "$@"; }
+for _ in $(seq 200); do
+    if ctl readers >/dev/null 2>&1; then break; fi
+    sleep 0.05
+done
+# Wait until the virtual card has been probed.
+for _ in $(seq 200); do
+    ctl --json readers 2>/dev/null | grep -q '"state": "ready"' && break
+    sleep 0.05
+done
+
+say "jpkictl status"
+ctl status
+
+say "jpkictl readers"
+ctl readers
+
+say "jpkictl pins"
+ctl pins
+
+say "jpkictl cert auth (subject)"
+ctl cert auth --out "$RUN/auth.der"
+
+AUTH_PIN=$(sed -n '/^\[pins.auth\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
+SIGN_PW=$(sed -n '/^\[pins.sign\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
+
+say "jpkictl sign --key auth --file README.md (auth PIN from stdin)"
+printf '%s\n' "$AUTH_PIN" | ctl sign --key auth --hash sha256 --file README.md --pin-stdin --out "$RUN/sig.bin"
+printf 'signature %s... (%s bytes)\n' "$(od -An -tx1 -v "$RUN/sig.bin" | tr -d ' \n' | cut -c1-64)" "$(wc -c <"$RUN/sig.bin")"
+if command -v openssl >/dev/null; then
+    openssl x509 -inform DER -in "$RUN/auth.der" -pubkey -noout >"$RUN/auth.pub"
+    openssl dgst -sha256 -verify "$RUN/auth.pub" -signature "$RUN/sig.bin" README.md
+fi
+
+say "jpkictl cert sign (signing password from stdin) and jpkictl verify --purpose sign"
+printf '%s\n' "$SIGN_PW" | ctl cert sign --pin-stdin --out "$RUN/sign.der" >/dev/null
+ctl verify "$RUN/sign.der" --purpose sign
+
+say "jpkictl check (pcscd is not part of the demo: its lines say NG)"
+ctl --config "$RUN/jpkid.toml" check || true
+
+say "done"

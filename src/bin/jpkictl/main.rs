@@ -1,0 +1,301 @@
+//! `jpkictl`: the command-line client of jpkid for counter staff and technicians.
+//!
+//! Card commands go to the daemon over D-Bus (`jpkid::client`); `crl` and most of `check` work
+//! locally from the configuration file. Human output is Japanese when the locale says `ja`,
+//! English otherwise; `--json` gives machine-readable output on every command.
+
+/// `println!` that ignores a closed stdout (`jpkictl … | head`) instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+mod check;
+mod crl;
+mod msg;
+mod out;
+mod remote;
+mod usb;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jpkid::client::BusChoice;
+
+use crate::msg::Lang;
+use crate::out::Failure;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the operation failed (card, PIN, a certificate that is not valid, an NG line of `check`)
+  2  usage or configuration error
+  3  the daemon or the bus is unreachable
+
+PINs and the signing password are never taken from the command line or the environment: they
+are asked for on the terminal without echo, or read as one line from stdin with --pin-stdin.
+Human output is Japanese when LC_ALL, LC_MESSAGES or LANG (the first one set) starts with `ja`.";
+
+/// Client of the jpkid daemon (My Number Card / JPKI over D-Bus).
+#[derive(Debug, Parser)]
+#[command(name = "jpkictl", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Configuration file for local work (`crl`, `check`); default /etc/jpkid/jpkid.toml.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Bus of the daemon: system, session, or a D-Bus address.
+    #[arg(
+        long,
+        value_name = "system|session|ADDRESS",
+        default_value = "system",
+        global = true
+    )]
+    bus: BusChoice,
+    /// Machine-readable output (JSON).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the readers the daemon owns.
+    Readers,
+    /// Daemon version, trust hierarchy and readers.
+    Status,
+    /// PIN retry counters (spends no try).
+    Pins(ReaderArg),
+    /// Read a certificate from the card.
+    Cert(CertArgs),
+    /// Sign a digest with the card's signing or authentication key.
+    Sign(SignArgs),
+    /// Verify a certificate (chain, validity, revocation) through the daemon.
+    Verify(VerifyArgs),
+    /// Follow reader and card events until Ctrl-C.
+    Monitor,
+    /// Step-by-step diagnosis for a technician.
+    Check,
+    /// Certificate revocation lists (local, uses the configuration's revocation.crl_dir).
+    #[command(subcommand)]
+    Crl(CrlCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CrlCommand {
+    /// Verify a CRL (DER) and write its index into revocation.crl_dir.
+    Import {
+        /// The CRL file (DER).
+        file: PathBuf,
+    },
+    /// List the installed CRL indexes.
+    Status,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ReaderArg {
+    /// Reader number (N of /io/jpkid/Jpki1/reader/N); default: the only reader with a card.
+    #[arg(long, value_name = "N")]
+    reader: Option<u32>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct SecretArgs {
+    /// Read the PIN or signing password as one line from stdin instead of the terminal.
+    #[arg(long)]
+    pin_stdin: bool,
+    /// Let the daemon try the PIN even when its tries are at the guard's floor.
+    #[arg(long)]
+    allow_last_try: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    Auth,
+    AuthCa,
+    Sign,
+    SignCa,
+}
+
+impl Which {
+    fn as_str(self) -> &'static str {
+        match self {
+            Which::Auth => "auth",
+            Which::AuthCa => "auth-ca",
+            Which::Sign => "sign",
+            Which::SignCa => "sign-ca",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+struct CertArgs {
+    /// Which certificate.
+    which: Which,
+    /// Write the certificate to FILE (DER, or PEM with --pem).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// PEM instead of DER (printed to stdout without --out).
+    #[arg(long)]
+    pem: bool,
+    #[command(flatten)]
+    reader: ReaderArg,
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Key {
+    Sign,
+    Auth,
+}
+
+impl Key {
+    fn as_str(self) -> &'static str {
+        match self {
+            Key::Sign => "sign",
+            Key::Auth => "auth",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Hash {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    fn as_str(self) -> &'static str {
+        match self {
+            Hash::Sha256 => "sha256",
+            Hash::Sha384 => "sha384",
+            Hash::Sha512 => "sha512",
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            Hash::Sha256 => 32,
+            Hash::Sha384 => 48,
+            Hash::Sha512 => 64,
+        }
+    }
+}
+
+/// Bytes given as hexadecimal on the command line (`:` and spaces allowed between bytes).
+#[derive(Debug, Clone)]
+struct HexBytes(Vec<u8>);
+
+fn parse_hex(s: &str) -> Result<HexBytes, String> {
+    let s: String = s.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
+    hex::decode(&s)
+        .map(HexBytes)
+        .map_err(|e| format!("not a hexadecimal digest ({e})"))
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["digest", "file"])))]
+struct SignArgs {
+    /// Which key signs.
+    #[arg(long)]
+    key: Key,
+    /// The hash algorithm of the digest.
+    #[arg(long, default_value = "sha256")]
+    hash: Hash,
+    /// The digest as hexadecimal.
+    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+    digest: Option<HexBytes>,
+    /// Hash this file and sign its digest.
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Write the signature (raw bytes) to FILE instead of printing it as hex.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    reader: ReaderArg,
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Purpose {
+    Sign,
+    Auth,
+}
+
+#[derive(Debug, Clone, Args)]
+struct VerifyArgs {
+    /// The certificate (DER or PEM).
+    file: PathBuf,
+    /// Which hierarchy the certificate belongs to.
+    #[arg(long)]
+    purpose: Purpose,
+    /// Verify at this time (unix seconds) instead of now.
+    #[arg(long, value_name = "UNIX")]
+    at: Option<i64>,
+}
+
+fn main() -> ExitCode {
+    let lang = Lang::from_env();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let json = cli.json;
+    let result = run(cli, lang);
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            f.print(lang, json);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Runs the command; `Ok(code)` when the command printed its own result (`check` may end with 1).
+fn run(cli: Cli, lang: Lang) -> Result<u8, Failure> {
+    let ctx = out::Ctx {
+        lang,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Crl(CrlCommand::Import { file }) => {
+            crl::import(&ctx, cli.config.as_deref(), &file).map(|()| 0)
+        }
+        Command::Crl(CrlCommand::Status) => crl::status(&ctx, cli.config.as_deref()).map(|()| 0),
+        Command::Check => Ok(check::run(&ctx, cli.config.as_deref(), &cli.bus)),
+        Command::Sign(ref a) if a.digest.as_ref().is_some_and(|d| d.0.len() != a.hash.len()) => {
+            let got = a.digest.as_ref().map_or(0, |d| d.0.len());
+            Err(Failure::usage(msg::f(
+                lang,
+                msg::M::DigestLength,
+                &[a.hash.as_str(), &a.hash.len().to_string(), &got.to_string()],
+            )))
+        }
+        command => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::internal(format!("tokio runtime: {e}")))?;
+            rt.block_on(remote::run(&ctx, &cli.bus, command))
+                .map(|()| 0)
+        }
+    }
+}

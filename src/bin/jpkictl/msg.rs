@@ -1,0 +1,290 @@
+//! The message catalogue: every human-readable text of jpkictl in English and Japanese.
+//! Placeholders are `{0}`, `{1}`, … Machine output (`--json`) and D-Bus error names are never
+//! translated.
+
+/// Language of the human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Ja,
+}
+
+impl Lang {
+    /// From the locale: the first of LC_ALL, LC_MESSAGES, LANG that is set and not empty;
+    /// Japanese when it starts with `ja`.
+    pub fn from_env() -> Lang {
+        let value = ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok())
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
+        if value.starts_with("ja") {
+            Lang::Ja
+        } else {
+            Lang::En
+        }
+    }
+}
+
+macro_rules! catalogue {
+    ($($id:ident => $en:literal, $ja:literal;)*) => {
+        /// A message of the catalogue. (Some are used only with or without feature `pcsc`.)
+        #[allow(dead_code)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum M { $($id,)* }
+
+        impl M {
+            /// Every message, for the catalogue's own tests.
+            #[cfg(test)]
+            const ALL: &[M] = &[$(M::$id,)*];
+
+            /// The template in `lang`.
+            pub fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((M::$id, Lang::En) => $en, (M::$id, Lang::Ja) => $ja,)*
+                }
+            }
+        }
+    };
+}
+
+/// The message `m` in `lang` with `{i}` replaced by `args[i]`.
+pub fn f(lang: Lang, m: M, args: &[&str]) -> String {
+    let mut s = m.text(lang).to_owned();
+    for (i, a) in args.iter().enumerate() {
+        s = s.replace(&format!("{{{i}}}"), a);
+    }
+    s
+}
+
+/// What a verification status means, for the person at the counter.
+pub fn status_meaning(status: &str) -> Option<M> {
+    Some(match status {
+        "valid" => M::StatusValid,
+        "expired" => M::StatusExpired,
+        "not-yet-valid" => M::StatusNotYetValid,
+        "revoked" => M::StatusRevoked,
+        "untrusted" => M::StatusUntrusted,
+        "bad-signature" => M::StatusBadSignature,
+        "wrong-purpose" => M::StatusWrongPurpose,
+        "malformed" => M::StatusMalformed,
+        "revocation-unknown" => M::StatusRevocationUnknown,
+        _ => return None,
+    })
+}
+
+catalogue! {
+    // General.
+    HintLabel => "what to do", "対処";
+    Yes => "yes", "はい";
+    No => "no", "いいえ";
+    DigestLength => "a {0} digest has {1} bytes, --digest has {2}",
+        "{0} のダイジェストは {1} バイトですが、--digest は {2} バイトです";
+    DigestOrFile => "give --digest HEX or --file FILE", "--digest HEX か --file FILE を指定してください";
+    NoTerminal => "no terminal to ask for the PIN ({0}); pass it as one line on stdin with --pin-stdin",
+        "暗証番号を尋ねる端末がありません ({0})。--pin-stdin を付けて標準入力から1行で渡してください";
+    PromptSignPassword => "Signing password (6-16 characters A-Z 0-9)", "署名用パスワード (英大文字・数字 6〜16文字)";
+    PromptAuthPin => "Authentication PIN (4 digits)", "利用者証明用暗証番号 (数字4桁)";
+    WrittenTo => "written to {0}", "{0} に書き出しました";
+
+    // Hints for daemon errors.
+    HintBus => "the {0} bus cannot be reached: is dbus running? With --bus, check the address",
+        "{0} バスに接続できません。dbus が動いているか、--bus のアドレスを確認してください";
+    HintNotRunning => "jpkid is not running: `systemctl status jpkid` and `journalctl -u jpkid` show why; start it with `systemctl start jpkid`",
+        "jpkid が動いていません。`systemctl status jpkid` と `journalctl -u jpkid` で原因を確認し、`systemctl start jpkid` で起動してください";
+    HintNotAuthorized => "this user may not use jpkid: add it to group jpki (`usermod -aG jpki USER`) and log in again",
+        "このユーザーには jpkid の利用権限がありません。グループ jpki に追加し (`usermod -aG jpki ユーザー名`)、ログインし直してください";
+    HintNoCard => "no card in the reader: insert the My Number Card (chip side as the reader shows) and try again",
+        "カードがありません。マイナンバーカードを (IC チップの向きに注意して) 差し込み、もう一度お試しください";
+    HintNotJpki => "this is not a My Number Card (or its JPKI application is missing): check the card",
+        "マイナンバーカードではありません (または JPKI が入っていません)。カードを確認してください";
+    HintCardRemoved => "the card was taken out during the operation: insert it again and repeat; no PIN try was lost by the removal",
+        "処理中にカードが抜かれました。差し直してやり直してください";
+    HintReaderBusy => "another operation is running on this reader: wait a moment and try again",
+        "このリーダーは別の処理中です。少し待ってからやり直してください";
+    HintReaderGone => "the reader was disconnected: reconnect it (`jpkictl readers` lists the readers)",
+        "リーダーが外れました。接続し直してください (`jpkictl readers` で一覧できます)";
+    HintClaimed => "another application has claimed this reader (see Claimant in `jpkictl readers`): finish or close it",
+        "別のアプリケーションがこのリーダーを使用中です (`jpkictl readers` の使用者)。そちらを終了してください";
+    HintPinIncorrect => "wrong PIN: {0} tries left. Ask the holder to check it before trying again; at 0 the PIN is blocked and must be reset at the municipal office",
+        "暗証番号が違います。残り {0} 回です。再入力の前に本人に確認してください。0 回になるとロックされ、市区町村の窓口で再設定が必要です";
+    HintPinBlocked => "the PIN is blocked: the holder must have it reset at the municipal office (市区町村窓口)",
+        "暗証番号がロックされています。本人が市区町村の窓口で再設定する必要があります";
+    HintPinGuard => "refused without trying: only {0} tries are left, below the guard (pin_guard.min_remaining). If the holder is sure of the PIN, repeat with --allow-last-try",
+        "残り回数が {0} 回しかないため、照合せずに止めました (pin_guard.min_remaining)。本人が暗証番号に確信がある場合のみ --allow-last-try を付けてやり直してください";
+    HintPinFormat => "the signing password is 6-16 characters A-Z and 0-9; the other PINs are 4 digits. The card was not asked",
+        "署名用パスワードは英大文字と数字の 6〜16 文字、その他の暗証番号は数字4桁です。カードには送っていません";
+    HintInvalidArgument => "check the command's arguments (`jpkictl help`)", "引数を確認してください (`jpkictl help`)";
+    HintCertificateMissing => "the card has no such certificate (for example no signing certificate for holders under 15)",
+        "この証明書はカードにありません (15歳未満には署名用電子証明書がありません など)";
+    HintUnsupported => "this card or token is not supported for this operation", "このカード・端末ではこの操作はできません";
+    HintTimeout => "the card did not answer in time: take it out, clean the contacts, insert it again",
+        "カードが応答しません。抜いて接点を拭き、差し直してください";
+    HintCardError => "the card refused the command: note the message (command and status word) for support",
+        "カードがコマンドを拒否しました。メッセージ (コマンドとステータス) を控えてサポートに連絡してください";
+    HintInternal => "an internal error: `journalctl -u jpkid` has the details",
+        "内部エラーです。`journalctl -u jpkid` に詳細があります";
+
+    // Configuration, roots, CRL.
+    HintConfig => "fix the file: every key is optional, unknown keys are errors (see DESIGN §8 / README)",
+        "設定ファイルを直してください。キーはすべて省略可能で、不明なキーはエラーになります";
+    HintRoots => "put the J-LIS root certificates (PEM or DER, one per file) into {0}; production roots must match the pinned fingerprints",
+        "{0} に J-LIS のルート証明書 (PEM か DER、1ファイル1枚) を置いてください。本番では固定された指紋と一致する必要があります";
+    HintRootRejected => "remove this file or replace it with the published J-LIS root", "このファイルを削除するか、公開されている J-LIS ルート証明書に置き換えてください";
+    CrlDirMissing => "CRL directory {0} does not exist", "CRL ディレクトリ {0} がありません";
+    HintCrlDir => "create {0} (`systemd-tmpfiles --create /usr/lib/tmpfiles.d/jpkid.conf`, or install the package) or set revocation.crl_dir",
+        "{0} を作成するか (`systemd-tmpfiles --create /usr/lib/tmpfiles.d/jpkid.conf`)、revocation.crl_dir を設定してください";
+    HintCrlImport => "use the CRL file (DER) published for the configured hierarchy; its issuer must be one of the trust roots",
+        "設定した階層向けに公開された CRL (DER) を使ってください。発行者がトラストアンカーのいずれかである必要があります";
+    HintCrlPermission => "no permission to write {0}: run the import as root (`sudo jpkictl crl import FILE`)",
+        "{0} に書き込む権限がありません。root で実行してください (`sudo jpkictl crl import FILE`)";
+    HintCrlOlder => "the installed CRL of this issuer is newer: nothing to do (use the newest CRL)",
+        "この発行者の取り込み済み CRL の方が新しいため、何もしていません (最新の CRL を使ってください)";
+    CrlImported => "CRL imported: {0}", "CRL を取り込みました: {0}";
+    CrlDir => "CRL directory {0}", "CRL ディレクトリ {0}";
+    CrlNone => "no CRL index installed", "CRL インデックスがありません";
+    IssuerKeyId => "issuer key id", "発行者鍵ID";
+    Entries => "entries", "件数";
+    Stale => "stale", "期限切れ";
+    HintStale => "the CRL is past its nextUpdate: import the current CRL (`jpkictl crl import FILE`)",
+        "CRL の次回更新日時を過ぎています。最新の CRL を取り込んでください (`jpkictl crl import FILE`)";
+
+    // Readers, status, pins, certificates.
+    ReadersTitle => "Readers:", "リーダー:";
+    NoReaders => "no reader", "リーダーがありません";
+    HintNoReaders => "connect a CCID (PC/SC) reader and check `pcsc_scan`; the Sony RC-S380 is not a PC/SC reader on Linux (the RC-S300 is), and many contactless-only readers are unsupported",
+        "CCID (PC/SC) 対応リーダーを接続し `pcsc_scan` で確認してください。Linux では Sony RC-S380 は PC/SC リーダーとして使えません (RC-S300 は使えます)";
+    NoSuchReader => "there is no reader {0} (readers: {1})", "リーダー {0} はありません (リーダー: {1})";
+    NoReadyReader => "no reader has a card ready", "カードが準備できたリーダーがありません";
+    AmbiguousReader => "several readers have a card ({0}): choose one with --reader N",
+        "複数のリーダーにカードがあります ({0})。--reader N で選んでください";
+    State => "state", "状態";
+    CardKind => "card", "カード種別";
+    Insertions => "insertions", "挿入回数";
+    Claimant => "claimed by", "使用者";
+    Bus => "bus", "バス";
+    TrustHierarchy => "trust hierarchy", "トラスト階層";
+    TestHierarchyWarning => "TEST roots are trusted: not for production counters", "テスト用ルートを信頼しています (本番の窓口では使用しないでください)";
+    SignPassword => "signing password", "署名用パスワード";
+    AuthPin => "authentication PIN", "利用者証明用暗証番号";
+    TextPin => "text PIN", "券面事項入力補助用暗証番号";
+    TriesLeft => "{0} tries left", "残り {0} 回";
+    Blocked => "blocked: reset at the municipal office", "ロック中: 市区町村の窓口で再設定";
+    Certificate => "Certificate", "証明書";
+    Subject => "subject", "主体者";
+    Issuer => "issuer", "発行者";
+    Serial => "serial", "シリアル番号";
+    NotBefore => "not before", "有効期間開始";
+    NotAfter => "not after", "有効期間満了";
+    NotACertificate => "{0} is not a certificate: {1}", "{0} は証明書ではありません: {1}";
+
+    // Verification.
+    VerifyResult => "Verification", "検証結果";
+    NotValid => "the certificate is not valid: {0}", "証明書は有効ではありません: {0}";
+    StatusValid => "valid: chain, validity period and revocation check passed", "有効: 証明書チェーン・有効期間・失効確認に問題ありません";
+    StatusExpired => "expired: the certificate lapsed by expiry (not revoked); the holder renews it at the municipal office",
+        "有効期間満了: 期限切れによる失効です (失効申請ではありません)。市区町村窓口で更新してください";
+    StatusNotYetValid => "not yet valid: check the clock of this machine", "有効期間開始前です。この端末の時計を確認してください";
+    StatusRevoked => "revoked for a reason other than expiry (see revocation-reason)", "期限切れ以外の理由で失効しています (revocation-reason を参照)";
+    StatusUntrusted => "no configured trust root issued this certificate", "設定されたルート証明書から発行された証明書ではありません";
+    StatusBadSignature => "the certificate's signature does not verify", "証明書の署名が検証できません";
+    StatusWrongPurpose => "the certificate is not for this purpose (sign/auth, or a smartphone certificate)", "用途が違う証明書です (署名用/利用者証明用、またはスマートフォン用)";
+    StatusMalformed => "the certificate cannot be read", "証明書を読み取れません";
+    StatusRevocationUnknown => "revocation could not be checked: import a current CRL or check OCSP", "失効確認ができません。最新の CRL を取り込むか OCSP を確認してください";
+
+    // Monitor.
+    MonitorReady => "monitoring reader events (Ctrl-C to stop)", "リーダーのイベントを表示しています (Ctrl-C で終了)";
+    MonitorLost => "the connection to the bus ended", "バスとの接続が切れました";
+    ReaderAdded => "reader added", "リーダーが追加されました";
+    ReaderRemoved => "reader removed", "リーダーが外されました";
+    DaemonStopped => "jpkid left the bus (stopped or crashed)", "jpkid がバスから消えました (停止または異常終了)";
+    DaemonStarted => "jpkid is on the bus ({0})", "jpkid がバスに接続しました ({0})";
+
+    // check.
+    CheckConfig => "configuration file", "設定ファイル";
+    CheckConfigDefaults => "{0} absent: built-in defaults", "{0} がないため既定値を使用";
+    CheckClock => "clock", "時計";
+    HintClock => "set the clock (timedatectl set-ntp true, or check the NTP server): certificate and CRL checks depend on it",
+        "時計を合わせてください (timedatectl set-ntp true または NTP サーバーを確認)。証明書と CRL の確認は時刻に依存します";
+    ClockBeforeCrl => "{0} is before the thisUpdate of an installed CRL ({1})", "{0} は取り込み済み CRL の発行日時 ({1}) より前です";
+    CheckRoots => "trust roots", "ルート証明書";
+    CheckRootRejected => "trust root rejected", "受け付けられないルート証明書";
+    RootsFound => "{0} for signing, {1} for authentication, {2}, in {3}", "署名用 {0} 枚、利用者証明用 {1} 枚、{2}、{3}";
+    Pinned => "all pinned", "すべて固定指紋と一致";
+    NotPinned => "NOT all pinned", "固定指紋と一致しないものがあります";
+    TestUnpinned => "TEST hierarchy (unpinned)", "テスト階層 (指紋固定なし)";
+    CheckCrl => "CRL", "CRL";
+    CheckCrlStale => "CRL stale", "CRL 期限切れ";
+    CrlOff => "revocation.mode = off", "revocation.mode = off";
+    CrlNoneOcsp => "no CRL index in {0}; OCSP is configured", "{0} に CRL インデックスはありません (OCSP を使用)";
+    HintCrlNone => "import the CRLs: `jpkictl crl import FILE` for each issuing CA", "CRL を取り込んでください: 発行 CA ごとに `jpkictl crl import FILE`";
+    CrlLine => "issuer {0} ({1}), nextUpdate {2}, {3} entries", "発行者 {0} ({1})、次回更新 {2}、{3} 件";
+    CheckUsb => "USB reader", "USB リーダー";
+    UsbNoBus => "no USB bus visible here (container or VM)", "USB バスが見えません (コンテナまたは VM)";
+    UsbNone => "no USB smart-card reader (CCID) connected", "USB の IC カードリーダー (CCID) が接続されていません";
+    UsbCcid => "{0}: CCID reader", "{0}: CCID リーダー";
+    UsbNotPcsc => "{0}: {1}, not a PC/SC (CCID) reader on Linux", "{0}: {1} は Linux では PC/SC (CCID) リーダーとして使えません";
+    HintNotPcsc => "replace it with a CCID reader (contact type, or a contactless one such as the Sony RC-S300)",
+        "CCID 対応のリーダー (接触型、または Sony RC-S300 などの非接触型) に交換してください";
+    HintLibccid => "a CCID reader is on USB but pcscd lists none: install the driver (`apt install libccid`) and restart pcscd",
+        "USB に CCID リーダーがありますが pcscd から見えません。ドライバーを入れて (`apt install libccid`) pcscd を再起動してください";
+    CheckPcscd => "pcscd", "pcscd";
+    PcscdUp => "reachable", "接続可能";
+    HintPcscd => "pcscd is not running: `apt install pcscd` and `systemctl enable --now pcscd.socket`",
+        "pcscd が動いていません。`apt install pcscd` の後 `systemctl enable --now pcscd.socket` を実行してください";
+    HintPolkit => "pcscd refused this user (polkit): run as the jpkid user or add a polkit rule for org.debian.pcsc-lite.access_pcsc",
+        "pcscd がこのユーザーを拒否しました (polkit)。jpkid ユーザーで実行するか org.debian.pcsc-lite.access_pcsc の polkit ルールを追加してください";
+    SkippedAbove => "skipped (see above)", "省略 (上記参照)";
+    NoPcscFeature => "jpkictl was built without PC/SC support", "PC/SC 非対応でビルドされています";
+    CheckPcscReaders => "PC/SC readers", "PC/SC リーダー";
+    CheckCard => "card", "カード";
+    CardPresent => "{0}: card present, ATR {1}", "{0}: カードあり、ATR {1}";
+    CardExclusive => " (held exclusively by a process, normally jpkid)", " (プロセスが排他使用中、通常は jpkid)";
+    CardMute => "{0}: card does not answer (mute)", "{0}: カードが応答しません";
+    CardAbsent => "{0}: no card", "{0}: カードなし";
+    ReaderUnavailable => "{0}: reader unavailable", "{0}: リーダーが使用できません";
+    CheckDaemon => "jpkid on the bus", "jpkid (D-Bus)";
+    DaemonUp => "version {0}, {1} on the {2} bus", "バージョン {0}、{2} バス上の {1}";
+    DaemonAbsent => "nobody owns {0} on the {1} bus", "{1} バスに {0} がいません";
+    CheckDaemonHierarchy => "jpkid's trust hierarchy", "jpkid のトラスト階層";
+    HierarchyDiffers => "the daemon trusts the {0} hierarchy, this configuration says {1}", "jpkid は {0} 階層を信頼していますが、この設定ファイルは {1} です";
+    HintHierarchy => "check with --config that you look at the daemon's configuration; after changing it, restart jpkid (`systemctl restart jpkid`)",
+        "--config で jpkid と同じ設定ファイルを見ているか確認し、設定を変えた後は jpkid を再起動してください (`systemctl restart jpkid`)";
+    ClaimedBy => ", claimed by {0} (pid {1}: {2})", "、使用者 {0} (pid {1}: {2})";
+    CheckDaemonReaders => "jpkid's readers", "jpkid のリーダー";
+    HintDaemonNoReaders => "the daemon sees no reader: check readers.ignore in the configuration and the PC/SC steps above",
+        "jpkid からリーダーが見えません。設定の readers.ignore と上の PC/SC の結果を確認してください";
+    CheckAllOk => "All checks passed.", "すべての確認に合格しました。";
+    CheckSomeNg => "{0} check(s) NG: follow the remedies above.", "{0} 件が NG です。上の対処を行ってください。";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(s: &str) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..10)
+            .filter(|i| s.contains(&format!("{{{i}}}")))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn both_languages_have_every_message_with_the_same_placeholders() {
+        for m in M::ALL {
+            let (en, ja) = (m.text(Lang::En), m.text(Lang::Ja));
+            assert!(!en.is_empty() && !ja.is_empty(), "{m:?}");
+            assert_eq!(placeholders(en), placeholders(ja), "{m:?}");
+            // Placeholders are numbered from 0 without gaps.
+            let p = placeholders(en);
+            assert_eq!(p, (0..p.len()).collect::<Vec<_>>(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_fill_in() {
+        assert_eq!(f(Lang::En, M::TriesLeft, &["2"]), "2 tries left");
+        assert_eq!(f(Lang::Ja, M::TriesLeft, &["2"]), "残り 2 回");
+    }
+}

@@ -1,0 +1,1115 @@
+//! The `jpkictl` binary: argument errors and exit codes, local CRL import and status, `check`
+//! without pcscd or daemon, the locale switch, `--json`, and every daemon command against the
+//! real `jpkid` on a private system-type bus with the shipped policy (tests/support/bus.rs).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support {
+    pub mod bus;
+}
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rsa::pkcs1v15::Pkcs1v15Sign;
+use rsa::pkcs8::DecodePublicKey;
+use rsa::sha2::{Digest, Sha256, Sha512};
+use serde_json::Value;
+use support::bus::{Daemon, DaemonOptions, TestBus, persona, testpki};
+use x509_parser::prelude::*;
+
+/// Verification time of the personas' `[expect]` sections.
+const AT: i64 = 1_795_000_000;
+
+/// `jpkictl` with a clean environment: English unless the test says otherwise, no pcscd
+/// (the client socket points nowhere), no system bus, no USB readers (sysfs points nowhere).
+fn jpkictl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_jpkictl"));
+    c.env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "C")
+        .env("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm")
+        .env("SYSFS_PATH", "/nonexistent/sys")
+        .env(
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            "unix:path=/nonexistent/system_bus_socket",
+        )
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().expect("jpkictl runs")
+}
+
+fn run_with_stdin(c: &mut Command, input: &str) -> Output {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited, not killed")
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            stdout(o),
+            stderr(o)
+        )
+    })
+}
+
+/// A configuration with the test hierarchy over the committed roots and an empty CRL dir.
+fn temp_config(dir: &Path) -> PathBuf {
+    let roots = dir.join("roots");
+    let crl = dir.join("crl");
+    std::fs::create_dir_all(&roots).unwrap();
+    std::fs::create_dir_all(&crl).unwrap();
+    for f in [
+        "sign_root_g1.der",
+        "sign_root_g2.der",
+        "auth_root_g1.der",
+        "auth_root_g2.der",
+    ] {
+        std::fs::copy(testpki().join(f), roots.join(f)).unwrap();
+    }
+    let path = dir.join("jpkid.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[trust]\nhierarchy = \"test\"\nroots_dir = \"{}\"\n\n[revocation]\ncrl_dir = \"{}\"\n",
+            roots.display(),
+            crl.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments and exit codes.
+
+#[test]
+fn argument_errors_exit_2_with_a_clear_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["cert", "bogus"], "invalid value 'bogus'"),
+        (
+            &["sign", "--key", "auth", "--hash", "md5", "--digest", "00"],
+            "invalid value 'md5'",
+        ),
+        (
+            &["sign", "--key", "auth", "--digest", "zz"],
+            "not a hexadecimal digest",
+        ),
+        (&["sign", "--key", "auth"], "--digest"),
+        (
+            &[
+                "sign", "--key", "auth", "--hash", "sha256", "--digest", "0011",
+            ],
+            "a sha256 digest has 32 bytes, --digest has 2",
+        ),
+        (&["verify", "x.der"], "--purpose"),
+        (&["--bus", "bogus", "readers"], "is not a bus"),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, want) in cases {
+        let o = run(jpkictl().args(*args));
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(want),
+            "{args:?}: wanted {want:?} in:\n{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn secrets_are_never_taken_from_argv() {
+    let digest = "00".repeat(32);
+    for flag in ["--pin", "--password", "--secret", "--pin=1234"] {
+        let o = run(jpkictl().args(["sign", "--key", "auth", "--digest", &digest, flag, "1234"]));
+        assert_eq!(code(&o), 2, "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains("unexpected argument"), "{}", stderr(&o));
+    }
+    // A PIN as a positional argument is refused too.
+    let o = run(jpkictl().args(["cert", "sign", "TESTPW1"]));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // Help says where secrets come from.
+    let o = run(jpkictl().arg("--help"));
+    assert_eq!(code(&o), 0);
+    let help = stdout(&o);
+    assert!(help.contains("--pin-stdin"), "{help}");
+    assert!(
+        help.contains("3  the daemon or the bus is unreachable"),
+        "{help}"
+    );
+}
+
+#[test]
+fn unreachable_daemon_exits_3() {
+    let o = run(jpkictl().args(["--bus", "unix:path=/nonexistent/bus", "readers"]));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
+
+    let o = run(jpkictl().args(["--json", "status"]));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["error"], "unreachable");
+    assert_eq!(v["exit-code"], 3);
+    assert!(v["hint"].as_str().unwrap().contains("bus"));
+}
+
+#[test]
+fn a_bus_without_the_daemon_exits_3_and_says_so() {
+    let bus = TestBus::start();
+    let o = run(jpkictl().args(["--bus", bus.address(), "pins"]));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("jpkid is not running"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("systemctl"), "{}", stderr(&o));
+}
+
+#[test]
+fn config_errors_exit_2() {
+    let o = run(jpkictl().args(["--config", "/nonexistent/jpkid.toml", "crl", "status"]));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/jpkid.toml"),
+        "{}",
+        stderr(&o)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[trust]\nhierachy = \"test\"\n").unwrap();
+    let o = run(jpkictl().arg("--config").arg(&bad).args(["crl", "status"]));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("hierachy"), "{}", stderr(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRL import and status (local).
+
+#[test]
+fn crl_import_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "status"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("no CRL index installed"),
+        "{}",
+        stdout(&o)
+    );
+
+    for f in ["sign_g2.crl", "auth_g2.crl"] {
+        let o = run(jpkictl()
+            .arg("--config")
+            .arg(&config)
+            .args(["crl", "import"])
+            .arg(testpki().join(f)));
+        assert_eq!(code(&o), 0, "{f}: {}", stderr(&o));
+        assert!(stdout(&o).contains("CRL imported"), "{}", stdout(&o));
+    }
+    // --json on import.
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "crl", "import"])
+        .arg(testpki().join("sign_g1.crl")));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert!(v["index"].as_str().unwrap().ends_with(".crlidx"));
+    assert_eq!(v["stale"], false);
+
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "crl", "status"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let idx = v["indexes"].as_array().unwrap();
+    assert_eq!(idx.len(), 3, "{v}");
+    for i in idx {
+        assert_eq!(i["issuer-key-id"].as_str().unwrap().len(), 40, "{i}");
+        assert!(i["next-update"].as_i64().unwrap() > i["this-update"].as_i64().unwrap());
+        assert_eq!(i["stale"], false);
+    }
+    assert!(
+        idx.iter().any(|i| i["entries"].as_u64().unwrap() > 0),
+        "{v}"
+    );
+
+    // Human status: one line per index with the columns.
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "status"]));
+    let text = stdout(&o);
+    assert!(text.contains("issuer key id"), "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|k| k.len() == 40 && k.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains(" UTC") && r.ends_with(" no")),
+        "{text}"
+    );
+}
+
+#[test]
+fn crl_import_refuses_a_foreign_or_broken_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    // Only the sign roots: the auth CRL's issuer is unknown.
+    for f in ["auth_root_g1.der", "auth_root_g2.der"] {
+        std::fs::remove_file(dir.path().join("roots").join(f)).unwrap();
+    }
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(testpki().join("auth_g2.crl")));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a configured trust anchor"),
+        "{}",
+        stderr(&o)
+    );
+
+    let junk = dir.path().join("junk.crl");
+    std::fs::write(&junk, b"not a crl").unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "crl", "import"])
+        .arg(&junk));
+    assert_eq!(code(&o), 1);
+    assert_eq!(json(&o)["error"], "crl");
+    // Nothing was written.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("crl")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn crl_status_marks_a_stale_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(testpki().join("sign_g2_stale.crl")));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("past its nextUpdate"), "{}", stdout(&o));
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "crl", "status"]));
+    assert_eq!(json(&o)["indexes"][0]["stale"], true);
+    // check names it NG with the remedy.
+    let o = run(jpkictl().arg("--config").arg(&config).arg("check"));
+    assert_eq!(code(&o), 1);
+    let text = stdout(&o);
+    assert!(text.contains("[NG  ] CRL stale"), "{text}");
+    assert!(text.contains("jpkictl crl import FILE"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// check, locale, JSON.
+
+#[test]
+fn check_without_pcscd_or_daemon_says_ng_and_the_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let o = run(jpkictl().arg("--config").arg(&config).args([
+        "--bus",
+        "unix:path=/nonexistent/bus",
+        "check",
+    ]));
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("[OK  ] configuration file"), "{text}");
+    assert!(text.contains("[OK  ] clock"), "{text}");
+    assert!(
+        text.contains("[OK  ] trust roots: 2 for signing, 2 for authentication"),
+        "{text}"
+    );
+    // No CRL imported yet.
+    assert!(
+        text.contains("[NG  ] CRL: no CRL index installed"),
+        "{text}"
+    );
+    assert!(text.contains("jpkictl crl import FILE"), "{text}");
+    #[cfg(feature = "pcsc")]
+    {
+        assert!(text.contains("[NG  ] pcscd"), "{text}");
+        assert!(
+            text.contains("systemctl enable --now pcscd.socket"),
+            "{text}"
+        );
+    }
+    assert!(text.contains("[NG  ] jpkid on the bus"), "{text}");
+    assert!(text.contains("is dbus running?"), "{text}");
+    assert!(text.contains("check(s) NG"), "{text}");
+
+    // A bus without the daemon.
+    let bus = TestBus::start();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["--bus", bus.address(), "check"]));
+    assert_eq!(code(&o), 1);
+    let text = stdout(&o);
+    assert!(text.contains("nobody owns io.jpkid.Jpki1"), "{text}");
+    assert!(text.contains("systemctl start jpkid"), "{text}");
+}
+
+/// A fake sysfs with one device: `bus/usb/devices/ID` with idVendor/idProduct/product and one
+/// interface of the given class.
+fn fake_usb(root: &Path, id: &str, vendor: &str, product: &str, name: &str, class: &str) {
+    let dev = root.join("bus/usb/devices").join(id);
+    let intf = dev.join(format!("{id}:1.0"));
+    std::fs::create_dir_all(&intf).unwrap();
+    std::fs::write(dev.join("idVendor"), format!("{vendor}\n")).unwrap();
+    std::fs::write(dev.join("idProduct"), format!("{product}\n")).unwrap();
+    std::fs::write(dev.join("product"), format!("{name}\n")).unwrap();
+    std::fs::write(intf.join("bInterfaceClass"), format!("{class}\n")).unwrap();
+}
+
+#[test]
+fn check_names_usb_readers_and_the_ones_that_are_not_pcsc() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let sys = dir.path().join("sys");
+    let check = |sys: &Path| {
+        stdout(&run(jpkictl()
+            .env("SYSFS_PATH", sys)
+            .arg("--config")
+            .arg(&config)
+            .args(["--bus", "unix:path=/nonexistent/bus", "check"])))
+    };
+    // No USB bus at all.
+    let text = check(&sys);
+    assert!(
+        text.contains("[SKIP] USB reader: no USB bus visible"),
+        "{text}"
+    );
+    // A USB bus with a hub only.
+    fake_usb(&sys, "usb1", "1d6b", "0002", "EHCI Host Controller", "09");
+    let text = check(&sys);
+    assert!(
+        text.contains("[SKIP] USB reader: no USB smart-card reader"),
+        "{text}"
+    );
+    // An RC-S380 (vendor-specific interface) and an RC-S300 (CCID).
+    fake_usb(&sys, "1-1", "054c", "06c3", "RC-S380/P", "ff");
+    fake_usb(&sys, "1-2", "054c", "0dc9", "RC-S300/P", "0b");
+    let text = check(&sys);
+    assert!(
+        text.contains("[NG  ] USB reader: 054c:06c3 RC-S380/P: Sony PaSoRi RC-S380/P, not a PC/SC (CCID) reader on Linux"),
+        "{text}"
+    );
+    assert!(text.contains("replace it with a CCID reader"), "{text}");
+    assert!(
+        text.contains("[OK  ] USB reader: 054c:0dc9 RC-S300/P: CCID reader"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_reports_a_broken_configuration_and_rejected_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[pin_guard]\nmin_remaining = \"two\"\n").unwrap();
+    let o = run(jpkictl().arg("--config").arg(&bad).arg("check"));
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("[NG  ] configuration file"),
+        "{}",
+        stdout(&o)
+    );
+
+    let config = temp_config(dir.path());
+    std::fs::write(dir.path().join("roots/junk.pem"), b"not a certificate").unwrap();
+    let o = run(jpkictl().arg("--config").arg(&config).arg("check"));
+    let text = stdout(&o);
+    assert!(text.contains("[NG  ] trust root rejected"), "{text}");
+    assert!(
+        text.contains("junk.pem: not a PEM or DER certificate"),
+        "{text}"
+    );
+}
+
+#[test]
+fn locale_switches_the_human_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let check = |env: &[(&str, &str)]| {
+        let mut c = jpkictl();
+        c.arg("--config").arg(&config).arg("check");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        stdout(&run(&mut c))
+    };
+    let en = check(&[("LANG", "C")]);
+    let ja = check(&[("LANG", "ja_JP.UTF-8")]);
+    assert!(en.contains("configuration file"), "{en}");
+    assert!(!en.contains("設定ファイル"), "{en}");
+    assert!(ja.contains("設定ファイル"), "{ja}");
+    assert!(ja.contains("NG です"), "{ja}");
+    // LC_ALL wins over LANG, LC_MESSAGES over LANG.
+    let en2 = check(&[("LANG", "ja_JP.UTF-8"), ("LC_ALL", "C.UTF-8")]);
+    assert!(en2.contains("configuration file"), "{en2}");
+    let ja2 = check(&[("LANG", "C"), ("LC_MESSAGES", "ja_JP.UTF-8")]);
+    assert!(ja2.contains("設定ファイル"), "{ja2}");
+
+    // Error hints follow the locale; error names do not.
+    let o = run(jpkictl().env("LANG", "ja_JP.UTF-8").args([
+        "--bus",
+        "unix:path=/nonexistent/bus",
+        "readers",
+    ]));
+    assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("対処"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_json_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let o = run(jpkictl().arg("--config").arg(&config).args([
+        "--json",
+        "--bus",
+        "unix:path=/nonexistent/bus",
+        "check",
+    ]));
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    let steps = v["steps"].as_array().unwrap();
+    assert!(v["ng"].as_u64().unwrap() >= 2, "{v}");
+    for s in steps {
+        let r = s["result"].as_str().unwrap();
+        assert!(["OK", "NG", "SKIP"].contains(&r), "{s}");
+        if r == "NG" {
+            assert!(s["remedy"].as_str().is_some_and(|x| !x.is_empty()), "{s}");
+        }
+    }
+    for id in ["config", "clock", "roots", "crl", "daemon"] {
+        assert!(steps.iter().any(|s| s["step"] == id), "no step {id}: {v}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the real daemon.
+
+struct Live {
+    bus: TestBus,
+    daemon: Daemon,
+}
+
+impl Live {
+    fn start(personas: &[&str]) -> Live {
+        support::bus::ensure_group("jpki");
+        let bus = TestBus::start();
+        let daemon = Daemon::start_blocking(&bus, DaemonOptions::with_personas(personas));
+        let live = Live { bus, daemon };
+        live.wait_ready(personas.len());
+        live
+    }
+
+    fn ctl(&self) -> Command {
+        let mut c = jpkictl();
+        c.args(["--bus", self.bus.address()]);
+        c
+    }
+
+    /// Waits until every reader has finished probing.
+    fn wait_ready(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let o = run(self.ctl().args(["--json", "readers"]));
+            if code(&o) == 0 {
+                let v = json(&o);
+                let list = v.as_array().unwrap();
+                if list.len() == n && list.iter().all(|r| r["state"] != "probing") {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "readers not ready: {}\n{}",
+                stdout(&o),
+                self.daemon.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn public_key(cert_der: &[u8]) -> rsa::RsaPublicKey {
+    let (_, cert) = X509Certificate::from_der(cert_der).unwrap();
+    rsa::RsaPublicKey::from_public_key_der(cert.public_key().raw).unwrap()
+}
+
+#[test]
+fn status_readers_and_pins() {
+    let live = Live::start(&["ordinary"]);
+    let o = run(live.ctl().args(["--json", "status"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["trust-hierarchy"], "test");
+    assert_eq!(v["readers"][0]["reader"], 0);
+    assert_eq!(v["readers"][0]["state"], "ready");
+    assert_eq!(v["readers"][0]["card-kind"], "card");
+    assert_eq!(v["readers"][0]["claimant"], "");
+    assert!(!v["readers"][0]["atr"].as_str().unwrap().is_empty());
+
+    let o = run(live.ctl().arg("status"));
+    assert_eq!(code(&o), 0);
+    let text = stdout(&o);
+    assert!(text.contains("trust hierarchy: test"), "{text}");
+    assert!(text.contains("[0] "), "{text}");
+    assert!(text.contains("state: ready"), "{text}");
+
+    let o = run(live.ctl().args(["--json", "readers"]));
+    assert_eq!(json(&o)[0]["insertions"], 1);
+
+    let o = run(live.ctl().args(["--json", "pins"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["sign-password"], 5);
+    assert_eq!(v["auth-pin"], 3);
+    assert_eq!(v["text-pin"], 3);
+    let o = run(live.ctl().env("LANG", "ja_JP.UTF-8").arg("pins"));
+    assert!(stdout(&o).contains("残り 5 回"), "{}", stdout(&o));
+
+    // A claim shows who holds the reader: bus name, pid and command line.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let conn = live.bus.connect().await;
+        let reader = jpkid::client::reader(&conn, 0).await.unwrap();
+        reader.claim().await.unwrap();
+        let o = run(live.ctl().args(["--json", "readers"]));
+        let v = json(&o);
+        assert_eq!(v[0]["claimant"], conn.unique_name().unwrap().as_str());
+        assert_eq!(v[0]["claimant-pid"], std::process::id());
+        let o = run(live.ctl().arg("readers"));
+        assert!(
+            stdout(&o).contains(&format!("(pid {}: ", std::process::id())),
+            "{}",
+            stdout(&o)
+        );
+        // Another client's card call meets the claim, with the hint.
+        let o = run(live.ctl().arg("pins"));
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("jpkictl: Claimed: "), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("has claimed this reader"),
+            "{}",
+            stderr(&o)
+        );
+        reader.release().await.unwrap();
+    });
+
+    // A reader that does not exist is a usage error.
+    let o = run(live.ctl().args(["pins", "--reader", "7"]));
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("there is no reader 7"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn certificates_signatures_and_verification() {
+    let live = Live::start(&["ordinary"]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // auth certificate: no secret; DER to a file, summary on stdout.
+    let auth = dir.path().join("auth.der");
+    let o = run(live.ctl().args(["cert", "auth", "--out"]).arg(&auth));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("subject"), "{}", stdout(&o));
+    let auth_der = std::fs::read(&auth).unwrap();
+    let (_, cert) = X509Certificate::from_der(&auth_der).unwrap();
+    assert!(stdout(&o).contains(&cert.subject().to_string()));
+
+    // PEM on stdout.
+    let o = run(live.ctl().args(["cert", "auth-ca", "--pem"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("-----BEGIN CERTIFICATE-----\n"),
+        "{}",
+        stdout(&o)
+    );
+
+    // sign certificate: the signing password from stdin.
+    let sign = dir.path().join("sign.der");
+    let o = run_with_stdin(
+        live.ctl()
+            .args(["--json", "cert", "sign", "--pin-stdin", "--out"])
+            .arg(&sign),
+        "TESTPW1\n",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["which"], "sign");
+    let sign_der = std::fs::read(&sign).unwrap();
+    assert_eq!(v["der"], hex::encode_upper(&sign_der));
+
+    // A signature with the auth key over a digest, verified with the certificate.
+    let digest = Sha256::digest(b"kiosk login challenge");
+    let o = run_with_stdin(
+        live.ctl().args([
+            "sign",
+            "--key",
+            "auth",
+            "--hash",
+            "sha256",
+            "--digest",
+            &hex::encode(digest),
+            "--pin-stdin",
+        ]),
+        "1234\n",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sig = hex::decode(stdout(&o).trim()).unwrap();
+    // The same as JSON.
+    let o = run_with_stdin(
+        live.ctl().args([
+            "--json",
+            "sign",
+            "--key",
+            "auth",
+            "--digest",
+            &hex::encode(digest),
+            "--pin-stdin",
+        ]),
+        "1234\n",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["hash"], "sha256");
+    assert_eq!(v["digest"], hex::encode(digest));
+    // PKCS#1 v1.5 is deterministic.
+    assert_eq!(v["signature"], hex::encode(&sig));
+    public_key(&auth_der)
+        .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
+        .expect("auth signature verifies");
+
+    // A file signed with the sign key (sha512), signature to a file.
+    let doc = dir.path().join("consent.txt");
+    std::fs::write(&doc, "同意します").unwrap();
+    let sig_path = dir.path().join("consent.sig");
+    let o = run_with_stdin(
+        live.ctl()
+            .args(["sign", "--key", "sign", "--hash", "sha512", "--file"])
+            .arg(&doc)
+            .arg("--out")
+            .arg(&sig_path)
+            .arg("--pin-stdin"),
+        "TESTPW1\n",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sig = std::fs::read(&sig_path).unwrap();
+    let digest = Sha512::digest("同意します".as_bytes());
+    public_key(&sign_der)
+        .verify(Pkcs1v15Sign::new::<Sha512>(), &digest, &sig)
+        .expect("sign signature verifies");
+
+    // Verify what the card gave, as JSON and in words.
+    let o = run(live.ctl().args(["--json", "verify"]).arg(&sign).args([
+        "--purpose",
+        "sign",
+        "--at",
+        &AT.to_string(),
+    ]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["status"], "valid");
+    assert_eq!(v["revocation-source"], "crl");
+    assert!(v["not-after"].as_i64().unwrap() > AT);
+    let o = run(live
+        .ctl()
+        .arg("verify")
+        .arg(&auth)
+        .args(["--purpose", "auth"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("Verification: valid"), "{}", stdout(&o));
+    // PEM written by cert --pem --out verifies the same.
+    let pem = dir.path().join("auth.pem");
+    let o = run(live
+        .ctl()
+        .args(["cert", "auth", "--pem", "--out"])
+        .arg(&pem));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&pem)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let o = run(live
+        .ctl()
+        .args(["--json", "verify"])
+        .arg(&pem)
+        .args(["--purpose", "auth"]));
+    assert_eq!(json(&o)["status"], "valid");
+    // The wrong purpose fails with exit 1.
+    let o = run(live
+        .ctl()
+        .arg("verify")
+        .arg(&auth)
+        .args(["--purpose", "sign"]));
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+
+    // A revoked certificate from a file, reason in the result.
+    let o = run(live
+        .ctl()
+        .args(["--json", "verify"])
+        .arg(persona("revoked").join("jpki/0001.bin"))
+        .args(["--purpose", "sign", "--at", &AT.to_string()]));
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["status"], "revoked");
+    assert_eq!(v["revocation-reason"], "affiliationChanged");
+}
+
+#[test]
+fn pin_errors_carry_the_tries_and_the_hint() {
+    let live = Live::start(&["ordinary"]);
+    let digest = hex::encode(Sha256::digest(b"x"));
+    let sign = |pin: &str, json: bool, extra: &[&str]| {
+        let mut c = live.ctl();
+        if json {
+            c.arg("--json");
+        }
+        c.args(["sign", "--key", "auth", "--digest", &digest, "--pin-stdin"])
+            .args(extra);
+        run_with_stdin(&mut c, &format!("{pin}\n"))
+    };
+    let o = sign("9999", true, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v: Value = json(&o);
+    assert_eq!(v["error"], "PinIncorrect");
+    assert_eq!(v["remaining"], 2);
+    assert!(v["hint"].as_str().unwrap().contains("2 tries left"), "{v}");
+
+    let o = sign("9999", false, &[]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("1 tries left"), "{}", stderr(&o));
+
+    // Now 1 left, under the guard's floor (2): refused without trying, hint names
+    // --allow-last-try.
+    let o = sign("9999", false, &[]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.starts_with("jpkictl: PinGuard: remaining=1"), "{err}");
+    assert!(err.contains("--allow-last-try"), "{err}");
+    let o = run(live.ctl().args(["--json", "pins"]));
+    assert_eq!(json(&o)["auth-pin"], 1);
+
+    // Japanese hint.
+    let mut c = live.ctl();
+    c.env("LANG", "ja_JP.UTF-8").args([
+        "sign",
+        "--key",
+        "auth",
+        "--digest",
+        &digest,
+        "--pin-stdin",
+    ]);
+    let o = run_with_stdin(&mut c, "9999\n");
+    assert!(
+        stderr(&o).contains("--allow-last-try を付けて"),
+        "{}",
+        stderr(&o)
+    );
+
+    // With --allow-last-try and the right PIN the counter is back to 3.
+    let o = sign("1234", false, &["--allow-last-try"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(live.ctl().args(["--json", "pins"]));
+    assert_eq!(json(&o)["auth-pin"], 3);
+
+    // A malformed PIN never reaches the card: exit 2.
+    let o = sign("12", false, &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("InvalidPinFormat"), "{}", stderr(&o));
+
+    // Without a terminal and without --pin-stdin: a clear usage error.
+    let o = run(live
+        .ctl()
+        .args(["sign", "--key", "auth", "--digest", &digest])
+        .stdin(Stdio::null()));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--pin-stdin"), "{}", stderr(&o));
+}
+
+#[test]
+fn several_ready_readers_need_reader() {
+    let live = Live::start(&["ordinary", "moved"]);
+    let o = run(live.ctl().arg("pins"));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--reader N"), "{}", stderr(&o));
+    let o = run(live.ctl().args(["--json", "pins", "--reader", "1"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["reader"], 1);
+}
+
+#[test]
+fn callers_outside_group_jpki_get_the_group_hint() {
+    let live = Live::start(&["ordinary"]);
+    let o = live
+        .bus
+        .command_as_nobody(&[], env!("CARGO_BIN_EXE_jpkictl"))
+        .env("LANG", "C")
+        .args(["--bus", live.bus.address(), "readers"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("group jpki"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_with_the_daemon_running() {
+    let live = Live::start(&["ordinary"]);
+    let o = run(live
+        .ctl()
+        .arg("--config")
+        .arg(live.daemon.dir().join("jpkid.toml"))
+        .arg("check"));
+    let text = stdout(&o);
+    assert!(text.contains("[OK  ] jpkid on the bus: version"), "{text}");
+    assert!(text.contains("[OK  ] jpkid's readers: [0]"), "{text}");
+    assert!(text.contains("ready / card"), "{text}");
+    assert!(text.contains("[OK  ] CRL: issuer"), "{text}");
+    assert!(!text.contains("trust hierarchy"), "{text}");
+
+    // Looking at another configuration than the daemon's: named.
+    let dir = tempfile::tempdir().unwrap();
+    let prod = dir.path().join("prod.toml");
+    std::fs::write(&prod, "[trust]\nhierarchy = \"production\"\n").unwrap();
+    let o = run(live.ctl().arg("--config").arg(&prod).arg("check"));
+    let text = stdout(&o);
+    assert!(
+        text.contains("[NG  ] jpkid's trust hierarchy: the daemon trusts the test hierarchy, this configuration says production"),
+        "{text}"
+    );
+    assert!(text.contains("systemctl restart jpkid"), "{text}");
+}
+
+#[test]
+fn monitor_follows_card_events() {
+    let live = Live::start(&["ordinary"]);
+    let mut child = live
+        .ctl()
+        .args(["--json", "monitor"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The starting state comes first, after the subscription.
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["event"], "reader");
+    assert_eq!(first["state"], "ready");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let conn = live.bus.connect().await;
+        let testing = jpkid::client::testing(&conn).await.unwrap();
+        testing.remove_card(0).await.unwrap();
+        testing
+            .insert_card(0, persona("ordinary").to_str().unwrap())
+            .await
+            .unwrap();
+    });
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let line = lines.next().unwrap().unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "state-changed", "{v}");
+        assert_eq!(v["reader"], 0);
+        seen.push(v["new"].as_str().unwrap().to_owned());
+        if seen.ends_with(&["ready".to_owned()]) && seen.contains(&"empty".to_owned()) {
+            break;
+        }
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("empty"), "{seen:?}");
+    assert!(seen.contains(&"probing".to_owned()), "{seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("ready"), "{seen:?}");
+
+    // The daemon going away is an event too.
+    let mut live = live;
+    live.daemon.stop();
+    let line = lines.next().unwrap().unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["event"], "daemon-stopped", "{v}");
+
+    // SIGTERM (like Ctrl-C) ends it cleanly.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through a real pcscd + vpcd (run inside `scripts/pcsc-ns.sh`, which starts pcscd):
+// `scripts/pcsc-ns.sh cargo test --test jpkictl -- --ignored --test-threads 1`.
+
+#[cfg(all(feature = "pcsc", feature = "virtual-card"))]
+#[test]
+#[ignore = "needs pcscd + vpcd in a private namespace: scripts/pcsc-ns.sh"]
+fn check_through_pcscd_with_and_without_the_daemon() {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use jpki_vcard::VirtualCard;
+    use jpki_vcard::vpcd::{self, ServeOptions};
+
+    assert_eq!(
+        std::env::var("JPKID_PCSC_NS").as_deref(),
+        Ok("inside"),
+        "run through scripts/pcsc-ns.sh (a private pcscd per namespace)"
+    );
+    // Both vpcd readers listed.
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("pcscd of scripts/pcsc-ns.sh");
+    let t0 = Instant::now();
+    while ctx.list_readers_owned().map(|r| r.len()).unwrap_or(0) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "vpcd readers");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A card in slot 0, none in slot 1.
+    let card = VirtualCard::load(&persona("ordinary")).unwrap();
+    let _slot0 = vpcd::spawn(
+        Arc::new(Mutex::new(card)),
+        SocketAddr::from(([127, 0, 0, 1], vpcd::DEFAULT_PORT)),
+        ServeOptions {
+            connect_timeout: Duration::from_secs(10),
+            once: true,
+            on_connect: None,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::bus::write_config(dir.path(), &DaemonOptions::default());
+    let bus = TestBus::start();
+    let check = || {
+        run(Command::new(env!("CARGO_BIN_EXE_jpkictl"))
+            .env("LANG", "C")
+            .env("SYSFS_PATH", "/nonexistent/sys")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .arg("--config")
+            .arg(&config)
+            .args(["--bus", bus.address(), "check"]))
+    };
+    // pcscd and the card, no daemon yet.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = stdout(&check());
+        if text.contains("card present") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(text.contains("[OK  ] pcscd: reachable"), "{text}");
+    assert!(
+        text.contains("[OK  ] PC/SC readers: Virtual PCD 00 00, Virtual PCD 00 01"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[OK  ] card: Virtual PCD 00 00: card present, ATR 3B"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[SKIP] card: Virtual PCD 00 01: no card"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[NG  ] jpkid on the bus: nobody owns"),
+        "{text}"
+    );
+
+    // The daemon on PC/SC (not --no-pcsc): its view of the same readers.
+    support::bus::ensure_group("jpki");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_jpkid"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--bus", bus.address()])
+        .env("JPKID_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (o, text) = loop {
+        let o = check();
+        let text = stdout(&o);
+        if text.contains("ready / card") || Instant::now() > deadline {
+            break (o, text);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(text.contains("[OK  ] jpkid on the bus: version"), "{text}");
+    assert!(
+        text.contains("[OK  ] jpkid's readers: [0] Virtual PCD 00 00: ready / card"),
+        "{text}"
+    );
+    assert!(text.contains("Virtual PCD 00 01: empty / none"), "{text}");
+    assert_eq!(code(&o), 0, "{text}");
+}
