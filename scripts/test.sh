@@ -52,4 +52,7 @@ scripts/pcsc-ns.sh cargo test --locked -p jpki-vcard --test vpcd -- --ignored --
 scripts/pcsc-ns.sh cargo test --locked --test jpkictl -- --ignored --test-threads 1
 scripts/pcsc-ns.sh scripts/pcsc-smoke.sh
 
+step "scripts/demo.sh (README's first command)"
+scripts/demo.sh >/dev/null
+
 step "all tests passed"

@@ -7,10 +7,11 @@
 #
 # SLOT 0 is "Virtual PCD 00 00" (port 35963), 1 is "Virtual PCD 00 01" (35964). Pid files and
 # logs go to $VCARD_RUN (default /tmp/jpkid-vcard). Binaries come from $CARGO_TARGET_DIR or
-# target/ (build: cargo build -p jpki-vcard --features pcsc-wait --bins).
+# target/, profile $VCARD_PROFILE (default debug; benchmarks use release so the card's RSA is
+# not what they measure). Build: cargo build -p jpki-vcard --features pcsc-wait --bins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin="${CARGO_TARGET_DIR:-target}/debug"
+bin="${CARGO_TARGET_DIR:-target}/${VCARD_PROFILE:-debug}"
 run="${VCARD_RUN:-/tmp/jpkid-vcard}"
 mkdir -p "$run"
 usage() { echo "usage: $0 start SLOT PERSONA_DIR [vcard options...] | stop SLOT" >&2; exit 2; }
