@@ -984,6 +984,76 @@ async fn busctl_and_gdbus_clients() {
         text.contains("io.jpkid.Jpki1.Error.PinIncorrect: remaining=2"),
         "{text}"
     );
+
+    // The remaining methods, from the command line too.
+    let busctl = |args: &[&str]| output(bus.command("busctl").arg("--system").args(args));
+    let (ok, text) = busctl(&["call", DEST, R0, READER, "Claim"]);
+    assert!(ok, "{text}");
+    // busctl's connection ended with the command, and the claim with it.
+    let (ok, text) = busctl(&["get-property", DEST, R0, READER, "Claimant"]);
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "s \"\"", "a claim outlived its claimant");
+    // Releasing what one does not hold is harmless (a kiosk may release defensively).
+    let (ok, text) = busctl(&["call", DEST, R0, READER, "Release"]);
+    assert!(ok, "{text}");
+    // ReadCertificate through gdbus: the auth certificate needs no secret.
+    let (ok, text) = output(bus.command("gdbus").args([
+        "call",
+        "--system",
+        "--dest",
+        DEST,
+        "--object-path",
+        R0,
+        "--method",
+        "io.jpkid.Jpki1.Reader.ReadCertificate",
+        "auth",
+        "@ay []",
+        "@a{sv} {}",
+    ]));
+    assert!(ok, "{text}");
+    let der = read_cert(&conn, R0, "auth", b"").await.unwrap();
+    let bytes = text.matches("0x").count();
+    assert_eq!(bytes, der.len(), "gdbus printed {bytes} bytes: {text:.200}");
+    // VerifyCertificate through busctl: `ay N b1 b2 …` and an empty a{sv}.
+    let mut args: Vec<String> = [
+        "call",
+        DEST,
+        MANAGER_PATH,
+        MANAGER,
+        "VerifyCertificate",
+        "aysa{sv}",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.push(der.len().to_string());
+    args.extend(der.iter().map(u8::to_string));
+    args.extend(["auth".to_owned(), "0".to_owned()]);
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, text) = busctl(&arg_refs);
+    assert!(ok, "{text}");
+    assert!(text.contains("\"status\" s \"valid\""), "{text}");
+    // The Testing interface: take the card out and put another in.
+    let (ok, text) = busctl(&["call", DEST, MANAGER_PATH, TESTING, "RemoveCard", "u", "0"]);
+    assert!(ok, "{text}");
+    let (_, text) = busctl(&["get-property", DEST, R0, READER, "State"]);
+    assert_eq!(text.trim(), "s \"empty\"");
+    let dir = persona("ordinary").display().to_string();
+    let (ok, text) = busctl(&[
+        "call",
+        DEST,
+        MANAGER_PATH,
+        TESTING,
+        "InsertCard",
+        "us",
+        "0",
+        &dir,
+    ]);
+    assert!(ok, "{text}");
+    wait_for("ready again", Duration::from_secs(10), || {
+        let conn = conn.clone();
+        async move { (prop_str(&conn, R0, "State").await == "ready").then_some(()) }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
