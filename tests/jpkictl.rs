@@ -880,6 +880,16 @@ fn pin_errors_carry_the_tries_and_the_hint() {
     let o = sign("12", false, &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("InvalidPinFormat"), "{}", stderr(&o));
+    // An endless stdin without a newline (a wrong redirect) is read no further than a PIN
+    // could be long, and is a format error too, not a hang.
+    let o = run(live
+        .ctl()
+        .args(["sign", "--key", "auth", "--digest", &digest, "--pin-stdin"])
+        .stdin(std::fs::File::open("/dev/zero").unwrap()));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("InvalidPinFormat"), "{}", stderr(&o));
+    let o = run(live.ctl().args(["--json", "pins"]));
+    assert_eq!(json(&o)["auth-pin"], 3, "a try was spent");
 
     // Without a terminal and without --pin-stdin: a clear usage error.
     let o = run(live

@@ -163,8 +163,11 @@ fn secret(ctx: &Ctx, args: &SecretArgs, what: M) -> Result<Zeroizing<Vec<u8>>, F
     // Room for any PIN up front, so that reading never reallocates (and leaves a copy behind).
     let mut line = Zeroizing::new(String::with_capacity(256));
     if args.pin_stdin {
+        // At most the reserved room: a longer line is no PIN (the daemon names the format
+        // error), and an endless stdin neither hangs nor grows the buffer.
         std::io::stdin()
             .lock()
+            .take(255)
             .read_line(&mut line)
             .map_err(|e| Failure::usage(format!("stdin: {e}")))?;
     } else {
