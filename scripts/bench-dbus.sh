@@ -31,15 +31,16 @@ mode = "off"
 [audit]
 enabled = false
 TOML
+# Sets $addr and records the bus's pid (not in a $(…) subshell, where pids+= would be lost).
 bus() {
   dbus-daemon --session --fork --nopidfile --print-address=3 --print-pid=4 3>"$work/addr" 4>"$work/pid"
   pids+=("$(cat "$work/pid")")
-  head -n1 "$work/addr"
+  addr=$(head -n1 "$work/addr")
 }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 echo "== jpkid --virtual (in-process virtual card)"
-addr=$(bus)
+bus
 out=$("$rel/examples/bench_dbus" start "$addr" -- "$rel/jpkid" --bus "$addr" --no-pcsc \
   --config "$work/jpkid.toml" --virtual "$persona")
 echo "$out"; pid=${out##*pid=}; pids+=("$pid")
@@ -50,7 +51,7 @@ kill "$pid"
 
 echo "== jpkid through pcscd + vpcd"
 scripts/vcard.sh start 0 "$persona"
-addr=$(bus)
+bus
 out=$("$rel/examples/bench_dbus" start "$addr" -- "$rel/jpkid" --bus "$addr" --config "$work/jpkid.toml")
 echo "$out"; pid=${out##*pid=}; pids+=("$pid")
 sleep 2; echo "idle RSS: $(rss_kib "$pid") KiB"
