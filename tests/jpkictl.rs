@@ -251,6 +251,23 @@ fn crl_import_and_status() {
     let v = json(&o);
     assert!(v["index"].as_str().unwrap().ends_with(".crlidx"));
     assert_eq!(v["stale"], false);
+    // Under a strict umask (root's 027 or 077 on hardened machines) the index is still
+    // readable by the daemon's own user.
+    let strict = tempfile::tempdir().unwrap();
+    let strict_config = temp_config(strict.path());
+    let o = run(std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 077; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_jpkictl"))
+        .arg("--config")
+        .arg(&strict_config)
+        .args(["--json", "crl", "import"])
+        .arg(testpki().join("auth_g1.crl")));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let index = json(&o)["index"].as_str().unwrap().to_owned();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&index).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644, "{index}");
 
     let o = run(jpkictl()
         .arg("--config")

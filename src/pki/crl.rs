@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -346,7 +347,16 @@ pub fn import(
     }
     let tmp_path = crl_dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let write = || -> Result<(), std::io::Error> {
-        let file = std::fs::File::create(&tmp_path)?;
+        // World-readable whatever root's umask: the daemon runs as its own user and must read
+        // what an administrator imported (an index it cannot read would make every check
+        // `revocation-unknown`). A CRL is public data.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp_path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         w.write_all(&built.header_bytes)?;
         w.write_all(&built.records)?;
