@@ -262,6 +262,9 @@ pub enum ClientError {
     /// Nobody owns `io.jpkid.Jpki1` (the daemon is not running).
     #[error("jpkid is not running on the bus ({message})")]
     NotRunning { message: String },
+    /// The daemon went away during the call, or did not answer within [`METHOD_TIMEOUT`].
+    #[error("jpkid stopped answering ({message})")]
+    NoAnswer { message: String },
     /// The bus policy refused the call (the caller is not in group `jpki`).
     #[error("the D-Bus policy refused the call ({message})")]
     AccessDenied { message: String },
@@ -303,6 +306,12 @@ impl From<zbus::Error> for ClientError {
                     f.description().unwrap_or_default().to_owned(),
                 )
             }
+            // The connection broke (the bus went away) or the call timed out.
+            zbus::Error::InputOutput(io) => {
+                return ClientError::NoAnswer {
+                    message: io.to_string(),
+                };
+            }
             _ => return ClientError::Bus(e),
         };
         if let Some(kind) = ErrorKind::from_name(&name) {
@@ -311,19 +320,33 @@ impl From<zbus::Error> for ClientError {
         match name.as_str() {
             "org.freedesktop.DBus.Error.ServiceUnknown"
             | "org.freedesktop.DBus.Error.NameHasNoOwner" => ClientError::NotRunning { message },
+            "org.freedesktop.DBus.Error.NoReply"
+            | "org.freedesktop.DBus.Error.Disconnected"
+            | "org.freedesktop.DBus.Error.Timeout"
+            | "org.freedesktop.DBus.Error.TimedOut" => ClientError::NoAnswer { message },
+            n if n.starts_with("org.freedesktop.DBus.Error.Spawn.") => {
+                ClientError::NotRunning { message }
+            }
             "org.freedesktop.DBus.Error.AccessDenied" => ClientError::AccessDenied { message },
             _ => ClientError::Bus(e),
         }
     }
 }
 
+/// How long a call may wait for the daemon's answer. zbus and dbus-daemon wait forever by
+/// default, so a wedged daemon would hang the client; this is a backstop well above the longest
+/// legitimate wait (a full queue of `limits.queue_depth` requests at `limits.op_timeout_ms`
+/// each, 4 × 30 s by default, plus the call's own).
+pub const METHOD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// Connects to the chosen bus.
 pub async fn connect(bus: &BusChoice) -> Result<Connection, ClientError> {
-    let built = match bus {
-        BusChoice::System => Connection::system().await,
-        BusChoice::Session => Connection::session().await,
-        BusChoice::Address(a) => zbus::connection::Builder::address(a.as_str()).build().await,
+    let builder = match bus {
+        BusChoice::System => zbus::connection::Builder::system(),
+        BusChoice::Session => zbus::connection::Builder::session(),
+        BusChoice::Address(a) => zbus::connection::Builder::address(a.as_str()),
     };
+    let built = builder.method_timeout(METHOD_TIMEOUT).build().await;
     built.map_err(|source| ClientError::Connect {
         bus: bus.to_string(),
         source,

@@ -718,6 +718,10 @@ fn certificates_signatures_and_verification() {
     assert_eq!(v["which"], "sign");
     let sign_der = std::fs::read(&sign).unwrap();
     assert_eq!(v["der"], hex::encode_upper(&sign_der));
+    // It carries the holder's personal data: owner-only, whatever the umask.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sign).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
 
     // A signature with the auth key over a digest, verified with the certificate.
     let digest = Sha256::digest(b"kiosk login challenge");
@@ -980,9 +984,22 @@ fn monitor_follows_card_events() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Lines come through a thread, so that a missing event fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("a monitor line within 20 s")
+    };
     // The starting state comes first, after the subscription.
-    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let first: Value = serde_json::from_str(&next_line()).unwrap();
     assert_eq!(first["event"], "reader");
     assert_eq!(first["state"], "ready");
 
@@ -1003,7 +1020,7 @@ fn monitor_follows_card_events() {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        let line = lines.next().unwrap().unwrap();
+        let line = next_line();
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["event"], "state-changed", "{v}");
         assert_eq!(v["reader"], 0);
@@ -1019,8 +1036,7 @@ fn monitor_follows_card_events() {
     // The daemon going away is an event too.
     let mut live = live;
     live.daemon.stop();
-    let line = lines.next().unwrap().unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap();
+    let v: Value = serde_json::from_str(&next_line()).unwrap();
     assert_eq!(v["event"], "daemon-stopped", "{v}");
 
     // SIGTERM (like Ctrl-C) ends it cleanly.
@@ -1139,4 +1155,49 @@ fn check_through_pcscd_with_and_without_the_daemon() {
     );
     assert!(text.contains("Virtual PCD 00 01: empty / none"), "{text}");
     assert_eq!(code(&o), 0, "{text}");
+}
+
+#[test]
+fn a_daemon_lost_mid_call_exits_3() {
+    support::bus::ensure_group("jpki");
+    let bus = TestBus::start();
+    // A slow card: `pins` takes five APDUs of 300 ms each.
+    let slow = support::bus::persona_with_faults("ordinary", &["delay_ms = 300"]);
+    let mut daemon = Daemon::start_blocking(
+        &bus,
+        DaemonOptions {
+            personas: vec![slow.path().to_path_buf()],
+            ..DaemonOptions::default()
+        },
+    );
+    let live_ctl = || {
+        let mut c = jpkictl();
+        c.args(["--bus", bus.address()]);
+        c
+    };
+    // Wait for the probe to finish (it also runs at the slow card's pace).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !stdout(&run(live_ctl().args(["--json", "readers"]))).contains("\"ready\"") {
+        assert!(Instant::now() < deadline, "{}", daemon.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let child = live_ctl()
+        .args(["--json", "pins"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // SIGKILL: no goodbye from the daemon, the call is simply never answered.
+    let killed = Command::new("kill")
+        .args(["-KILL", &daemon.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(daemon.wait_exit(Duration::from_secs(5)).is_some());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["error"], "unreachable", "{v}");
+    assert!(v["hint"].as_str().unwrap().contains("jpkictl pins"), "{v}");
 }

@@ -477,7 +477,7 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
                             "daemon",
                             M::CheckDaemon,
                             &out::chain(&e),
-                            f.hint.as_deref().unwrap_or_default(),
+                            &f.hint.clone().unwrap_or_else(|| t(M::HintInternal, &[])),
                         );
                         return;
                     }
@@ -509,7 +509,7 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
                     "daemon-readers",
                     M::CheckDaemonReaders,
                     &out::chain(&e),
-                    f.hint.as_deref().unwrap_or_default(),
+                    &f.hint.clone().unwrap_or_else(|| t(M::HintInternal, &[])),
                 );
             }
             Ok(list) if list.is_empty() => {

@@ -90,6 +90,8 @@ catalogue! {
     // Hints for daemon errors.
     HintBus => "the {0} bus cannot be reached: is dbus running? With --bus, check the address",
         "{0} バスに接続できません。dbus が動いているか、--bus のアドレスを確認してください";
+    HintNoAnswer => "jpkid stopped or did not answer during the call: `systemctl status jpkid` and `journalctl -u jpkid` show why; check the card's tries left with `jpkictl pins` before repeating a PIN operation",
+        "処理中に jpkid が停止したか、応答しませんでした。`systemctl status jpkid` と `journalctl -u jpkid` で原因を確認し、暗証番号を使う操作をやり直す前に `jpkictl pins` で残り回数を確認してください";
     HintNotRunning => "jpkid is not running: `systemctl status jpkid` and `journalctl -u jpkid` show why; start it with `systemctl start jpkid`",
         "jpkid が動いていません。`systemctl status jpkid` と `journalctl -u jpkid` で原因を確認し、`systemctl start jpkid` で起動してください";
     HintNotAuthorized => "this user may not use jpkid: add it to group jpki (`usermod -aG jpki USER`) and log in again",
@@ -98,8 +100,8 @@ catalogue! {
         "カードがありません。マイナンバーカードを (IC チップの向きに注意して) 差し込み、もう一度お試しください";
     HintNotJpki => "this is not a My Number Card (or its JPKI application is missing): check the card",
         "マイナンバーカードではありません (または JPKI が入っていません)。カードを確認してください";
-    HintCardRemoved => "the card was taken out during the operation: insert it again and repeat; no PIN try was lost by the removal",
-        "処理中にカードが抜かれました。差し直してやり直してください";
+    HintCardRemoved => "the card was taken out during the operation: insert it again, check the tries left with `jpkictl pins` (a removal during PIN verification may have used one), then repeat",
+        "処理中にカードが抜かれました。差し直し、`jpkictl pins` で残り回数を確認してから (暗証番号の照合中に抜かれた場合は 1 回分減っていることがあります) やり直してください";
     HintReaderBusy => "another operation is running on this reader: wait a moment and try again",
         "このリーダーは別の処理中です。少し待ってからやり直してください";
     HintReaderGone => "the reader was disconnected: reconnect it (`jpkictl readers` lists the readers)",
@@ -153,7 +155,7 @@ catalogue! {
     ReadersTitle => "Readers:", "リーダー:";
     NoReaders => "no reader", "リーダーがありません";
     HintNoReaders => "connect a CCID (PC/SC) reader and check `pcsc_scan`; the Sony RC-S380 is not a PC/SC reader on Linux (the RC-S300 is), and many contactless-only readers are unsupported",
-        "CCID (PC/SC) 対応リーダーを接続し `pcsc_scan` で確認してください。Linux では Sony RC-S380 は PC/SC リーダーとして使えません (RC-S300 は使えます)";
+        "CCID (PC/SC) 対応リーダーを接続し `pcsc_scan` で確認してください。Linux では Sony RC-S380 は PC/SC リーダーとして使えません (RC-S300 は使えます)。非接触専用リーダーの多くは非対応です";
     NoSuchReader => "there is no reader {0} (readers: {1})", "リーダー {0} はありません (リーダー: {1})";
     NoReadyReader => "no reader has a card ready", "カードが準備できたリーダーがありません";
     AmbiguousReader => "several readers have a card ({0}): choose one with --reader N",
@@ -183,7 +185,7 @@ catalogue! {
     NotValid => "the certificate is not valid: {0}", "証明書は有効ではありません: {0}";
     StatusValid => "valid: chain, validity period and revocation check passed", "有効: 証明書チェーン・有効期間・失効確認に問題ありません";
     StatusExpired => "expired: the certificate lapsed by expiry (not revoked); the holder renews it at the municipal office",
-        "有効期間満了: 期限切れによる失効です (失効申請ではありません)。市区町村窓口で更新してください";
+        "有効期間満了: 有効期間の満了によるもので、失効 (取消) ではありません。市区町村窓口で更新してください";
     StatusNotYetValid => "not yet valid: check the clock of this machine", "有効期間開始前です。この端末の時計を確認してください";
     StatusRevoked => "revoked for a reason other than expiry (see revocation-reason)", "期限切れ以外の理由で失効しています (revocation-reason を参照)";
     StatusUntrusted => "no configured trust root issued this certificate", "設定されたルート証明書から発行された証明書ではありません";

@@ -91,6 +91,8 @@ impl Failure {
                 Failure::new(EXIT_UNREACHABLE, "unreachable", chain(e))
                     .with_hint(t(M::HintNotRunning, &[]))
             }
+            ClientError::NoAnswer { .. } => Failure::new(EXIT_UNREACHABLE, "unreachable", chain(e))
+                .with_hint(t(M::HintNoAnswer, &[])),
             ClientError::AccessDenied { .. } => {
                 Failure::failed("AccessDenied", chain(e)).with_hint(t(M::HintNotAuthorized, &[]))
             }

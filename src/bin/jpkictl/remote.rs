@@ -179,8 +179,17 @@ fn secret(ctx: &Ctx, args: &SecretArgs, what: M) -> Result<Zeroizing<Vec<u8>>, F
     Ok(Zeroizing::new(trimmed.as_bytes().to_vec()))
 }
 
+/// Writes an output file, created readable by its owner only: the signing certificate carries
+/// the holder's name, address and birth date, and the umask is often 022.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    std::fs::write(path, bytes)
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
         .map_err(|e| Failure::failed("io", format!("{}: {}", path.display(), out::chain(&e))))
 }
 
