@@ -39,6 +39,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo check of a production build (PC/SC only, no virtual card compiled in)"
 cargo check --workspace --all-targets --locked --no-default-features --features pcsc
 
+# Tests that would skip without a tool (systemd-analyze …) fail instead: it was installed above.
+export JPKID_REQUIRE_TOOLS=1
+
 step "cargo test (in-process virtual card, private D-Bus bus)"
 cargo test --workspace --locked
 

@@ -17,11 +17,18 @@ fn read(p: &str) -> String {
     std::fs::read_to_string(repo(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
+/// Whether `tool` is installed. Under `scripts/test.sh` (which installs them and sets
+/// `JPKID_REQUIRE_TOOLS=1`) a missing tool fails the test instead of skipping it.
 fn have(tool: &str) -> bool {
-    Command::new("sh")
+    let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var_os("JPKID_REQUIRE_TOOLS").is_none(),
+        "{tool} is missing, and JPKID_REQUIRE_TOOLS is set"
+    );
+    found
 }
 
 /// `KEY=VALUE` lines of an INI-style unit (all sections), in order.
