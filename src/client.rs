@@ -353,6 +353,17 @@ pub async fn connect(bus: &BusChoice) -> Result<Connection, ClientError> {
     })
 }
 
+/// Whether the bus can start the daemon on the first call (an activation file for
+/// `io.jpkid.Jpki1`, e.g. the shipped one that hands over to `jpkid.service`).
+pub async fn daemon_activatable(conn: &Connection) -> Result<bool, ClientError> {
+    let dbus = zbus::fdo::DBusProxy::new(conn).await?;
+    let names = dbus
+        .list_activatable_names()
+        .await
+        .map_err(zbus::Error::from)?;
+    Ok(names.iter().any(|n| n.as_str() == BUS_NAME))
+}
+
 /// Unique name of the daemon, or `None` when `io.jpkid.Jpki1` has no owner.
 pub async fn daemon_owner(conn: &Connection) -> Result<Option<String>, ClientError> {
     let dbus = zbus::fdo::DBusProxy::new(conn).await?;

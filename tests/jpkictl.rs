@@ -1201,3 +1201,66 @@ fn a_daemon_lost_mid_call_exits_3() {
     assert_eq!(v["error"], "unreachable", "{v}");
     assert!(v["hint"].as_str().unwrap().contains("jpkictl pins"), "{v}");
 }
+
+#[test]
+fn an_activatable_daemon_is_started_by_the_first_call() {
+    // A bus that knows how to start jpkid (as the shipped activation file lets the system bus
+    // hand over to jpkid.service) but where it is not running yet.
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("unix:path={}", dir.path().join("bus").display());
+    let services = dir.path().join("services");
+    std::fs::create_dir(&services).unwrap();
+    let config = support::bus::write_config(dir.path(), &DaemonOptions::default());
+    std::fs::write(
+        services.join("io.jpkid.Jpki1.service"),
+        format!(
+            "[D-BUS Service]\nName=io.jpkid.Jpki1\nExec={} --bus {address} --no-pcsc --config {} --virtual {}\n",
+            env!("CARGO_BIN_EXE_jpkid"),
+            config.display(),
+            persona("ordinary").display()
+        ),
+    )
+    .unwrap();
+    let conf = dir.path().join("bus.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>{address}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{}</servicedir>
+  <policy context="default">
+    <allow own="*"/><allow send_destination="*"/><allow eavesdrop="false"/>
+  </policy>
+</busconfig>
+"#,
+            services.display()
+        ),
+    )
+    .unwrap();
+    let mut bus = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", conf.display()))
+        .args(["--nofork", "--nopidfile", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(bus.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+
+    // Without activation jpkictl said "not running" (exit 3) here; now the call starts it.
+    let o = run(jpkictl().args(["--bus", &address, "--json", "status"]));
+    let _ = bus.kill();
+    let _ = bus.wait();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        json(&o)["version"],
+        env!("CARGO_PKG_VERSION"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -483,6 +483,14 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
                     }
                 }
             }
+            Ok(None) if client::daemon_activatable(&conn).await.unwrap_or(false) => {
+                r.ok(
+                    "daemon",
+                    M::CheckDaemon,
+                    &t(M::DaemonActivatable, &[&bus.to_string(), client::BUS_NAME]),
+                );
+                return;
+            }
             Ok(None) => {
                 r.ng(
                     "daemon",

@@ -247,7 +247,9 @@ catalogue! {
     ReaderUnavailable => "{0}: reader unavailable", "{0}: リーダーが使用できません";
     CheckDaemon => "jpkid on the bus", "jpkid (D-Bus)";
     DaemonUp => "version {0}, {1} on the {2} bus", "バージョン {0}、{2} バス上の {1}";
-    DaemonAbsent => "nobody owns {0} on the {1} bus", "{1} バスに {0} がいません";
+    DaemonAbsent => "nobody owns {0} on the {1} bus", "{1} バス上に {0} の所有者がいません";
+    DaemonActivatable => "not running; the {0} bus starts it on the first call (activation file for {1})",
+        "起動していません。最初の呼び出しで {0} バスが起動します ({1} の起動設定あり)";
     CheckDaemonHierarchy => "jpkid's trust hierarchy", "jpkid のトラスト階層";
     HierarchyDiffers => "the daemon trusts the {0} hierarchy, this configuration says {1}", "jpkid は {0} 階層を信頼していますが、この設定ファイルは {1} です";
     HintHierarchy => "check with --config that you look at the daemon's configuration; after changing it, restart jpkid (`systemctl restart jpkid`)",

@@ -49,18 +49,24 @@ fn fail(ctx: &Ctx) -> impl Fn(ClientError) -> Failure + '_ {
     move |e| Failure::from_client(&e, ctx.lang)
 }
 
-/// Connects and checks that the daemon owns its name (exit 3 otherwise).
+/// Connects and checks that the daemon owns its name or that the bus can start it (exit 3
+/// otherwise): with the shipped activation file the first call starts `jpkid.service`.
 pub async fn connect(ctx: &Ctx, bus: &BusChoice) -> Result<Connection, Failure> {
     let conn = client::connect(bus).await.map_err(fail(ctx))?;
-    match client::daemon_owner(&conn).await.map_err(fail(ctx))? {
-        Some(_) => Ok(conn),
-        None => Err(Failure::from_client(
-            &ClientError::NotRunning {
-                message: format!("no owner of {} on the {bus} bus", client::BUS_NAME),
-            },
-            ctx.lang,
-        )),
+    if client::daemon_owner(&conn)
+        .await
+        .map_err(fail(ctx))?
+        .is_some()
+        || client::daemon_activatable(&conn).await.map_err(fail(ctx))?
+    {
+        return Ok(conn);
     }
+    Err(Failure::from_client(
+        &ClientError::NotRunning {
+            message: format!("no owner of {} on the {bus} bus", client::BUS_NAME),
+        },
+        ctx.lang,
+    ))
 }
 
 /// All readers with their properties.
