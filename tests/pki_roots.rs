@@ -10,44 +10,73 @@ use std::path::Path;
 use jpkid::pki::roots::{AnchorError, RootsError};
 use jpkid::pki::{Hierarchy, Purpose, TrustAnchors};
 
-/// The published J-LIS roots, which the project uses from the workplace's shared folder and
-/// does not commit: `$JLIS_ROOTS_DIR` when set, else `shared/jlis-roots` beside the repository
-/// or beside one of its ancestors (worktrees, CI clones).
-#[allow(clippy::expect_used)]
+/// The published J-LIS roots the repository carries (`roots/jlis/`, source in `roots/README.md`).
 fn jlis() -> std::path::PathBuf {
-    if let Some(dir) = std::env::var_os("JLIS_ROOTS_DIR") {
-        return dir.into();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/jlis-roots"))
-        .find(|p| p.is_dir())
-        .expect("J-LIS roots not found: set JLIS_ROOTS_DIR or clone beside shared/")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("roots/jlis")
 }
 
 #[test]
-fn published_roots_are_pinned_with_their_purpose() {
+fn all_six_published_roots_are_pinned_with_their_purpose() {
     let a = TrustAnchors::load(Hierarchy::Production, &jlis()).unwrap();
-    assert_eq!(a.anchors().len(), 4, "rejected: {:?}", a.rejected());
+    assert_eq!(a.rejected().len(), 0, "rejected: {:?}", a.rejected());
+    assert_eq!(a.anchors().len(), 6);
     assert!(a.anchors().iter().all(|x| x.is_pinned()));
-    let sign = a
-        .anchors()
-        .iter()
-        .filter(|x| x.purpose() == Purpose::Sign)
-        .count();
-    let auth = a
-        .anchors()
-        .iter()
-        .filter(|x| x.purpose() == Purpose::Auth)
-        .count();
-    assert_eq!((sign, auth), (2, 2));
-    // README.md in that directory is not a certificate.
-    assert_eq!(a.rejected().len(), 1);
-    assert_eq!(a.rejected()[0].reason, AnchorError::NotCertificate);
-    let fp: Vec<String> = a.anchors().iter().map(|x| x.sha256_hex()).collect();
-    assert!(fp.contains(
-        &"D227F6CDE11D35C5252178F106F843D246519449754 13B539FA2FB68DBFA365F".replace(' ', "")
-    ));
+    // Each file is the root its name says: purpose and the fingerprint of roots/README.md.
+    let readme = std::fs::read_to_string(jlis().join("../README.md")).unwrap();
+    for file in [
+        "sign_ca_2015.pem",
+        "sign_ca_2019.pem",
+        "sign_ca_2023.pem",
+        "auth_ca_2015.pem",
+        "auth_ca_2019.pem",
+        "auth_ca_2023.pem",
+    ] {
+        let mut one = TrustAnchors::new(Hierarchy::Production);
+        one.add_bytes(&std::fs::read(jlis().join(file)).unwrap())
+            .unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        let anchor = &one.anchors()[0];
+        let want = if file.starts_with("sign") {
+            Purpose::Sign
+        } else {
+            Purpose::Auth
+        };
+        assert_eq!(anchor.purpose(), want, "{file}");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {file} ")))
+            .unwrap_or_else(|| panic!("{file} not in roots/README.md"));
+        let fp = anchor
+            .sha256_hex()
+            .to_uppercase()
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(":");
+        assert!(row.contains(&fp), "{file}: {fp} not in {row}");
+    }
+}
+
+#[test]
+fn the_2019_authentication_root_is_a_production_anchor() {
+    // Certificates issued 2019-09 .. 2023-07 chain to it; unpinned, they were all `untrusted`.
+    let mut a = TrustAnchors::new(Hierarchy::Production);
+    a.add_bytes(&std::fs::read(jlis().join("auth_ca_2019.pem")).unwrap())
+        .unwrap();
+    assert_eq!(a.anchors()[0].purpose(), Purpose::Auth);
+    assert_eq!(
+        a.anchors()[0].sha256_hex().to_uppercase(),
+        "0D98DE47FC11B7F67126874B7028B6026A803D2638D6EDFE53176953961FADE6"
+    );
+}
+
+#[test]
+fn jlis_test_card_roots_are_refused_in_production_and_accepted_for_test() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("roots/jlis-test");
+    assert!(TrustAnchors::load(Hierarchy::Production, &dir).is_err());
+    let t = TrustAnchors::load(Hierarchy::Test, &dir).unwrap();
+    assert_eq!(t.anchors().len(), 4, "rejected: {:?}", t.rejected());
+    assert!(t.anchors().iter().all(|x| !x.is_pinned()));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 fn anchors() -> &'static TrustAnchors {
     static A: OnceLock<TrustAnchors> = OnceLock::new();
     A.get_or_init(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/jlis-roots");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../roots/jlis");
         TrustAnchors::load(Hierarchy::Production, std::path::Path::new(dir))
             .unwrap_or_else(|_| TrustAnchors::new(Hierarchy::Test))
     })

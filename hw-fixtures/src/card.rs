@@ -247,6 +247,14 @@ impl VirtualCard {
         Answer::Response(self.process(apdu))
     }
 
+    /// How long the answer to `apdu` takes (faults `delay_ms` and `sign_delay_ms`); whoever
+    /// carries the answer (the vpcd loop, the in-process transport) sleeps it.
+    pub fn answer_delay(&self, apdu: &[u8]) -> std::time::Duration {
+        let sign = matches!(apdu, [0x80, 0x2A, ..]);
+        let extra = if sign { self.faults.sign_delay_ms } else { 0 };
+        std::time::Duration::from_millis(self.faults.delay_ms.saturating_add(extra))
+    }
+
     /// [`exchange`](Self::exchange) without the remove/mute outcome: those give an empty vector.
     pub fn execute(&mut self, apdu: &[u8]) -> Vec<u8> {
         match self.exchange(apdu) {

@@ -105,6 +105,10 @@ pub struct Faults {
     /// Delay before every answer, in milliseconds. `VirtualCard::exchange` does not sleep; the
     /// caller (e.g. the vpcd loop) does.
     pub delay_ms: u64,
+    /// Extra delay before the answer to COMPUTE DIGITAL SIGNATURE (`80 2A`), in milliseconds,
+    /// on top of `delay_ms`: a card whose RSA is slow, so that a deadline can pass while the
+    /// signature is being computed (after the PIN was verified).
+    pub sign_delay_ms: u64,
     /// The first APDU after power-on answers `6F00` (jpki-protocol.md §14, one measured card).
     pub sw_6f00_after_power_on: bool,
     /// Answers with more than this many data bytes come as `61xx` + GET RESPONSE (0 = off).

@@ -317,10 +317,11 @@ fn session(card: &SharedCard, mut s: TcpStream) -> Result<Outcome, VpcdError> {
             apdu => {
                 let (answer, delay) = {
                     let mut c = lock(card);
-                    (c.exchange(apdu), c.faults().delay_ms)
+                    let delay = c.answer_delay(apdu);
+                    (c.exchange(apdu), delay)
                 };
-                if delay > 0 {
-                    thread::sleep(Duration::from_millis(delay));
+                if !delay.is_zero() {
+                    thread::sleep(delay);
                 }
                 match answer {
                     Answer::Response(r) => send_frame(&mut s, &r)?,

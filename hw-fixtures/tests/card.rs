@@ -474,6 +474,22 @@ fn fault_6f00_after_power_on_and_delay() {
 }
 
 #[test]
+fn fault_sign_delay_applies_to_compute_digital_signature_only() {
+    use std::time::Duration;
+    let c = card_with(&Opts {
+        toml_extra: "[faults]\ndelay_ms = 5\nsign_delay_ms = 400",
+        ..Opts::default()
+    });
+    assert_eq!(c.answer_delay(&h(SEL_JPKI)), Duration::from_millis(5));
+    assert_eq!(c.answer_delay(&h("0020009B")), Duration::from_millis(5));
+    assert_eq!(
+        c.answer_delay(&h("802A009A0102")),
+        Duration::from_millis(405)
+    );
+    assert_eq!(card().answer_delay(&h("802A009A0102")), Duration::ZERO);
+}
+
+#[test]
 fn fault_chain_61xx() {
     let mut c = card_with(&Opts {
         toml_extra: "[faults]\nchain_61xx = 100",

@@ -101,7 +101,7 @@ impl CardTransport for VirtualTransport {
         let (answer, delay) = self
             .slot
             .with(|c| {
-                let delay = Duration::from_millis(c.faults().delay_ms);
+                let delay = c.answer_delay(apdu);
                 (c.exchange(apdu), delay)
             })
             .ok_or(TransportError::CardRemoved)?;

@@ -38,6 +38,9 @@ struct Args {
     /// Delay before every answer, ms (overrides the persona).
     #[arg(long)]
     delay_ms: Option<u64>,
+    /// Extra delay before the answer to COMPUTE DIGITAL SIGNATURE, ms (overrides the persona).
+    #[arg(long)]
+    sign_delay_ms: Option<u64>,
     /// The first APDU after power-on answers 6F00.
     #[arg(long)]
     sw_6f00_after_power_on: bool,
@@ -94,6 +97,9 @@ fn main() -> ExitCode {
     }
     if let Some(n) = args.delay_ms {
         f.delay_ms = n;
+    }
+    if let Some(n) = args.sign_delay_ms {
+        f.sign_delay_ms = n;
     }
     if args.sw_6f00_after_power_on {
         f.sw_6f00_after_power_on = true;
