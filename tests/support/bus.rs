@@ -231,6 +231,8 @@ pub struct DaemonOptions {
     pub log: String,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Watch the PC/SC readers (inside `scripts/pcsc-ns.sh`); `--no-pcsc` otherwise.
+    pub pcsc: bool,
 }
 
 impl Default for DaemonOptions {
@@ -247,6 +249,7 @@ impl Default for DaemonOptions {
             audit: true,
             log: "info".to_owned(),
             env: Vec::new(),
+            pcsc: false,
         }
     }
 }
@@ -261,7 +264,7 @@ impl DaemonOptions {
     }
 }
 
-/// The `jpkid` binary running on a [`TestBus`] (`--bus ADDRESS --no-pcsc --virtual …`), with a
+/// The `jpkid` binary running on a [`TestBus`] (`--bus ADDRESS [--no-pcsc] --virtual …`), with a
 /// test configuration: `trust.hierarchy = "test"` over the committed test roots, CRL indexes
 /// of the committed test CRLs.
 #[derive(Debug)]
@@ -282,9 +285,10 @@ impl Daemon {
         let stderr_path = dir.path().join("stderr.log");
         let stderr = File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jpkid"));
-        cmd.arg("--config")
-            .arg(&config)
-            .args(["--bus", bus.address(), "--no-pcsc"]);
+        cmd.arg("--config").arg(&config).args(["--bus", bus.address()]);
+        if !options.pcsc {
+            cmd.arg("--no-pcsc");
+        }
         for p in &options.personas {
             cmd.arg("--virtual").arg(p);
         }

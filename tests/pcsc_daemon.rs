@@ -1,0 +1,404 @@
+//! The `jpkid` binary on a private bus, owning real PC/SC readers (pcscd + vpcd, inside
+//! `scripts/pcsc-ns.sh`), attacked the way another process on the same machine would: a second
+//! PC/SC client that never presents a PIN, a caller passing extreme options, a daemon stopped
+//! in the middle of a PIN flow. Every call goes over the wire (D-Bus and PC/SC), so these
+//! tests hold the daemon to its contract whatever its insides look like.
+//!
+//! `scripts/pcsc-ns.sh cargo test --test pcsc_daemon -- --ignored --test-threads 1`
+//! (`scripts/test.sh` runs it).
+#![cfg(all(feature = "pcsc", feature = "virtual-card"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support {
+    pub mod bus;
+    pub mod vpcd;
+}
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jpki_vcard::PinId;
+use support::bus::{Daemon, DaemonOptions, TestBus, error_of, persona_with_faults, wait_for};
+use support::vpcd::{card, card_at, insert, reader_name, require_namespace, sign_without_pin};
+use zbus::{Connection, OwnedVariant};
+
+const DEST: &str = "io.jpkid.Jpki1";
+const READER: &str = "io.jpkid.Jpki1.Reader";
+/// No test may hang: each one ends within this, whatever the daemon does.
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+type Opts = HashMap<String, OwnedVariant>;
+type DbusErr = (String, String);
+
+fn opts(entries: &[(&str, OwnedVariant)]) -> Opts {
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.try_clone().unwrap()))
+        .collect()
+}
+
+async fn call<B, R>(conn: &Connection, path: &str, method: &str, body: &B) -> Result<R, DbusErr>
+where
+    B: serde::Serialize + zbus::DynamicType,
+    R: for<'d> serde::Deserialize<'d> + zbus::Type,
+{
+    match conn
+        .call_method(Some(DEST), path, Some(READER), method, body)
+        .await
+    {
+        Ok(reply) => Ok(reply.body().deserialize::<R>().unwrap()),
+        Err(e) => Err(error_of(&e)),
+    }
+}
+
+async fn sign(
+    conn: &Connection,
+    path: &str,
+    key: &str,
+    secret: &[u8],
+    options: Opts,
+) -> Result<Vec<u8>, DbusErr> {
+    let body = (key, "sha256", vec![9u8; 32], secret.to_vec(), options);
+    call(conn, path, "Sign", &body).await
+}
+
+async fn pin_status(conn: &Connection, path: &str) -> Result<HashMap<String, u8>, DbusErr> {
+    call(conn, path, "GetPinStatus", &()).await
+}
+
+async fn prop<T: TryFrom<OwnedVariant>>(conn: &Connection, path: &str, name: &str) -> T
+where
+    T::Error: std::fmt::Debug,
+{
+    let v: OwnedVariant = conn
+        .call_method(
+            Some(DEST),
+            path,
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &(READER, name),
+        )
+        .await
+        .unwrap()
+        .body()
+        .deserialize()
+        .unwrap();
+    T::try_from(v).unwrap()
+}
+
+fn is_err(r: &Result<impl std::fmt::Debug, DbusErr>, name: &str) -> bool {
+    matches!(r, Err((n, _)) if n == &format!("io.jpkid.Jpki1.Error.{name}"))
+}
+
+/// The daemon on PC/SC, its bus, a client connection and the path of vpcd slot 0's reader.
+struct Rig {
+    _bus: TestBus,
+    daemon: Daemon,
+    conn: Connection,
+    ctx: pcsc::Context,
+    path: String,
+}
+
+async fn rig(op_timeout_ms: u64) -> Rig {
+    require_namespace();
+    let bus = TestBus::start();
+    let daemon = Daemon::start(
+        &bus,
+        DaemonOptions {
+            personas: Vec::new(),
+            pcsc: true,
+            op_timeout_ms,
+            log: "info,jpkid=debug".to_owned(),
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+    let conn = bus.connect().await;
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+    let want = reader_name(0).to_string_lossy().into_owned();
+    let path = wait_for("vpcd slot 0 as a reader object", Duration::from_secs(15), || {
+        let conn = conn.clone();
+        let want = want.clone();
+        async move {
+            for n in 0..4 {
+                let path = format!("/io/jpkid/Jpki1/reader/{n}");
+                let name = conn
+                    .call_method(
+                        Some(DEST),
+                        path.as_str(),
+                        Some("org.freedesktop.DBus.Properties"),
+                        "Get",
+                        &(READER, "Name"),
+                    )
+                    .await
+                    .ok()
+                    .and_then(|m| m.body().deserialize::<OwnedVariant>().ok())
+                    .and_then(|v| String::try_from(v).ok());
+                if name.as_deref() == Some(want.as_str()) {
+                    return Some(path);
+                }
+            }
+            None
+        }
+    })
+    .await;
+    Rig {
+        _bus: bus,
+        daemon,
+        conn,
+        ctx,
+        path,
+    }
+}
+
+impl Rig {
+    async fn state(&self) -> String {
+        prop(&self.conn, &self.path, "State").await
+    }
+
+    async fn until_state(&self, want: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.state().await;
+            if s == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "reader state {s:?}, never {want:?}:\n{}",
+                self.daemon.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The other client's attempt to sign with `key_ef` (no PIN), once the card is free.
+    async fn other_client_signs(&self, key_ef: &'static str) -> String {
+        let reader = reader_name(0);
+        tokio::task::spawn_blocking(move || {
+            let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+            sign_without_pin(&ctx, &reader, key_ef, Duration::from_secs(20))
+        })
+        .await
+        .unwrap()
+    }
+}
+
+async fn limited<F: std::future::Future<Output = ()>>(f: F) {
+    tokio::time::timeout(TEST_LIMIT, f)
+        .await
+        .expect("the test did not finish in time (a hung call?)");
+}
+
+fn timeout_ms(ms: u32) -> (&'static str, OwnedVariant) {
+    ("timeout-ms", OwnedVariant::from(ms))
+}
+
+/// Defect: a deadline that passes during SIGN abandoned the exchange, and the abandoned handle
+/// later ended the session with pcscd's default (a warm reset, which keeps a verified PIN): the
+/// next client signed with the citizen's key without the PIN. Both keys, and both ways a
+/// deadline can pass (a slow card throughout, a slow signature).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn after_a_timeout_the_next_client_cannot_sign_without_the_pin() {
+    limited(async {
+        let rig = rig(10_000).await;
+        for (faults, key, secret, key_ef) in [
+            ("delay_ms = 300", "auth", b"1234".as_slice(), "0017"),
+            ("sign_delay_ms = 2500", "auth", b"1234".as_slice(), "0017"),
+            ("sign_delay_ms = 2500", "sign", b"TESTPW1".as_slice(), "001A"),
+        ] {
+            let dir = persona_with_faults("ordinary", &[faults]);
+            let t = insert(&rig.ctx, 0, card_at(dir.path()));
+            rig.until_state("ready", Duration::from_secs(10)).await;
+            let r = sign(&rig.conn, &rig.path, key, secret, opts(&[timeout_ms(1100)])).await;
+            assert!(is_err(&r, "Timeout"), "{faults} {key}: {r:?}");
+            let sw = rig.other_client_signs(key_ef).await;
+            assert_eq!(sw, "6982", "{faults}: another client signed with the {key} key");
+            let pin = if key == "sign" { PinId::Sign } else { PinId::Auth };
+            assert!(!t.card().lock().unwrap().is_verified(pin));
+            t.remove().unwrap();
+            rig.until_state("empty", Duration::from_secs(10)).await;
+        }
+    })
+    .await;
+}
+
+/// Defect: SIGTERM during a PIN flow let the process exit with the worker inside SIGN, and
+/// pcscd cleaned up after the vanished client without powering the card off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn sigterm_during_sign_drains_the_request_and_leaves_the_card_locked() {
+    limited(async {
+        let mut rig = rig(10_000).await;
+        let dir = persona_with_faults("ordinary", &["sign_delay_ms = 2000"]);
+        let t = insert(&rig.ctx, 0, card_at(dir.path()));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let (conn, path) = (rig.conn.clone(), rig.path.clone());
+        let in_flight =
+            tokio::spawn(async move { sign(&conn, &path, "auth", b"1234", Opts::new()).await });
+        rig.until_state("busy", Duration::from_secs(5)).await;
+        // Inside SIGN now (the PIN was verified before it).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(rig.daemon.pid()).unwrap()),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = rig
+            .daemon
+            .wait_exit(Duration::from_secs(20))
+            .expect("the daemon stops after draining");
+        assert!(status.success(), "{status}:\n{}", rig.daemon.stderr());
+        // The request in flight was answered (served, or refused because the daemon stops).
+        let _ = in_flight.await.unwrap();
+        let sw = rig.other_client_signs("0017").await;
+        assert_eq!(sw, "6982", "the card was left unlocked:\n{}", rig.daemon.stderr());
+        t.remove().unwrap();
+    })
+    .await;
+}
+
+/// Defect: one caller's `timeout-ms` of 1 marked the reader `mute` for everyone; the queue
+/// wait counted against a request's own timeout; `timeout-ms` = u32::MAX with a stalling card
+/// held the worker (and everyone after it) for weeks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn timeout_ms_is_clamped_and_one_callers_deadline_is_not_everyones() {
+    limited(async {
+        let rig = rig(3_000).await;
+        // A short deadline of one caller: whatever it gets, the reader stays usable.
+        let dir = persona_with_faults("ordinary", &["delay_ms = 150"]);
+        let t = insert(&rig.ctx, 0, card_at(dir.path()));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let body = ("auth-ca", Vec::<u8>::new(), opts(&[timeout_ms(1)]));
+        let r: Result<Vec<u8>, DbusErr> = call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
+        assert!(r.is_ok() || is_err(&r, "Timeout"), "{r:?}");
+        rig.until_state("ready", Duration::from_secs(5)).await;
+        let other = rig.conn.clone();
+        assert!(pin_status(&other, &rig.path).await.is_ok());
+
+        // Queue wait does not count: a request queued behind a slow one still has its second.
+        t.card().lock().unwrap().faults_mut().sign_delay_ms = 600;
+        let (conn, path) = (rig.conn.clone(), rig.path.clone());
+        let first = tokio::spawn(async move { sign(&conn, &path, "auth", b"1234", Opts::new()).await });
+        rig.until_state("busy", Duration::from_secs(5)).await;
+        let body = opts(&[timeout_ms(1000)]);
+        let queued: Result<Vec<u8>, DbusErr> =
+            call(&rig.conn, &rig.path, "ReadCertificate", &("auth-ca", Vec::<u8>::new(), body)).await;
+        assert!(first.await.unwrap().is_ok());
+        assert!(queued.is_ok(), "queued request: {queued:?}");
+        t.remove().unwrap();
+        rig.until_state("empty", Duration::from_secs(10)).await;
+
+        // A stalling card and the largest timeout-ms: answered within limits.op_timeout_ms.
+        let mut c = card("ordinary");
+        c.faults_mut().mute_after = 3;
+        let t = insert(&rig.ctx, 0, c);
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let started = Instant::now();
+        let r = pin_status_with(&rig.conn, &rig.path, opts(&[timeout_ms(u32::MAX)])).await;
+        assert!(is_err(&r, "Timeout"), "{r:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "answered after {:?}",
+            started.elapsed()
+        );
+        t.remove().unwrap();
+    })
+    .await;
+}
+
+async fn pin_status_with(conn: &Connection, path: &str, options: Opts) -> Result<Vec<u8>, DbusErr> {
+    // GetPinStatus takes no options: ReadCertificate of a free certificate stands in for "a
+    // card request with options".
+    let body = ("auth-ca", Vec::<u8>::new(), options);
+    call(conn, path, "ReadCertificate", &body).await
+}
+
+/// Defect: the PIN guard read the retry counter on a shared connection and took the card only
+/// afterwards, so another client could spend a try in between. Now the card is held exclusively
+/// before the first APDU of a PIN flow: with another client holding it, nothing reaches the card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn a_pin_flow_holds_the_card_before_it_reads_the_retry_counter() {
+    limited(async {
+        let rig = rig(5_000).await;
+        let t = insert(&rig.ctx, 0, card("ordinary"));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let other = rig
+            .ctx
+            .connect(&reader_name(0), pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+            .unwrap();
+        let before = t.card().lock().unwrap().apdus_seen();
+        let r = sign(&rig.conn, &rig.path, "auth", b"1234", Opts::new()).await;
+        assert!(is_err(&r, "ReaderBusy"), "{r:?}");
+        let c = t.card().lock().unwrap();
+        assert_eq!(c.apdus_seen(), before, "an APDU reached a card another client holds");
+        assert_eq!(c.pin_remaining(PinId::Auth), 3);
+        drop(c);
+        drop(other);
+        assert!(sign(&rig.conn, &rig.path, "auth", b"1234", Opts::new()).await.is_ok());
+        t.remove().unwrap();
+    })
+    .await;
+}
+
+/// Defect: `ReadCertificate("auth", "0000")` on a physical card sent VERIFY (only the Android
+/// token guards its authentication certificate with the PIN) and spent a try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn a_pin_for_the_free_auth_certificate_of_a_card_is_refused_unsent() {
+    limited(async {
+        let rig = rig(5_000).await;
+        let t = insert(&rig.ctx, 0, card("ordinary"));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let before = t.card().lock().unwrap().apdus_seen();
+        let body = ("auth", b"0000".to_vec(), Opts::new());
+        let r: Result<Vec<u8>, DbusErr> = call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
+        assert!(is_err(&r, "InvalidArgument"), "{r:?}");
+        let c = t.card().lock().unwrap();
+        assert_eq!(c.pin_remaining(PinId::Auth), 3, "a try was spent");
+        assert_eq!(c.apdus_seen(), before);
+        drop(c);
+        t.remove().unwrap();
+        // The Android token does need it.
+        let t = insert(&rig.ctx, 0, card("android"));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let body = ("auth", b"1234".to_vec(), Opts::new());
+        let r: Result<Vec<u8>, DbusErr> = call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
+        assert!(r.is_ok(), "{r:?}");
+        t.remove().unwrap();
+    })
+    .await;
+}
+
+/// Defect: a request was not tied to the card it was meant for. With option `insertion` a
+/// request for a card that has since been replaced ends with `CardRemoved` before any APDU, so
+/// citizen A's PIN never reaches citizen B's card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn a_request_for_a_card_that_was_replaced_ends_before_any_apdu() {
+    limited(async {
+        let rig = rig(5_000).await;
+        let t = insert(&rig.ctx, 0, card("ordinary"));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let seen: u32 = prop(&rig.conn, &rig.path, "Insertions").await;
+        t.remove().unwrap();
+        rig.until_state("empty", Duration::from_secs(10)).await;
+        let t = insert(&rig.ctx, 0, card("moved"));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let now: u32 = prop(&rig.conn, &rig.path, "Insertions").await;
+        assert_eq!(now, seen + 1);
+        let before = t.card().lock().unwrap().apdus_seen();
+        let insertion = ("insertion", OwnedVariant::from(seen));
+        let r = sign(&rig.conn, &rig.path, "auth", b"1234", opts(&[insertion])).await;
+        assert!(is_err(&r, "CardRemoved"), "{r:?}");
+        assert_eq!(t.card().lock().unwrap().apdus_seen(), before);
+        let insertion = ("insertion", OwnedVariant::from(now));
+        let r = sign(&rig.conn, &rig.path, "auth", b"1234", opts(&[insertion])).await;
+        assert!(r.is_ok(), "{r:?}");
+        t.remove().unwrap();
+    })
+    .await;
+}
