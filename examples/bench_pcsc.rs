@@ -8,11 +8,14 @@
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
+use jpkid::api::{CardKind, CertKind, HashAlg, KeyKind};
 use jpkid::card::Card;
-use jpkid::flows;
-use jpkid::jpki::PinGuard;
-use jpkid::jpki::ap::{HashAlg, KeyKind};
+use jpkid::digest::DigestInfo;
+use jpkid::flows::{self, CertificateRequest, Flow, ReadCertificate};
+use jpkid::jpki::pin::KeySecret;
+use jpkid::jpki::{CardInfo, PinGuard};
 use jpkid::transport::pcsc::PcscTransport;
+use jpkid::transport::{Drain, Share};
 
 fn p50(mut v: Vec<Duration>) -> f64 {
     v.sort();
@@ -28,27 +31,51 @@ fn main() {
         min_remaining: 2,
         allow_last_try: false,
     };
-    type Flow = fn(&mut Card<PcscTransport>, PinGuard);
-    let flows: [(&str, Flow); 3] = [
-        ("pin-status (no PIN, session left)", |c, _| {
-            flows::pin_status(c).unwrap();
-        }),
-        ("sign with the auth key (PIN, session unpowered)", |c, g| {
-            flows::sign(c, KeyKind::Auth, HashAlg::Sha256, &[1; 32], b"1234", g).unwrap();
-        }),
-        ("read auth certificate (no PIN)", |c, g| {
-            flows::read_certificate(c, jpkid::jpki::CertKind::Auth, b"", g).unwrap();
-        }),
+    let info = CardInfo {
+        kind: CardKind::Card,
+        label: String::new(),
+        has_sign_cert: true,
+        has_auth_cert: true,
+    };
+    type Run = fn(&mut Card<PcscTransport>, &CardInfo, PinGuard);
+    let flows: [(&str, Share, Run); 3] = [
+        (
+            "pin-status (no PIN, session left)",
+            Share::Shared,
+            |c, i, g| {
+                flows::run_on(c, flows::GetPinStatus, i, g).unwrap();
+            },
+        ),
+        (
+            "sign with the auth key (PIN, exclusive, session unpowered)",
+            Share::Exclusive,
+            |c, i, g| {
+                let sign = flows::Sign {
+                    secret: KeySecret::new(KeyKind::Auth, b"1234").unwrap(),
+                    digest: DigestInfo::new(HashAlg::Sha256, &[1; 32]).unwrap(),
+                };
+                assert!(sign.presents_pin());
+                flows::run_on(c, sign, i, g).unwrap();
+            },
+        ),
+        (
+            "read auth certificate (no PIN)",
+            Share::Shared,
+            |c, i, g| {
+                let read = ReadCertificate(CertificateRequest::new(CertKind::Auth, b"").unwrap());
+                flows::run_on(c, read, i, g).unwrap();
+            },
+        ),
     ];
-    for (name, flow) in flows {
+    for (name, share, flow) in flows {
         let (mut connect, mut work, mut end, mut total) = (vec![], vec![], vec![], vec![]);
         let mut apdus = 0;
         for _ in 0..n {
             let t0 = Instant::now();
-            let t = PcscTransport::connect(&ctx, &reader, Duration::from_secs(5)).unwrap();
+            let t = PcscTransport::connect(&ctx, &reader, share, Drain::default()).unwrap();
             let t1 = Instant::now();
-            let mut card = Card::new(t, None);
-            flow(&mut card, guard);
+            let mut card = Card::with_deadline(t, None, t1 + Duration::from_secs(5));
+            flow(&mut card, &info, guard);
             apdus = card.apdu_count();
             let t2 = Instant::now();
             flows::finish(card).unwrap();

@@ -80,6 +80,10 @@ pub struct Command {
     pub le: Option<usize>,
     /// Whether the response data is personal and must not be traced.
     pub personal_response: bool,
+    /// Whether abandoning the command halfway leaves the card in a state that matters (a
+    /// VERIFY may or may not have counted a try; a signature is being made): such a command
+    /// is not started without enough of the request's deadline left.
+    pub critical: bool,
 }
 
 impl Command {
@@ -94,6 +98,7 @@ impl Command {
             data: Data::None,
             le: None,
             personal_response: false,
+            critical: false,
         }
     }
 
@@ -104,10 +109,18 @@ impl Command {
         self
     }
 
-    /// Sets secret command data (a PIN).
+    /// Sets secret command data (a PIN); the command is [`Command::critical`].
     #[must_use]
     pub fn with_secret(mut self, data: Zeroizing<Vec<u8>>) -> Command {
         self.data = Data::Sensitive(data);
+        self.critical = true;
+        self
+    }
+
+    /// Marks the command as one not to start without enough time left.
+    #[must_use]
+    pub fn critical(mut self) -> Command {
+        self.critical = true;
         self
     }
 

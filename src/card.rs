@@ -1,7 +1,10 @@
 //! One card session: the single point where APDUs go out. It handles GET RESPONSE (61xx), one
 //! re-issue for 6Cxx, the 6F00 some cards give right after power-on, counts every APDU, remembers
-//! which application is selected and what the card and reader support, and writes a trace that
-//! never shows PINs or personal files.
+//! which application is selected and what the card and reader support, keeps the request's
+//! deadline (no VERIFY or signature is started without enough of it left), and writes a trace
+//! that never shows PINs or personal files.
+
+use std::time::{Duration, Instant};
 
 use tracing::trace;
 use zeroize::Zeroizing;
@@ -12,6 +15,24 @@ use crate::transport::{CardTransport, SessionEnd, TransportError};
 
 /// Most GET RESPONSE rounds accepted for one command (a card that keeps answering 61xx is broken).
 const MAX_GET_RESPONSE: usize = 256;
+/// Least time a critical command (VERIFY, COMPUTE DIGITAL SIGNATURE) needs left before it is
+/// sent; more when the card's slowest answer so far says so (twice that answer).
+pub const CRITICAL_MARGIN: Duration = Duration::from_millis(500);
+/// The deadline of a session that was given none.
+const NO_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+/// Appends to a buffer of personal bytes without leaving a copy behind: when the buffer must
+/// grow, the bytes move into a new zeroizing buffer and the old one is wiped as it drops (a
+/// plain `Vec` growth frees the old allocation as it is).
+pub fn append_zeroizing(buf: &mut Zeroizing<Vec<u8>>, more: &[u8]) {
+    let needed = buf.len() + more.len();
+    if needed > buf.capacity() {
+        let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(buf.capacity() * 2)));
+        bigger.extend_from_slice(buf);
+        std::mem::swap(buf, &mut bigger);
+    }
+    buf.extend_from_slice(more);
+}
 
 /// Why a card operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +64,17 @@ pub enum CardError {
     /// The card answered 61xx without end.
     #[error("{0} never finished GET RESPONSE")]
     EndlessResponse(&'static str),
+    /// Too little of the request's deadline is left to start a command that must not be
+    /// abandoned halfway; it was not sent.
+    #[error("too little time left to start {command} (needs {needed:?}, {left:?} left)")]
+    NoTimeLeft {
+        /// The command's name.
+        command: &'static str,
+        /// What it needs.
+        needed: Duration,
+        /// What was left.
+        left: Duration,
+    },
 }
 
 impl CardError {
@@ -73,11 +105,19 @@ pub struct Card<T: CardTransport> {
     caps: Capabilities,
     exclusive: bool,
     pin_verified: bool,
+    deadline: Instant,
+    slowest: Duration,
 }
 
 impl<T: CardTransport> Card<T> {
-    /// Starts a session. `extended` is what the reader layer remembers about this reader.
+    /// Starts a session without a deadline of its own (tests, tools). `extended` is what the
+    /// reader layer remembers about this reader.
     pub fn new(transport: T, extended: Option<bool>) -> Card<T> {
+        Card::with_deadline(transport, extended, Instant::now() + NO_DEADLINE)
+    }
+
+    /// Starts a session whose exchanges must all end by `deadline`.
+    pub fn with_deadline(transport: T, extended: Option<bool>, deadline: Instant) -> Card<T> {
         let extended = extended.or(transport.extended_length_hint());
         Card {
             transport,
@@ -89,7 +129,14 @@ impl<T: CardTransport> Card<T> {
             },
             exclusive: false,
             pin_verified: false,
+            deadline,
+            slowest: Duration::ZERO,
         }
+    }
+
+    /// The session's deadline.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// APDUs sent in this session, GET RESPONSE and re-issues included.
@@ -132,12 +179,33 @@ impl<T: CardTransport> Card<T> {
         self.selected.as_deref()
     }
 
+    /// Refuses a critical command when less is left of the deadline than it may take.
+    fn check_time(&self, cmd: &Command) -> Result<(), CardError> {
+        if !cmd.critical {
+            return Ok(());
+        }
+        let needed = CRITICAL_MARGIN.max(self.slowest * 2);
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left < needed {
+            return Err(CardError::NoTimeLeft {
+                command: cmd.name,
+                needed,
+                left,
+            });
+        }
+        Ok(())
+    }
+
     /// Sends one raw command (no GET RESPONSE handling), counting and tracing it.
     fn send(&mut self, cmd: &Command) -> Result<Response, CardError> {
         let bytes = cmd.to_bytes()?;
+        self.check_time(cmd)?;
         self.apdus += 1;
         trace!(target: "apdu", n = self.apdus, "> {cmd:?}");
-        let raw = match self.transport.transmit(&bytes) {
+        let started = Instant::now();
+        let sent = self.transport.transmit(&bytes, self.deadline);
+        self.slowest = self.slowest.max(started.elapsed());
+        let raw = match sent {
             Ok(raw) => raw,
             Err(e) => {
                 trace!(target: "apdu", n = self.apdus, "< transport error: {e}");
@@ -189,7 +257,7 @@ impl<T: CardTransport> Card<T> {
                 let mut get = Command::new("GET RESPONSE", 0x00, 0xC0, 0x00, 0x00).with_le(le);
                 get.personal_response = cmd.personal_response;
                 resp = self.send(&get)?;
-                data.extend_from_slice(&resp.data);
+                append_zeroizing(&mut data, &resp.data);
             }
             resp.data = data;
         }
@@ -234,24 +302,24 @@ impl<T: CardTransport> Card<T> {
         Ok(resp.sw)
     }
 
-    /// Takes the card exclusively; called before the first VERIFY of a session.
+    /// Takes the card exclusively and marks the session to end unpowered; called before a PIN
+    /// flow reads its retry counter, so nobody else can spend a try between that read and the
+    /// VERIFY, or use the key it unlocks.
     ///
     /// # Errors
     /// [`CardError::Transport`] when another client holds the card.
     pub fn hold_exclusive(&mut self) -> Result<(), CardError> {
         if !self.exclusive {
+            // Noted before the transport is asked: whatever it answers, the session ends
+            // unpowered.
+            self.pin_verified = true;
             self.transport.hold_exclusive()?;
             self.exclusive = true;
         }
         Ok(())
     }
 
-    /// Notes that a PIN may have been verified (success or not: the session must end unpowered).
-    pub fn note_pin_presented(&mut self) {
-        self.pin_verified = true;
-    }
-
-    /// Whether a PIN was presented in this session.
+    /// Whether this session was held for a PIN (it ends unpowered).
     pub fn pin_presented(&self) -> bool {
         self.pin_verified
     }
@@ -296,7 +364,11 @@ mod tests {
     }
 
     impl CardTransport for Scripted {
-        fn transmit(&mut self, apdu: &[u8]) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+        fn transmit(
+            &mut self,
+            apdu: &[u8],
+            _deadline: Instant,
+        ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
             self.sent.push(apdu.to_vec());
             self.answers
                 .pop_front()
@@ -305,6 +377,9 @@ mod tests {
         }
         fn atr(&self) -> Vec<u8> {
             vec![0x3B]
+        }
+        fn hold_exclusive(&mut self) -> Result<(), TransportError> {
+            Ok(())
         }
         fn end_session(&mut self, end: SessionEnd) -> Result<(), TransportError> {
             self.ended = Some(end);
@@ -395,11 +470,50 @@ mod tests {
     }
 
     #[test]
-    fn finish_unpowers_after_pin() {
+    fn finish_unpowers_after_a_pin_hold() {
         let card = Card::new(Scripted::new(&[]), None);
         assert_eq!(card.finish().unwrap().ended, Some(SessionEnd::Leave));
         let mut card = Card::new(Scripted::new(&[]), None);
-        card.note_pin_presented();
+        card.hold_exclusive().unwrap();
         assert_eq!(card.finish().unwrap().ended, Some(SessionEnd::Unpower));
+    }
+
+    #[test]
+    fn critical_commands_need_time_left_plain_ones_do_not() {
+        let t = Scripted::new(&[&[0x90, 0x00]]);
+        let soon = Instant::now() + Duration::from_millis(100);
+        let mut card = Card::with_deadline(t, None, soon);
+        let verify = Command::new("VERIFY", 0, 0x20, 0, 0x9B)
+            .with_secret(Zeroizing::new(b"ABC123".to_vec()));
+        let err = card.exchange(&verify).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CardError::NoTimeLeft {
+                    command: "VERIFY",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(card.apdu_count(), 0, "not sent");
+        let sign = Command::new("SIGN", 0x80, 0x2A, 0, 0x9A).critical();
+        assert!(card.exchange(&sign).is_err());
+        assert!(
+            card.exchange(&Command::new("SELECT", 0, 0xA4, 4, 0x0C))
+                .is_ok()
+        );
+        assert_eq!(card.apdu_count(), 1);
+    }
+
+    #[test]
+    fn growing_personal_buffers_moves_them_whole() {
+        let mut buf = Zeroizing::new(Vec::with_capacity(2));
+        append_zeroizing(&mut buf, &[1, 2]);
+        let before = buf.as_ptr();
+        append_zeroizing(&mut buf, &[3]);
+        assert_ne!(buf.as_ptr(), before, "grown into a new buffer");
+        assert_eq!(&buf[..], &[1, 2, 3]);
+        assert!(buf.capacity() >= 4);
     }
 }

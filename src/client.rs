@@ -1,150 +1,32 @@
-//! Client side of the D-Bus API (DESIGN §6): zbus proxies for `io.jpkid.Jpki1.Manager`,
-//! `io.jpkid.Jpki1.Reader` and `io.jpkid.Jpki1.Testing`, the bus choice (`system`, `session` or
-//! an address), a typed error for the daemon's `io.jpkid.Jpki1.Error.*` names, and a stream of
-//! the daemon's signals. Together with `service`, the only module that knows zbus.
+//! Client side of the D-Bus API (DESIGN §6), for Rust kiosk software and `jpkictl`: the bus
+//! choice, typed wrappers over the proxies that `service` generates from its own interfaces
+//! (so client and daemon cannot drift), the `api` error enum the daemon raises, and a stream
+//! of the daemon's signals. Together with `service`, the only module that knows zbus.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use futures_util::StreamExt;
-use zbus::proxy;
-use zbus::{OwnedObjectPath, OwnedVariant as OwnedValue, Variant as Value};
 
+#[cfg(feature = "virtual-card")]
+pub use crate::service::TestingProxy;
+pub use crate::service::{ManagerProxy, ReaderProxy};
 pub use zbus::Connection;
 
-/// The daemon's well-known bus name.
-pub const BUS_NAME: &str = "io.jpkid.Jpki1";
-/// Path of the Manager (and Testing) object.
-pub const MANAGER_PATH: &str = "/io/jpkid/Jpki1";
-/// Prefix of the reader objects: `/io/jpkid/Jpki1/reader/N`.
-pub const READER_PATH_PREFIX: &str = "/io/jpkid/Jpki1/reader/";
-/// Prefix of the daemon's error names.
-pub const ERROR_PREFIX: &str = "io.jpkid.Jpki1.Error.";
-
-/// `a{sv}` as sent and received.
-pub type Dict = HashMap<String, OwnedValue>;
-
-/// `io.jpkid.Jpki1.Manager` on `/io/jpkid/Jpki1` (DESIGN §6.1).
-#[proxy(
-    interface = "io.jpkid.Jpki1.Manager",
-    default_service = "io.jpkid.Jpki1",
-    default_path = "/io/jpkid/Jpki1"
-)]
-pub trait Manager {
-    /// The reader objects.
-    fn get_readers(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
-
-    /// Verifies a certificate for `purpose` (`sign` | `auth`); option `at` (x).
-    fn verify_certificate(
-        &self,
-        der: &[u8],
-        purpose: &str,
-        options: HashMap<&str, Value<'_>>,
-    ) -> zbus::Result<Dict>;
-
-    /// Daemon version.
-    #[zbus(property)]
-    fn version(&self) -> zbus::Result<String>;
-
-    /// `production` or `test`.
-    #[zbus(property)]
-    fn trust_hierarchy(&self) -> zbus::Result<String>;
-
-    /// The reader objects.
-    #[zbus(property)]
-    fn readers(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
-
-    /// A reader appeared.
-    #[zbus(signal)]
-    fn reader_added(&self, reader: OwnedObjectPath) -> zbus::Result<()>;
-
-    /// A reader disappeared.
-    #[zbus(signal)]
-    fn reader_removed(&self, reader: OwnedObjectPath) -> zbus::Result<()>;
-}
-
-/// `io.jpkid.Jpki1.Reader` on `/io/jpkid/Jpki1/reader/N` (DESIGN §6.2).
-#[proxy(
-    interface = "io.jpkid.Jpki1.Reader",
-    default_service = "io.jpkid.Jpki1"
-)]
-pub trait Reader {
-    /// Reader name.
-    #[zbus(property)]
-    fn name(&self) -> zbus::Result<String>;
-
-    /// `empty`, `probing`, `ready`, `busy`, `unsupported`, `mute`.
-    #[zbus(property)]
-    fn state(&self) -> zbus::Result<String>;
-
-    /// `card`, `android`, `iphone`, `none`, `unknown`.
-    #[zbus(property)]
-    fn card_kind(&self) -> zbus::Result<String>;
-
-    /// ATR of the card in the reader (empty without a card).
-    #[zbus(property)]
-    fn atr(&self) -> zbus::Result<Vec<u8>>;
-
-    /// Unique bus name of the claimant, or empty.
-    #[zbus(property)]
-    fn claimant(&self) -> zbus::Result<String>;
-
-    /// Card insertions counted since the daemon started.
-    #[zbus(property)]
-    fn insertions(&self) -> zbus::Result<u32>;
-
-    /// The reader changed state.
-    #[zbus(signal, name = "StateChanged")]
-    fn state_change(&self, old: String, new: String, reason: String) -> zbus::Result<()>;
-
-    /// Claims the reader for this connection.
-    fn claim(&self) -> zbus::Result<()>;
-
-    /// Releases a claim.
-    fn release(&self) -> zbus::Result<()>;
-
-    /// Tries left per PIN: `sign-password`, `auth-pin`, `text-pin`.
-    fn get_pin_status(&self) -> zbus::Result<HashMap<String, u8>>;
-
-    /// Reads a certificate: `auth`, `auth-ca`, `sign`, `sign-ca`.
-    fn read_certificate(
-        &self,
-        which: &str,
-        secret: &[u8],
-        options: HashMap<&str, Value<'_>>,
-    ) -> zbus::Result<Vec<u8>>;
-
-    /// Signs a digest (PKCS#1 v1.5) with the `sign` or `auth` key.
-    fn sign(
-        &self,
-        key: &str,
-        hash: &str,
-        digest: &[u8],
-        secret: &[u8],
-        options: HashMap<&str, Value<'_>>,
-    ) -> zbus::Result<Vec<u8>>;
-}
-
-/// `io.jpkid.Jpki1.Testing` on `/io/jpkid/Jpki1`, present only with `jpkid --virtual`.
-#[proxy(
-    interface = "io.jpkid.Jpki1.Testing",
-    default_service = "io.jpkid.Jpki1",
-    default_path = "/io/jpkid/Jpki1"
-)]
-pub trait Testing {
-    /// Puts the persona's card into virtual reader `reader`.
-    fn insert_card(&self, reader: u32, persona_dir: &str) -> zbus::Result<()>;
-
-    /// Takes the card out of virtual reader `reader`.
-    fn remove_card(&self, reader: u32) -> zbus::Result<()>;
-}
+use crate::api::{
+    self, BUS_NAME, CardKind, CardOptions, CertKind, Error, HashAlg, KeyKind, MANAGER_PATH,
+    PinCounters, Purpose, ReaderState, SecretBytes, VerifyOptions, VerifyResult,
+};
+use crate::service::{ReaderAdded, ReaderRemoved, StateChanged};
 
 /// Which bus to use: `system` (production), `session`, or a D-Bus address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusChoice {
+    /// The system bus (production).
     System,
+    /// The session bus.
     Session,
+    /// Any D-Bus address, e.g. a private test bus.
     Address(String),
 }
 
@@ -173,81 +55,6 @@ impl fmt::Display for BusChoice {
     }
 }
 
-/// The named errors of DESIGN §6.4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    NoCard,
-    NotJpkiCard,
-    CardRemoved,
-    ReaderBusy,
-    ReaderGone,
-    Claimed,
-    PinIncorrect,
-    PinBlocked,
-    PinGuard,
-    InvalidPinFormat,
-    InvalidArgument,
-    CertificateMissing,
-    UnsupportedCard,
-    NotAuthorized,
-    Timeout,
-    CardError,
-    Internal,
-}
-
-impl ErrorKind {
-    /// Every kind, in the order of DESIGN §6.4.
-    pub const ALL: [ErrorKind; 17] = [
-        ErrorKind::NoCard,
-        ErrorKind::NotJpkiCard,
-        ErrorKind::CardRemoved,
-        ErrorKind::ReaderBusy,
-        ErrorKind::ReaderGone,
-        ErrorKind::Claimed,
-        ErrorKind::PinIncorrect,
-        ErrorKind::PinBlocked,
-        ErrorKind::PinGuard,
-        ErrorKind::InvalidPinFormat,
-        ErrorKind::InvalidArgument,
-        ErrorKind::CertificateMissing,
-        ErrorKind::UnsupportedCard,
-        ErrorKind::NotAuthorized,
-        ErrorKind::Timeout,
-        ErrorKind::CardError,
-        ErrorKind::Internal,
-    ];
-
-    /// The short form of the name (`PinIncorrect`).
-    pub fn short_name(self) -> &'static str {
-        match self {
-            ErrorKind::NoCard => "NoCard",
-            ErrorKind::NotJpkiCard => "NotJpkiCard",
-            ErrorKind::CardRemoved => "CardRemoved",
-            ErrorKind::ReaderBusy => "ReaderBusy",
-            ErrorKind::ReaderGone => "ReaderGone",
-            ErrorKind::Claimed => "Claimed",
-            ErrorKind::PinIncorrect => "PinIncorrect",
-            ErrorKind::PinBlocked => "PinBlocked",
-            ErrorKind::PinGuard => "PinGuard",
-            ErrorKind::InvalidPinFormat => "InvalidPinFormat",
-            ErrorKind::InvalidArgument => "InvalidArgument",
-            ErrorKind::CertificateMissing => "CertificateMissing",
-            ErrorKind::UnsupportedCard => "UnsupportedCard",
-            ErrorKind::NotAuthorized => "NotAuthorized",
-            ErrorKind::Timeout => "Timeout",
-            ErrorKind::CardError => "CardError",
-            ErrorKind::Internal => "Internal",
-        }
-    }
-
-    /// The kind of a full D-Bus error name (`io.jpkid.Jpki1.Error.PinIncorrect`).
-    pub fn from_name(name: &str) -> Option<ErrorKind> {
-        let short = name.strip_prefix(ERROR_PREFIX)?;
-        ErrorKind::ALL.into_iter().find(|k| k.short_name() == short)
-    }
-}
-
 /// What went wrong talking to the daemon.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -255,22 +62,33 @@ pub enum ClientError {
     /// The bus itself could not be reached.
     #[error("cannot connect to the {bus} bus")]
     Connect {
+        /// Which bus.
         bus: String,
+        /// Why.
         #[source]
         source: zbus::Error,
     },
     /// Nobody owns `io.jpkid.Jpki1` (the daemon is not running).
     #[error("jpkid is not running on the bus ({message})")]
-    NotRunning { message: String },
+    NotRunning {
+        /// The bus's words.
+        message: String,
+    },
     /// The daemon went away during the call, or did not answer within [`METHOD_TIMEOUT`].
     #[error("jpkid stopped answering ({message})")]
-    NoAnswer { message: String },
+    NoAnswer {
+        /// The bus's words.
+        message: String,
+    },
     /// The bus policy refused the call (the caller is not in group `jpki`).
     #[error("the D-Bus policy refused the call ({message})")]
-    AccessDenied { message: String },
-    /// The daemon answered with one of its named errors.
-    #[error("{}: {message}", kind.short_name())]
-    Daemon { kind: ErrorKind, message: String },
+    AccessDenied {
+        /// The bus's words.
+        message: String,
+    },
+    /// The daemon answered with one of its named errors (never [`Error::ZBus`]).
+    #[error("{}: {}", .0.short_name(), .0.message())]
+    Daemon(Error),
     /// Any other D-Bus failure.
     #[error("D-Bus call failed")]
     Bus(#[source] zbus::Error),
@@ -280,22 +98,26 @@ impl ClientError {
     /// `remaining=N` at the start of a `PinIncorrect` or `PinGuard` message.
     pub fn remaining(&self) -> Option<u8> {
         match self {
-            ClientError::Daemon { message, .. } => remaining_of(message),
+            ClientError::Daemon(e) => e.remaining(),
+            _ => None,
+        }
+    }
+
+    /// The daemon's error, when it answered with one.
+    pub fn daemon_error(&self) -> Option<&Error> {
+        match self {
+            ClientError::Daemon(e) => Some(e),
             _ => None,
         }
     }
 }
 
-/// `N` of a message that starts `remaining=N`.
-pub fn remaining_of(message: &str) -> Option<u8> {
-    let rest = message.strip_prefix("remaining=")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-impl From<zbus::Error> for ClientError {
-    fn from(e: zbus::Error) -> ClientError {
-        let (name, message) = match &e {
+impl From<Error> for ClientError {
+    fn from(e: Error) -> ClientError {
+        let Error::ZBus(z) = e else {
+            return ClientError::Daemon(e);
+        };
+        let (name, message) = match &z {
             zbus::Error::MethodError(name, message, _) => {
                 (name.to_string(), message.clone().unwrap_or_default())
             }
@@ -312,11 +134,8 @@ impl From<zbus::Error> for ClientError {
                     message: io.to_string(),
                 };
             }
-            _ => return ClientError::Bus(e),
+            _ => return ClientError::Bus(z),
         };
-        if let Some(kind) = ErrorKind::from_name(&name) {
-            return ClientError::Daemon { kind, message };
-        }
         match name.as_str() {
             "org.freedesktop.DBus.Error.ServiceUnknown"
             | "org.freedesktop.DBus.Error.NameHasNoOwner" => ClientError::NotRunning { message },
@@ -328,8 +147,14 @@ impl From<zbus::Error> for ClientError {
                 ClientError::NotRunning { message }
             }
             "org.freedesktop.DBus.Error.AccessDenied" => ClientError::AccessDenied { message },
-            _ => ClientError::Bus(e),
+            _ => ClientError::Bus(z),
         }
+    }
+}
+
+impl From<zbus::Error> for ClientError {
+    fn from(e: zbus::Error) -> ClientError {
+        ClientError::from(Error::from(e))
     }
 }
 
@@ -340,6 +165,9 @@ impl From<zbus::Error> for ClientError {
 pub const METHOD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// Connects to the chosen bus.
+///
+/// # Errors
+/// [`ClientError::Connect`].
 pub async fn connect(bus: &BusChoice) -> Result<Connection, ClientError> {
     let builder = match bus {
         BusChoice::System => zbus::connection::Builder::system(),
@@ -355,6 +183,9 @@ pub async fn connect(bus: &BusChoice) -> Result<Connection, ClientError> {
 
 /// Whether the bus can start the daemon on the first call (an activation file for
 /// `io.jpkid.Jpki1`, e.g. the shipped one that hands over to `jpkid.service`).
+///
+/// # Errors
+/// A bus failure.
 pub async fn daemon_activatable(conn: &Connection) -> Result<bool, ClientError> {
     let dbus = zbus::fdo::DBusProxy::new(conn).await?;
     let names = dbus
@@ -365,6 +196,9 @@ pub async fn daemon_activatable(conn: &Connection) -> Result<bool, ClientError> 
 }
 
 /// Unique name of the daemon, or `None` when `io.jpkid.Jpki1` has no owner.
+///
+/// # Errors
+/// A bus failure.
 pub async fn daemon_owner(conn: &Connection) -> Result<Option<String>, ClientError> {
     let dbus = zbus::fdo::DBusProxy::new(conn).await?;
     let name = zbus::names::BusName::try_from(BUS_NAME).map_err(ClientError::Bus)?;
@@ -389,128 +223,292 @@ pub async fn peer_pid(conn: &Connection, unique_name: &str) -> Option<u32> {
     dbus.get_connection_unix_process_id(name).await.ok()
 }
 
-/// Manager proxy.
-pub async fn manager(conn: &Connection) -> Result<ManagerProxy<'static>, ClientError> {
-    Ok(ManagerProxy::new(conn).await?)
+/// The daemon: its Manager, its readers.
+#[derive(Debug, Clone)]
+pub struct Client {
+    conn: Connection,
+    manager: ManagerProxy<'static>,
 }
 
-/// Reader proxy for `/io/jpkid/Jpki1/reader/N`.
-pub async fn reader(conn: &Connection, n: u32) -> Result<ReaderProxy<'static>, ClientError> {
-    reader_at(conn, &reader_path(n)).await
-}
-
-/// Reader proxy for an object path.
-pub async fn reader_at(conn: &Connection, path: &str) -> Result<ReaderProxy<'static>, ClientError> {
-    Ok(ReaderProxy::builder(conn)
-        .path(path.to_owned())
-        .build()
-        .await?)
-}
-
-/// Testing proxy (only with `jpkid --virtual`).
-pub async fn testing(conn: &Connection) -> Result<TestingProxy<'static>, ClientError> {
-    Ok(TestingProxy::new(conn).await?)
-}
-
-/// The object path of reader `n`.
-pub fn reader_path(n: u32) -> String {
-    format!("{READER_PATH_PREFIX}{n}")
-}
-
-/// `N` of `/io/jpkid/Jpki1/reader/N`.
-pub fn reader_number(path: &str) -> Option<u32> {
-    path.strip_prefix(READER_PATH_PREFIX)?.parse().ok()
-}
-
-/// Card-method options (`allow-last-try`, `timeout-ms`).
-pub fn card_options(
-    allow_last_try: bool,
-    timeout_ms: Option<u32>,
-) -> HashMap<&'static str, Value<'static>> {
-    let mut m = HashMap::new();
-    if allow_last_try {
-        m.insert("allow-last-try", Value::from(true));
-    }
-    if let Some(t) = timeout_ms {
-        m.insert("timeout-ms", Value::from(t));
-    }
-    m
-}
-
-/// `VerifyCertificate` options (`at`).
-pub fn verify_options(at: Option<i64>) -> HashMap<&'static str, Value<'static>> {
-    let mut m = HashMap::new();
-    if let Some(t) = at {
-        m.insert("at", Value::from(t));
-    }
-    m
-}
-
-/// One value of an `a{sv}` result, as a plain value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plain {
-    Str(String),
-    Int(i64),
-    Bool(bool),
-    Bytes(Vec<u8>),
-    Other(String),
-}
-
-/// An `a{sv}` result with its values made plain.
-pub fn plain(dict: &Dict) -> Vec<(String, Plain)> {
-    let mut out: Vec<(String, Plain)> = dict
-        .iter()
-        .map(|(k, v)| {
-            let p = match &**v {
-                Value::Str(s) => Plain::Str(s.to_string()),
-                Value::I64(i) => Plain::Int(*i),
-                Value::I32(i) => Plain::Int(i64::from(*i)),
-                Value::U32(i) => Plain::Int(i64::from(*i)),
-                Value::U8(i) => Plain::Int(i64::from(*i)),
-                Value::Bool(b) => Plain::Bool(*b),
-                Value::Array(a) => a
-                    .iter()
-                    .map(|x| match x {
-                        Value::U8(b) => Some(*b),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<u8>>>()
-                    .map_or_else(|| Plain::Other(v.to_string()), Plain::Bytes),
-                other => Plain::Other(other.to_string()),
-            };
-            (k.clone(), p)
+impl Client {
+    /// The daemon on this connection.
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn new(conn: &Connection) -> Result<Client, ClientError> {
+        let manager = ManagerProxy::builder(conn)
+            .destination(BUS_NAME)
+            .path(MANAGER_PATH)
+            .build()
+            .await?;
+        Ok(Client {
+            conn: conn.clone(),
+            manager,
         })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The raw Manager proxy.
+    pub fn manager(&self) -> &ManagerProxy<'static> {
+        &self.manager
+    }
+
+    /// The daemon's version.
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn version(&self) -> Result<String, ClientError> {
+        Ok(self.manager.version().await?)
+    }
+
+    /// `production` or `test`.
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn trust_hierarchy(&self) -> Result<String, ClientError> {
+        Ok(self.manager.trust_hierarchy().await?)
+    }
+
+    /// Every reader, in id order.
+    ///
+    /// # Errors
+    /// A bus failure or the daemon's refusal.
+    pub async fn readers(&self) -> Result<Vec<Reader>, ClientError> {
+        let mut out = Vec::new();
+        for path in self.manager.get_readers().await? {
+            if let Some(id) = api::reader_id(path.as_str()) {
+                out.push(self.reader(id).await?);
+            }
+        }
+        out.sort_by_key(Reader::id);
+        Ok(out)
+    }
+
+    /// Reader `id` (`/io/jpkid/Jpki1/reader/<id>`).
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn reader(&self, id: u32) -> Result<Reader, ClientError> {
+        let proxy = ReaderProxy::builder(&self.conn)
+            .destination(BUS_NAME)
+            .path(api::reader_path(id))
+            .build()
+            .await?;
+        Ok(Reader { id, proxy })
+    }
+
+    /// Verifies a certificate (chain, validity, revocation) for `purpose`.
+    ///
+    /// # Errors
+    /// The daemon's `InvalidArgument` for input that is no certificate of a sane size; a bus
+    /// failure.
+    pub async fn verify_certificate(
+        &self,
+        der: &[u8],
+        purpose: Purpose,
+        options: &VerifyOptions,
+    ) -> Result<VerifyResult, ClientError> {
+        Ok(self
+            .manager
+            .verify_certificate(der.to_vec(), purpose.to_string(), options.to_dict())
+            .await?)
+    }
+
+    /// The Testing interface (only with `jpkid --virtual`).
+    ///
+    /// # Errors
+    /// A bus failure.
+    #[cfg(feature = "virtual-card")]
+    pub async fn testing(&self) -> Result<TestingProxy<'static>, ClientError> {
+        Ok(TestingProxy::builder(&self.conn)
+            .destination(BUS_NAME)
+            .path(MANAGER_PATH)
+            .build()
+            .await?)
+    }
 }
 
-/// A signal of the daemon.
+/// One reader of the daemon, with typed calls.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    id: u32,
+    proxy: ReaderProxy<'static>,
+}
+
+impl Reader {
+    /// N of `/io/jpkid/Jpki1/reader/N`.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The object path.
+    pub fn path(&self) -> String {
+        api::reader_path(self.id)
+    }
+
+    /// The raw proxy.
+    pub fn proxy(&self) -> &ReaderProxy<'static> {
+        &self.proxy
+    }
+
+    /// The reader's name.
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn name(&self) -> Result<String, ClientError> {
+        Ok(self.proxy.name().await?)
+    }
+
+    /// Its state.
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn state(&self) -> Result<ReaderState, ClientError> {
+        Ok(self.proxy.state().await?)
+    }
+
+    /// The kind of token in it.
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn card_kind(&self) -> Result<CardKind, ClientError> {
+        Ok(self.proxy.card_kind().await?)
+    }
+
+    /// The card's ATR.
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn atr(&self) -> Result<Vec<u8>, ClientError> {
+        Ok(self.proxy.atr().await?)
+    }
+
+    /// The claimant's unique bus name, or empty.
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn claimant(&self) -> Result<String, ClientError> {
+        Ok(self.proxy.claimant().await?)
+    }
+
+    /// Card insertions counted since the daemon started (pass it as
+    /// [`CardOptions::insertion`]).
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn insertions(&self) -> Result<u32, ClientError> {
+        Ok(self.proxy.insertions().await?)
+    }
+
+    /// Claims the reader for this connection.
+    ///
+    /// # Errors
+    /// `Claimed` when another client holds it.
+    pub async fn claim(&self) -> Result<(), ClientError> {
+        Ok(self.proxy.claim().await?)
+    }
+
+    /// Releases this connection's claim.
+    ///
+    /// # Errors
+    /// `Claimed` when another client holds it.
+    pub async fn release(&self) -> Result<(), ClientError> {
+        Ok(self.proxy.release().await?)
+    }
+
+    /// Tries left per PIN; spends none.
+    ///
+    /// # Errors
+    /// The daemon's card errors.
+    pub async fn pin_status(&self) -> Result<PinCounters, ClientError> {
+        Ok(self.proxy.get_pin_status().await?)
+    }
+
+    /// Reads a certificate; `secret` is the signing password for [`CertKind::Sign`], empty
+    /// otherwise (the Android token's auth certificate takes the auth PIN).
+    ///
+    /// # Errors
+    /// The daemon's card and PIN errors.
+    pub async fn read_certificate(
+        &self,
+        which: CertKind,
+        secret: &[u8],
+        options: &CardOptions,
+    ) -> Result<SecretBytes, ClientError> {
+        Ok(self
+            .proxy
+            .read_certificate(which.to_string(), secret.to_vec(), options.to_dict())
+            .await?)
+    }
+
+    /// Signs `digest` (a `hash` value) with the card's `key`, PKCS#1 v1.5.
+    ///
+    /// # Errors
+    /// The daemon's card and PIN errors.
+    pub async fn sign(
+        &self,
+        key: KeyKind,
+        hash: HashAlg,
+        digest: &[u8],
+        secret: &[u8],
+        options: &CardOptions,
+    ) -> Result<Vec<u8>, ClientError> {
+        Ok(self
+            .proxy
+            .sign(
+                key.to_string(),
+                hash.to_string(),
+                digest.to_vec(),
+                secret.to_vec(),
+                options.to_dict(),
+            )
+            .await?)
+    }
+}
+
+/// A signal of the daemon, or its coming and going on the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// A reader appeared.
     ReaderAdded {
+        /// Its object path.
         path: String,
     },
+    /// A reader disappeared.
     ReaderRemoved {
+        /// Its object path.
         path: String,
     },
+    /// A reader changed state.
     StateChanged {
+        /// Its object path.
         path: String,
-        old: String,
-        new: String,
+        /// The state before.
+        old: ReaderState,
+        /// The state now.
+        new: ReaderState,
+        /// Why, in words.
         reason: String,
     },
     /// `io.jpkid.Jpki1` got an owner (the daemon started or restarted).
     DaemonStarted {
+        /// The daemon's unique name.
         owner: String,
     },
     /// `io.jpkid.Jpki1` lost its owner (the daemon stopped or crashed).
     DaemonStopped,
 }
 
-/// The daemon's signals (`ReaderAdded`, `ReaderRemoved`, `StateChanged`) and its coming and
-/// going on the bus (`NameOwnerChanged` of `io.jpkid.Jpki1`).
+/// The daemon's signals (`ReaderAdded`, `ReaderRemoved`, `StateChanged`, recognised by the
+/// generated signal types) and its coming and going on the bus (`NameOwnerChanged`).
+///
+/// # Errors
+/// A bus failure while subscribing.
 pub async fn events(
     conn: &Connection,
 ) -> Result<impl futures_util::Stream<Item = Event> + Unpin + use<>, ClientError> {
@@ -520,85 +518,53 @@ pub async fn events(
         .path_namespace(MANAGER_PATH)
         .build()
         .map_err(ClientError::Bus)?;
-    let owner_rule = zbus::MatchRule::builder()
-        .msg_type(zbus::message::Type::Signal)
-        .sender("org.freedesktop.DBus")
-        .interface("org.freedesktop.DBus")
-        .member("NameOwnerChanged")
-        .arg(0, BUS_NAME)
-        .build()
-        .map_err(ClientError::Bus)?;
-    let owners = zbus::MessageStream::for_match_rule(owner_rule, conn, None).await?;
-    let owners = owners.filter_map(|m| async move {
-        let m = m.ok()?;
-        let (name, _old, new): (String, String, String) = m.body().deserialize().ok()?;
-        if name != BUS_NAME {
-            return None;
-        }
-        Some(if new.is_empty() {
-            Event::DaemonStopped
-        } else {
-            Event::DaemonStarted { owner: new }
-        })
-    });
+    let dbus = zbus::fdo::DBusProxy::new(conn).await?;
+    let owners = dbus
+        .receive_name_owner_changed_with_args(&[(0, BUS_NAME)])
+        .await?
+        .filter_map(|signal| async move {
+            let args = signal.args().ok()?;
+            Some(match args.new_owner().as_ref() {
+                Some(owner) => Event::DaemonStarted {
+                    owner: owner.to_string(),
+                },
+                None => Event::DaemonStopped,
+            })
+        });
     let stream = zbus::MessageStream::for_match_rule(rule, conn, None).await?;
-    let signals = stream.filter_map(|m| async move {
-        let m = m.ok()?;
-        let h = m.header();
-        let path = h.path()?.to_string();
-        let iface = h.interface()?.to_string();
-        let member = h.member()?.to_string();
-        match (iface.as_str(), member.as_str()) {
-            ("io.jpkid.Jpki1.Manager", "ReaderAdded") => {
-                let p: OwnedObjectPath = m.body().deserialize().ok()?;
-                Some(Event::ReaderAdded {
-                    path: p.to_string(),
-                })
-            }
-            ("io.jpkid.Jpki1.Manager", "ReaderRemoved") => {
-                let p: OwnedObjectPath = m.body().deserialize().ok()?;
-                Some(Event::ReaderRemoved {
-                    path: p.to_string(),
-                })
-            }
-            ("io.jpkid.Jpki1.Reader", "StateChanged") => {
-                let (old, new, reason): (String, String, String) = m.body().deserialize().ok()?;
-                Some(Event::StateChanged {
-                    path,
-                    old,
-                    new,
-                    reason,
-                })
-            }
-            _ => None,
-        }
-    });
+    let signals = stream.filter_map(|m| async move { event_of(m.ok()?) });
     Ok(Box::pin(futures_util::stream::select(
         Box::pin(signals),
         Box::pin(owners),
     )))
 }
 
+fn event_of(m: zbus::Message) -> Option<Event> {
+    let path = m.header().path()?.to_string();
+    if let Some(s) = ReaderAdded::from_message(m.clone()) {
+        return Some(Event::ReaderAdded {
+            path: s.args().ok()?.reader().to_string(),
+        });
+    }
+    if let Some(s) = ReaderRemoved::from_message(m.clone()) {
+        return Some(Event::ReaderRemoved {
+            path: s.args().ok()?.reader().to_string(),
+        });
+    }
+    let s = StateChanged::from_message(m)?;
+    let args = s.args().ok()?;
+    Some(Event::StateChanged {
+        path,
+        old: *args.old(),
+        new: *args.new(),
+        reason: args.reason().to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-
-    #[test]
-    fn error_names_map_to_kinds() {
-        for k in ErrorKind::ALL {
-            let name = format!("io.jpkid.Jpki1.Error.{}", k.short_name());
-            assert_eq!(ErrorKind::from_name(&name), Some(k));
-        }
-        assert_eq!(ErrorKind::from_name("io.jpkid.Jpki1.Error.Nope"), None);
-        assert_eq!(ErrorKind::from_name("PinIncorrect"), None);
-    }
-
-    #[test]
-    fn remaining_is_read_from_the_message() {
-        assert_eq!(remaining_of("remaining=2; wrong PIN"), Some(2));
-        assert_eq!(remaining_of("remaining=0"), Some(0));
-        assert_eq!(remaining_of("wrong PIN"), None);
-    }
 
     #[test]
     fn bus_choice_parses() {
@@ -612,9 +578,11 @@ mod tests {
     }
 
     #[test]
-    fn reader_paths_round_trip() {
-        assert_eq!(reader_path(3), "/io/jpkid/Jpki1/reader/3");
-        assert_eq!(reader_number("/io/jpkid/Jpki1/reader/3"), Some(3));
-        assert_eq!(reader_number("/io/jpkid/Jpki1"), None);
+    fn daemon_errors_and_bus_errors_are_told_apart() {
+        let e = ClientError::from(Error::PinIncorrect("remaining=1 wrong".into()));
+        assert_eq!(e.remaining(), Some(1));
+        assert!(matches!(e, ClientError::Daemon(Error::PinIncorrect(_))));
+        let z = zbus::Error::InputOutput(std::sync::Arc::new(std::io::Error::other("gone")));
+        assert!(matches!(ClientError::from(z), ClientError::NoAnswer { .. }));
     }
 }

@@ -45,28 +45,10 @@ pub fn sfi(ef: u16) -> Option<u8> {
     u8::try_from(ef).ok().filter(|v| (1..=0x1E).contains(v))
 }
 
-/// The four certificates of the JPKI AP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CertKind {
-    /// 利用者証明用電子証明書, EF 000A.
-    Auth,
-    /// 利用者証明用CA証明書, EF 000B.
-    AuthCa,
-    /// 署名用電子証明書, EF 0001 (needs the signing password).
-    Sign,
-    /// 署名用CA証明書, EF 0002.
-    SignCa,
-}
+pub use crate::api::{CardKind, CertKind, HashAlg, KeyKind};
 
+/// Card facts of the certificates (§2.1).
 impl CertKind {
-    /// Every kind, in D-Bus order.
-    pub const ALL: [CertKind; 4] = [
-        CertKind::Auth,
-        CertKind::AuthCa,
-        CertKind::Sign,
-        CertKind::SignCa,
-    ];
-
     /// The EF holding the certificate.
     pub fn ef(self) -> u16 {
         match self {
@@ -77,19 +59,14 @@ impl CertKind {
         }
     }
 
-    /// The D-Bus name (`auth`, `auth-ca`, `sign`, `sign-ca`).
-    pub fn as_str(self) -> &'static str {
+    /// What the certificate is, for errors and the trace.
+    pub fn describe(self) -> &'static str {
         match self {
-            CertKind::Auth => "auth",
-            CertKind::AuthCa => "auth-ca",
-            CertKind::Sign => "sign",
-            CertKind::SignCa => "sign-ca",
+            CertKind::Auth => "auth certificate (EF 000A)",
+            CertKind::AuthCa => "auth CA certificate (EF 000B)",
+            CertKind::Sign => "signing certificate (EF 0001)",
+            CertKind::SignCa => "signing CA certificate (EF 0002)",
         }
-    }
-
-    /// Parses the D-Bus name.
-    pub fn parse(s: &str) -> Option<CertKind> {
-        CertKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     /// Whether the certificate contains personal data (the sign certificate carries the basic
@@ -99,9 +76,30 @@ impl CertKind {
     }
 }
 
-impl fmt::Display for CertKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// Card facts of the keys (§2.1).
+impl KeyKind {
+    /// The key's EF.
+    pub fn ef(self) -> u16 {
+        match self {
+            KeyKind::Sign => EF_SIGN_KEY,
+            KeyKind::Auth => EF_AUTH_KEY,
+        }
+    }
+
+    /// The PIN that unlocks the key.
+    pub fn pin(self) -> PinKind {
+        match self {
+            KeyKind::Sign => PinKind::SignPassword,
+            KeyKind::Auth => PinKind::AuthPin,
+        }
+    }
+
+    /// The certificate of the key's public half.
+    pub fn certificate(self) -> CertKind {
+        match self {
+            KeyKind::Sign => CertKind::Sign,
+            KeyKind::Auth => CertKind::Auth,
+        }
     }
 }
 
@@ -161,21 +159,7 @@ impl fmt::Display for PinKind {
     }
 }
 
-/// What kind of JPKI token is in the reader (EF 0006 label), §2.2, §13.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CardKind {
-    /// A physical My Number Card.
-    Card,
-    /// The Android smartphone certificate (移動端末設備用).
-    Android,
-    /// The iPhone smartphone certificate.
-    Iphone,
-    /// No JPKI application (not a My Number Card).
-    None,
-    /// A JPKI application with an unknown label (e.g. the old 住基カード).
-    Unknown,
-}
-
+/// The token kind a label names (EF 0006, §2.2, §13).
 impl CardKind {
     /// From the trimmed token label.
     pub fn from_label(label: &str) -> CardKind {
@@ -184,17 +168,6 @@ impl CardKind {
             LABEL_ANDROID => CardKind::Android,
             LABEL_IPHONE => CardKind::Iphone,
             _ => CardKind::Unknown,
-        }
-    }
-
-    /// The D-Bus value (`card`, `android`, `iphone`, `none`, `unknown`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CardKind::Card => "card",
-            CardKind::Android => "android",
-            CardKind::Iphone => "iphone",
-            CardKind::None => "none",
-            CardKind::Unknown => "unknown",
         }
     }
 }
@@ -228,6 +201,12 @@ pub enum JpkiError {
     /// The operation is not possible on this kind of token.
     #[error("not supported on this card: {0}")]
     Unsupported(&'static str),
+    /// A secret was given for a certificate this token lets anyone read; it was not sent.
+    #[error("the {0} certificate of this token is read without a secret: pass an empty one")]
+    SecretNotWanted(CertKind),
+    /// The token guards this certificate with a PIN and none was given.
+    #[error("{0}: this token needs it to read the certificate")]
+    PinRequired(PinKind),
     /// Wrong PIN; `remaining` tries are left.
     #[error("remaining={remaining} wrong {pin}")]
     PinIncorrect {
@@ -258,16 +237,6 @@ pub enum JpkiError {
         /// The rule that failed.
         #[source]
         source: pin::PinFormatError,
-    },
-    /// The digest does not fit the hash algorithm.
-    #[error("digest of {got} bytes does not fit {hash} ({expected} bytes)")]
-    DigestLength {
-        /// Hash name.
-        hash: &'static str,
-        /// Length the hash has.
-        expected: usize,
-        /// Length given.
-        got: usize,
     },
     /// The text AP's integrity record does not match its files.
     #[error("integrity record does not match: {0}")]
@@ -316,11 +285,8 @@ mod tests {
     }
 
     #[test]
-    fn names_round_trip() {
-        for k in CertKind::ALL {
-            assert_eq!(CertKind::parse(k.as_str()), Some(k));
-        }
-        assert_eq!(CertKind::parse("signature"), None);
+    fn labels_name_token_kinds() {
+        assert_eq!(CardKind::from_label("JPKIAPICCTOKEN2"), CardKind::Card);
         assert_eq!(CardKind::from_label("JPKIAPGPSETOKEN"), CardKind::Android);
         assert_eq!(CardKind::from_label("JPKIAPICCTOKEN"), CardKind::Unknown);
     }

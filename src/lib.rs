@@ -6,13 +6,16 @@
 //! `service -> readers -> flows -> {jpki, pki, terms}`, `jpki -> card -> transport -> apdu/tlv`.
 
 pub mod apdu;
+pub mod api;
 pub mod audit;
 pub mod card;
 pub mod client;
 pub mod config;
+pub mod digest;
 pub mod flows;
 pub mod jpki;
 pub mod pki;
+pub mod process;
 pub mod readers;
 pub mod service;
 pub mod tlv;

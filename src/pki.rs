@@ -49,35 +49,7 @@ pub use crl::CrlStore;
 pub use ocsp::OcspConfig;
 pub use roots::{Anchor, Hierarchy, TrustAnchors};
 
-/// Which JPKI hierarchy a certificate must chain to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Purpose {
-    /// 署名用電子証明書: signing certificates under the digital-signature CA.
-    Sign,
-    /// 利用者証明用電子証明書: authentication certificates under the user-authentication CA.
-    Auth,
-}
-
-impl Purpose {
-    /// The name used on D-Bus (`sign` | `auth`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Sign => "sign",
-            Purpose::Auth => "auth",
-        }
-    }
-}
-
-impl std::str::FromStr for Purpose {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sign" => Ok(Purpose::Sign),
-            "auth" => Ok(Purpose::Auth),
-            other => Err(UnknownName(other.to_owned())),
-        }
-    }
-}
+pub use crate::api::{CertStatus, Purpose, RevocationSource};
 
 /// A configuration string that names no known value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,43 +149,30 @@ pub enum VerifyOutcome {
 }
 
 impl VerifyOutcome {
+    /// The outcome's name in the contract (`status` of `VerifyCertificate`).
+    pub fn status(&self) -> CertStatus {
+        match self {
+            Self::Valid => CertStatus::Valid,
+            Self::Expired => CertStatus::Expired,
+            Self::NotYetValid => CertStatus::NotYetValid,
+            Self::Revoked { .. } => CertStatus::Revoked,
+            Self::Untrusted => CertStatus::Untrusted,
+            Self::BadSignature => CertStatus::BadSignature,
+            Self::WrongPurpose => CertStatus::WrongPurpose,
+            Self::Malformed => CertStatus::Malformed,
+            Self::RevocationUnknown => CertStatus::RevocationUnknown,
+        }
+    }
+
     /// Stable name used in the D-Bus `status` key.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Valid => "valid",
-            Self::Expired => "expired",
-            Self::NotYetValid => "not-yet-valid",
-            Self::Revoked { .. } => "revoked",
-            Self::Untrusted => "untrusted",
-            Self::BadSignature => "bad-signature",
-            Self::WrongPurpose => "wrong-purpose",
-            Self::Malformed => "malformed",
-            Self::RevocationUnknown => "revocation-unknown",
-        }
+        self.status().as_str()
     }
 }
 
 impl fmt::Display for VerifyOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Where the revocation answer came from (D-Bus key `revocation-source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevocationSource {
-    Crl,
-    Ocsp,
-    None,
-}
-
-impl RevocationSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Crl => "crl",
-            Self::Ocsp => "ocsp",
-            Self::None => "none",
-        }
     }
 }
 

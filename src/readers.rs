@@ -3,8 +3,15 @@
 //! (virtual readers) tells the workers about readers and cards coming and going. Every state
 //! change carries a reason, because a technician reading `jpkictl monitor` needs the why.
 //!
-//! Card I/O blocks, so it never runs on tokio threads: callers get a oneshot receiver and await
-//! it. Dropping the receiver cancels a request that has not started yet.
+//! Card I/O blocks, so it never runs on tokio threads: [`ReaderManager::submit`] hands a
+//! [`Flow`] to the reader's worker and returns a oneshot receiver of that flow's own output.
+//! Dropping the receiver cancels a request that has not started yet.
+//!
+//! A request's deadline starts when its worker starts it (queue wait is not counted). A flow
+//! that presents a PIN gets its session exclusively from the first APDU; whichever way it ends
+//! — success, error, timeout, a panic inside the flow — the session ends with the card
+//! unpowered, and [`ReaderManager::shutdown`] waits for every request in flight and every
+//! exchange still running on a card before the daemon exits.
 
 // A build with neither PC/SC nor virtual readers (the CRL benchmark's) has no reader sources.
 #![cfg_attr(not(any(feature = "pcsc", feature = "virtual-card")), allow(dead_code))]
@@ -13,52 +20,23 @@
 mod pcsc;
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 #[cfg(feature = "virtual-card")]
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc as tmpsc, oneshot};
-use tracing::{debug, info, warn};
-use zeroize::Zeroizing;
+use tracing::{debug, error, info, warn};
 
+pub use crate::api::ReaderState;
+use crate::api::{CardOptions, MIN_TIMEOUT};
 use crate::card::{Card, CardError};
-use crate::flows::{self, PinStatus, TextAttributes};
-use crate::jpki::ap::{HashAlg, KeyKind};
-use crate::jpki::{CardInfo, CardKind, CertKind, JpkiError, PinGuard};
-use crate::transport::{CardTransport, TransportError};
-
-/// DESIGN §6.2 reader states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReaderState {
-    /// No card.
-    Empty,
-    /// A card was inserted and is being identified.
-    Probing,
-    /// A JPKI token is ready for requests.
-    Ready,
-    /// A request is running.
-    Busy,
-    /// The card is not a My Number Card (or smartphone token).
-    Unsupported,
-    /// The card does not answer.
-    Mute,
-}
-
-impl ReaderState {
-    /// The D-Bus value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReaderState::Empty => "empty",
-            ReaderState::Probing => "probing",
-            ReaderState::Ready => "ready",
-            ReaderState::Busy => "busy",
-            ReaderState::Unsupported => "unsupported",
-            ReaderState::Mute => "mute",
-        }
-    }
-}
+use crate::flows::{self, Flow, FlowContext};
+use crate::jpki::{CardInfo, CardKind, JpkiError, PinGuard};
+use crate::transport::{CardTransport, Drain, Share, TransportError};
 
 /// What the daemon knows about one reader at a moment.
 #[derive(Debug, Clone)]
@@ -97,90 +75,21 @@ pub enum ReaderEvent {
     },
 }
 
-/// One card request. Secrets are raw bytes; `flows` validates them before any APDU.
-pub enum Request {
-    /// Retry counters.
-    PinStatus,
-    /// Read a certificate.
-    ReadCertificate {
-        /// Which one.
-        which: CertKind,
-        /// The signing password for `sign`, empty otherwise.
-        secret: Zeroizing<Vec<u8>>,
-    },
-    /// Sign a digest.
-    Sign {
-        /// Which key.
-        key: KeyKind,
-        /// Hash of the digest.
-        hash: HashAlg,
-        /// The digest.
-        digest: Vec<u8>,
-        /// The key's PIN.
-        secret: Zeroizing<Vec<u8>>,
-    },
-    /// Read the basic four with their integrity check.
-    ReadTextAttributes {
-        /// The text PIN.
-        text_pin: Zeroizing<Vec<u8>>,
-        /// Also check the record's signature with the CV certificate.
-        check_signature: bool,
-    },
-}
-
-impl Request {
-    /// Name for logs and audit.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Request::PinStatus => "pin-status",
-            Request::ReadCertificate { .. } => "read-certificate",
-            Request::Sign { .. } => "sign",
-            Request::ReadTextAttributes { .. } => "read-text-attributes",
-        }
-    }
-}
-
-impl std::fmt::Debug for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Secrets and digests are never shown.
-        write!(f, "Request({})", self.name())
-    }
-}
-
-/// The answer to a [`Request`].
-pub enum Reply {
-    /// Retry counters.
-    PinStatus(PinStatus),
-    /// A certificate (DER).
-    Certificate(Zeroizing<Vec<u8>>),
-    /// A signature.
-    Signature(Vec<u8>),
-    /// The basic four.
-    TextAttributes(TextAttributes),
-}
-
-impl std::fmt::Debug for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Reply::PinStatus(p) => write!(f, "Reply::PinStatus({p:?})"),
-            Reply::Certificate(c) => write!(f, "Reply::Certificate({} bytes)", c.len()),
-            Reply::Signature(s) => write!(f, "Reply::Signature({} bytes)", s.len()),
-            Reply::TextAttributes(_) => f.write_str("Reply::TextAttributes(redacted)"),
-        }
-    }
-}
-
-/// Per-request options (D-Bus `a{sv}`).
+/// Per-request options, as the reader layer applies them.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestOptions {
     /// The caller accepts risking the last PIN tries.
     pub allow_last_try: bool,
-    /// Deadline for the whole request, queueing included.
+    /// The request's deadline, counted from when its worker starts it.
     pub timeout: Duration,
+    /// The reader's `Insertions` the caller saw; another card since ends the request.
+    pub insertion: Option<u32>,
 }
 
-/// Why a request did not run or failed.
+/// Why a request did not run or failed. A flow's own error passes through unchanged; the
+/// service is the one place that names errors for callers.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RequestError {
     /// The reader is empty.
     #[error("no card in the reader")]
@@ -197,15 +106,24 @@ pub enum RequestError {
     /// The card does not answer.
     #[error("the card does not answer")]
     Mute,
-    /// The request did not finish in time.
-    #[error("request timed out")]
-    Timeout,
-    /// The caller went away or the daemon is stopping.
-    #[error("request cancelled")]
-    Cancelled,
+    /// The card the caller meant (option `insertion`) has been replaced by another; nothing
+    /// was sent to the card in the reader.
+    #[error("the card was replaced since the caller saw it (insertion {expected}, now {now})")]
+    CardReplaced {
+        /// The insertion the caller named.
+        expected: u32,
+        /// The reader's insertion count now.
+        now: u32,
+    },
+    /// The daemon is stopping.
+    #[error("the daemon is stopping")]
+    Stopping,
+    /// The flow panicked; the session was ended and the reader recovered.
+    #[error("the request failed inside the daemon")]
+    Panicked,
     /// The card operation failed.
     #[error(transparent)]
-    Jpki(#[from] JpkiError),
+    Flow(#[from] JpkiError),
 }
 
 /// Why the reader layer could not start.
@@ -232,7 +150,7 @@ pub struct ReadersConfig {
     pub pcsc: bool,
     /// `readers.ignore` globs on reader names.
     pub ignore: Vec<String>,
-    /// `limits.op_timeout_ms`: default deadline of a request, and the wait for a mute card.
+    /// `limits.op_timeout_ms`: the longest deadline of a request (and its default).
     pub op_timeout: Duration,
     /// `limits.queue_depth`: requests waiting per reader, the running one included.
     pub queue_depth: usize,
@@ -255,27 +173,111 @@ impl Default for ReadersConfig {
 /// How a worker reaches its card.
 pub(crate) trait Connector: Send + 'static {
     /// Opens a session with the card in the reader.
-    fn connect(&mut self, timeout: Duration) -> Result<Box<dyn CardTransport>, TransportError>;
+    fn connect(&mut self, share: Share) -> Result<Box<dyn CardTransport>, TransportError>;
     /// Whether a card is in the reader, as far as the connector can tell without I/O on it.
     fn card_present(&self) -> Option<bool> {
         None
     }
+    /// A count that changes with every card insertion and removal (pcscd's event counter), so
+    /// that a card swapped faster than the monitor reports is still noticed; `None` when the
+    /// reader cannot tell.
+    fn generation(&mut self) -> Option<u32> {
+        None
+    }
+    /// The exchanges still running on this reader's card.
+    fn drain(&self) -> Drain;
 }
 
-type ReplySender = oneshot::Sender<Result<Reply, RequestError>>;
+/// The answer channel of a request with output `O`.
+type Reply<O> = oneshot::Sender<Result<O, RequestError>>;
+
+/// A request with its reply channel, type-erased for the worker's queue.
+pub(crate) trait Job: Send {
+    fn name(&self) -> &'static str;
+    fn options(&self) -> RequestOptions;
+    fn caller_gone(&self) -> bool;
+    fn presents_pin(&self) -> bool;
+    fn admit(&self, card: &CardInfo) -> Result<(), JpkiError>;
+    /// Runs the flow (a panic inside it is caught) and returns the answer, still unsent.
+    fn run(
+        self: Box<Self>,
+        card: &mut Card<Box<dyn CardTransport>>,
+        ctx: &FlowContext,
+    ) -> Box<dyn Answer>;
+    /// Answers without running.
+    fn refuse(self: Box<Self>, e: RequestError);
+}
+
+/// A finished request's answer, sent once the reader's state says what happened.
+pub(crate) trait Answer: Send {
+    fn failure(&self) -> Option<&RequestError>;
+    fn send(self: Box<Self>);
+}
+
+struct FlowJob<F: Flow> {
+    flow: F,
+    options: RequestOptions,
+    reply: Reply<F::Output>,
+}
+
+struct FlowAnswer<O> {
+    result: Result<O, RequestError>,
+    reply: Reply<O>,
+}
+
+impl<O: Send> Answer for FlowAnswer<O> {
+    fn failure(&self) -> Option<&RequestError> {
+        self.result.as_ref().err()
+    }
+    fn send(self: Box<Self>) {
+        let _ = self.reply.send(self.result);
+    }
+}
+
+impl<F: Flow> Job for FlowJob<F> {
+    fn name(&self) -> &'static str {
+        self.flow.name()
+    }
+    fn options(&self) -> RequestOptions {
+        self.options
+    }
+    fn caller_gone(&self) -> bool {
+        self.reply.is_closed()
+    }
+    fn presents_pin(&self) -> bool {
+        self.flow.presents_pin()
+    }
+    fn admit(&self, card: &CardInfo) -> Result<(), JpkiError> {
+        self.flow.admit(card)
+    }
+    fn run(
+        self: Box<Self>,
+        card: &mut Card<Box<dyn CardTransport>>,
+        ctx: &FlowContext,
+    ) -> Box<dyn Answer> {
+        let FlowJob { flow, reply, .. } = *self;
+        // The card is ended by the worker afterwards whatever the flow left behind, so a
+        // session unwound halfway is still finished (unpowered after a PIN).
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(|| flow.run(card, ctx))) {
+            Ok(r) => r.map_err(RequestError::Flow),
+            Err(_) => Err(RequestError::Panicked),
+        };
+        Box::new(FlowAnswer { result, reply })
+    }
+    fn refuse(self: Box<Self>, e: RequestError) {
+        let _ = self.reply.send(Err(e));
+    }
+}
 
 /// Messages to a reader's worker.
 pub(crate) enum WorkerMsg {
-    Job {
-        request: Request,
-        options: RequestOptions,
-        queued_at: Instant,
-        reply: ReplySender,
-    },
+    Job(Box<dyn Job>),
     CardInserted {
         atr: Vec<u8>,
     },
     CardRemoved,
+    /// The last exchange still running on the card ended (it had been given up on).
+    Drained,
     Stop,
 }
 
@@ -287,6 +289,8 @@ struct ReaderEntry {
     /// finishing a request, and a state change reported after `Removed` would describe a
     /// reader that no longer exists (and whose id a returning reader reuses).
     retired: Arc<AtomicBool>,
+    drain: Drain,
+    thread: JoinHandle<()>,
     #[cfg_attr(not(feature = "virtual-card"), allow(dead_code))]
     slot: Option<VirtualSlotHandle>,
 }
@@ -304,7 +308,9 @@ struct Inner {
     events: tmpsc::UnboundedSender<ReaderEvent>,
     /// Readers the PC/SC monitor added (dropped together when pcscd goes away).
     pcsc_ids: Mutex<std::collections::BTreeSet<u32>>,
-    stopping: AtomicBool,
+    stopping: Arc<AtomicBool>,
+    /// Workers of removed readers, and their drains, that shutdown must still wait for.
+    leaving: Mutex<Vec<(JoinHandle<()>, Drain)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -313,7 +319,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The reader manager. Cheap to clone; every method is non-blocking.
+/// The reader manager. Cheap to clone; every method but [`ReaderManager::shutdown`] is
+/// non-blocking.
 #[derive(Clone)]
 pub struct ReaderManager {
     inner: Arc<Inner>,
@@ -356,7 +363,8 @@ impl ReaderManager {
                 ids_by_name: Mutex::new(BTreeMap::new()),
                 events,
                 pcsc_ids: Mutex::new(std::collections::BTreeSet::new()),
-                stopping: AtomicBool::new(false),
+                stopping: Arc::new(AtomicBool::new(false)),
+                leaving: Mutex::new(Vec::new()),
             }),
         };
         #[cfg(feature = "pcsc")]
@@ -386,18 +394,44 @@ impl ReaderManager {
         self.inner.ignore.iter().any(|p| p.matches(name))
     }
 
-    /// Queues a request on the reader's worker.
+    /// The options a request runs with: `timeout-ms` clamped to 1000 ..= `limits.op_timeout_ms`
+    /// (a caller can neither take the reader from others with a tiny deadline nor pin the
+    /// worker with a huge one), the configured timeout when none is asked for.
+    pub fn options(&self, asked: &CardOptions) -> RequestOptions {
+        let longest = self.inner.config.op_timeout.max(MIN_TIMEOUT);
+        let timeout = asked.timeout_ms.map_or(longest, |ms| {
+            Duration::from_millis(u64::from(ms)).clamp(MIN_TIMEOUT, longest)
+        });
+        RequestOptions {
+            allow_last_try: asked.allow_last_try,
+            timeout,
+            insertion: asked.insertion,
+        }
+    }
+
+    /// The longest a submitted request can take to be answered: the requests queued before it
+    /// and its own, each at the longest deadline, and the exchanges they may leave running.
+    pub fn longest_wait(&self) -> Duration {
+        let per_request = self.inner.config.op_timeout.max(MIN_TIMEOUT) * 2;
+        let queued = u32::try_from(self.inner.config.queue_depth.max(1)).unwrap_or(u32::MAX);
+        per_request.saturating_mul(queued)
+    }
+
+    /// Queues `flow` on the reader's worker; the receiver gets the flow's own output.
     ///
     /// # Errors
     /// [`RequestError::ReaderGone`] for an unknown reader, [`RequestError::ReaderBusy`] when its
     /// queue is full, and the state errors (`NoCard`, `NotJpkiCard`, `Mute`) at once rather than
     /// after queueing.
-    pub fn submit(
+    pub fn submit<F: Flow>(
         &self,
         id: u32,
-        request: Request,
+        flow: F,
         options: RequestOptions,
-    ) -> Result<oneshot::Receiver<Result<Reply, RequestError>>, RequestError> {
+    ) -> Result<oneshot::Receiver<Result<F::Output, RequestError>>, RequestError> {
+        if self.is_stopping() {
+            return Err(RequestError::Stopping);
+        }
         let readers = lock(&self.inner.readers);
         let entry = readers.get(&id).ok_or(RequestError::ReaderGone)?;
         match lock(&entry.snapshot).state {
@@ -413,25 +447,16 @@ impl ReaderManager {
             return Err(RequestError::ReaderBusy);
         }
         let (reply, rx) = oneshot::channel();
-        let msg = WorkerMsg::Job {
-            request,
+        let job = FlowJob {
+            flow,
             options,
-            queued_at: Instant::now(),
             reply,
         };
-        if entry.queue.send(msg).is_err() {
+        if entry.queue.send(WorkerMsg::Job(Box::new(job))).is_err() {
             entry.pending.fetch_sub(1, Ordering::SeqCst);
             return Err(RequestError::ReaderGone);
         }
         Ok(rx)
-    }
-
-    /// The default options: no last try, the configured timeout.
-    pub fn default_options(&self) -> RequestOptions {
-        RequestOptions {
-            allow_last_try: false,
-            timeout: self.inner.config.op_timeout,
-        }
     }
 
     /// Adds a reader with its worker; returns its id (the same id as before for a known name).
@@ -458,16 +483,23 @@ impl ReaderManager {
         let (queue, rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let retired = Arc::new(AtomicBool::new(false));
+        let drain = connector.drain();
+        let wake = queue.clone();
+        drain.on_idle(move || {
+            let _ = wake.send(WorkerMsg::Drained);
+        });
         let worker = Worker {
             connector,
             snapshot: snapshot.clone(),
             pending: pending.clone(),
             retired: retired.clone(),
+            stopping: self.inner.stopping.clone(),
             events: self.inner.events.clone(),
             guard_min: self.inner.config.pin_guard_min_remaining,
-            mute_wait: self.inner.config.op_timeout,
+            generation: None,
+            extended: None,
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("reader-{id}"))
             .spawn(move || worker.run(rx))
             .map_err(ReadersError::Thread)?;
@@ -479,6 +511,8 @@ impl ReaderManager {
                 queue,
                 pending,
                 retired,
+                drain,
+                thread,
                 slot,
             },
         );
@@ -492,9 +526,12 @@ impl ReaderManager {
         if let Some(entry) = lock(&self.inner.readers).remove(&id) {
             let _ = entry.queue.send(WorkerMsg::Stop);
             info!(reader = id, "reader removed");
-            let _snapshot = lock(&entry.snapshot);
-            entry.retired.store(true, Ordering::SeqCst);
-            let _ = self.inner.events.send(ReaderEvent::Removed(id));
+            {
+                let _snapshot = lock(&entry.snapshot);
+                entry.retired.store(true, Ordering::SeqCst);
+                let _ = self.inner.events.send(ReaderEvent::Removed(id));
+            }
+            lock(&self.inner.leaving).push((entry.thread, entry.drain));
         }
     }
 
@@ -518,15 +555,18 @@ impl ReaderManager {
     #[cfg(feature = "virtual-card")]
     pub fn add_virtual_reader(&self, name: &str) -> Result<u32, ReadersError> {
         let slot = crate::transport::r#virtual::VirtualSlot::new();
-        let connector = VirtualConnector { slot: slot.clone() };
+        let connector = VirtualConnector {
+            slot: slot.clone(),
+            drain: Drain::default(),
+        };
         self.add_reader(name, Box::new(connector), Some(slot))
     }
 
     /// Puts the persona in `persona_dir` into a virtual reader.
     ///
     /// # Errors
-    /// [`RequestError::ReaderGone`] for an unknown or non-virtual reader; the persona's load
-    /// error as [`RequestError::Jpki`] is not possible, so a bad directory gives `NoCard`.
+    /// [`VirtualError::NotVirtual`] for an unknown or non-virtual reader,
+    /// [`VirtualError::Persona`] when the directory is no persona.
     #[cfg(feature = "virtual-card")]
     pub fn insert_virtual(&self, id: u32, persona_dir: &Path) -> Result<(), VirtualError> {
         let card = jpki_vcard::VirtualCard::load(persona_dir).map_err(VirtualError::Persona)?;
@@ -549,8 +589,12 @@ impl ReaderManager {
         Ok(())
     }
 
+    /// The slot of a virtual reader, to act behind the reader layer's back (tests).
+    ///
+    /// # Errors
+    /// [`VirtualError::NotVirtual`] for an unknown or non-virtual reader.
     #[cfg(feature = "virtual-card")]
-    fn virtual_slot(&self, id: u32) -> Result<VirtualSlotHandle, VirtualError> {
+    pub fn virtual_slot(&self, id: u32) -> Result<VirtualSlotHandle, VirtualError> {
         lock(&self.inner.readers)
             .get(&id)
             .and_then(|e| e.slot.clone())
@@ -576,15 +620,38 @@ impl ReaderManager {
             .collect()
     }
 
-    /// Stops every worker and the monitor; queued requests end with `ReaderGone`.
-    pub fn shutdown(&self) {
+    /// Stops the reader layer and drains it: queued requests end with `Stopping`, each request
+    /// in flight runs to its end (its deadline at most), and every exchange still running on a
+    /// card is waited for, so that each session that presented a PIN has ended with the card
+    /// unpowered before this returns. Waits at most `grace`; `true` when everything ended.
+    /// Blocks: call it from a thread that may.
+    pub fn shutdown(&self, grace: Duration) -> bool {
+        let deadline = Instant::now() + grace;
         self.inner.stopping.store(true, Ordering::SeqCst);
-        let ids: Vec<u32> = lock(&self.inner.readers).keys().copied().collect();
-        for id in ids {
-            if let Some(entry) = lock(&self.inner.readers).remove(&id) {
-                let _ = entry.queue.send(WorkerMsg::Stop);
+        let entries: Vec<ReaderEntry> = std::mem::take(&mut *lock(&self.inner.readers))
+            .into_values()
+            .collect();
+        let mut waiting: Vec<(JoinHandle<()>, Drain)> =
+            std::mem::take(&mut *lock(&self.inner.leaving));
+        for entry in entries {
+            let _ = entry.queue.send(WorkerMsg::Stop);
+            waiting.push((entry.thread, entry.drain));
+        }
+        let mut all_ended = true;
+        for (thread, drain) in waiting {
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                all_ended = false;
+            }
+            if !drain.wait_idle(deadline.saturating_duration_since(Instant::now())) {
+                all_ended = false;
             }
         }
+        all_ended
     }
 }
 
@@ -603,17 +670,54 @@ pub enum VirtualError {
 #[cfg(feature = "virtual-card")]
 struct VirtualConnector {
     slot: crate::transport::r#virtual::VirtualSlot,
+    drain: Drain,
 }
 
 #[cfg(feature = "virtual-card")]
 impl Connector for VirtualConnector {
-    fn connect(&mut self, timeout: Duration) -> Result<Box<dyn CardTransport>, TransportError> {
-        let t = crate::transport::r#virtual::VirtualTransport::connect(self.slot.clone(), timeout)?;
+    fn connect(&mut self, _share: Share) -> Result<Box<dyn CardTransport>, TransportError> {
+        // A mute card answers nothing until the request's deadline, as on a real reader.
+        let t = crate::transport::r#virtual::VirtualTransport::connect(
+            self.slot.clone(),
+            Duration::MAX,
+        )?;
         Ok(Box::new(t))
     }
 
     fn card_present(&self) -> Option<bool> {
         Some(self.slot.is_present())
+    }
+
+    fn generation(&mut self) -> Option<u32> {
+        Some(self.slot.insertions())
+    }
+
+    fn drain(&self) -> Drain {
+        self.drain.clone()
+    }
+}
+
+/// What a failed request says about the card, for the reader's state.
+enum CardEffect {
+    /// The card left.
+    Removed,
+    /// The reader left (or pcscd).
+    ReaderGone,
+    /// One exchange went unanswered for the mute floor.
+    Mute,
+    /// Nothing about the card (a wrong PIN, a status word, a request's own deadline).
+    None,
+}
+
+fn effect_of(e: &RequestError) -> CardEffect {
+    let RequestError::Flow(JpkiError::Card(CardError::Transport(t))) = e else {
+        return CardEffect::None;
+    };
+    match t {
+        TransportError::CardRemoved | TransportError::NoCard => CardEffect::Removed,
+        TransportError::ReaderGone | TransportError::NoService(_) => CardEffect::ReaderGone,
+        TransportError::Mute => CardEffect::Mute,
+        _ => CardEffect::None,
     }
 }
 
@@ -623,9 +727,13 @@ struct Worker {
     snapshot: Arc<Mutex<ReaderSnapshot>>,
     pending: Arc<AtomicUsize>,
     retired: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
     events: tmpsc::UnboundedSender<ReaderEvent>,
     guard_min: u8,
-    mute_wait: Duration,
+    /// The connector's generation when the card in the reader was identified.
+    generation: Option<u32>,
+    /// Whether extended APDUs work with this card and reader, once a session learned it.
+    extended: Option<bool>,
 }
 
 impl Worker {
@@ -635,24 +743,24 @@ impl Worker {
                 WorkerMsg::Stop => break,
                 WorkerMsg::CardInserted { atr } => self.probe(atr),
                 WorkerMsg::CardRemoved => self.card_gone("card removed"),
-                WorkerMsg::Job {
-                    request,
-                    options,
-                    queued_at,
-                    reply,
-                } => {
-                    let result = self.serve(request, options, queued_at, &reply);
+                WorkerMsg::Drained => self.recover_from_mute(),
+                WorkerMsg::Job(job) => {
+                    self.serve(job);
                     self.pending.fetch_sub(1, Ordering::SeqCst);
-                    if let Some(result) = result {
-                        let _ = reply.send(result);
-                    }
                 }
             }
         }
         // Whatever is still queued ends with a clear answer, not silence.
+        let why = || {
+            if self.stopping.load(Ordering::SeqCst) {
+                RequestError::Stopping
+            } else {
+                RequestError::ReaderGone
+            }
+        };
         while let Ok(msg) = rx.try_recv() {
-            if let WorkerMsg::Job { reply, .. } = msg {
-                let _ = reply.send(Err(RequestError::ReaderGone));
+            if let WorkerMsg::Job(job) = msg {
+                job.refuse(why());
             }
         }
         debug!("reader worker stopped");
@@ -681,12 +789,14 @@ impl Worker {
         });
     }
 
-    fn state(&self) -> ReaderState {
-        lock(&self.snapshot).state
+    fn snapshot(&self) -> ReaderSnapshot {
+        lock(&self.snapshot).clone()
     }
 
-    fn card_gone(&self, reason: &str) {
-        if self.state() != ReaderState::Empty {
+    fn card_gone(&mut self, reason: &str) {
+        self.generation = None;
+        self.extended = None;
+        if self.snapshot().state != ReaderState::Empty {
             self.set_state(ReaderState::Empty, reason, |s| {
                 s.card = None;
                 s.card_kind = CardKind::None;
@@ -703,9 +813,16 @@ impl Worker {
             s.card = None;
             s.card_kind = CardKind::None;
         });
+        self.extended = None;
+        self.identify("identifying the card");
+    }
+
+    /// Detects the token in the reader and moves to the state that follows.
+    fn identify(&mut self, during: &str) {
+        self.generation = self.connector.generation();
         let result = self
             .connector
-            .connect(self.mute_wait)
+            .connect(Share::Shared)
             .map_err(|e| JpkiError::Card(CardError::Transport(e)))
             .and_then(|t| {
                 let mut card = Card::new(t, None);
@@ -728,98 +845,164 @@ impl Worker {
                     s.card = Some(info);
                 });
             }
-            Err(e) => self.after_card_failure(&e, "identifying the card"),
-        }
-    }
-
-    /// Moves to the state a card failure implies.
-    fn after_card_failure(&self, e: &JpkiError, during: &str) {
-        match e {
-            JpkiError::Card(CardError::Transport(
-                TransportError::CardRemoved | TransportError::NoCard,
-            )) => self.card_gone(&format!("card removed while {during}")),
-            JpkiError::Card(CardError::Transport(
-                TransportError::Timeout | TransportError::Mute,
-            )) => self.set_state(
-                ReaderState::Mute,
-                &format!("card stopped answering while {during}"),
-                |_| {},
-            ),
-            JpkiError::Card(CardError::Transport(TransportError::ReaderGone)) => {
-                self.card_gone("reader unplugged")
-            }
-            _ if self.connector.card_present() == Some(false) => {
-                self.card_gone(&format!("card removed while {during}"))
-            }
-            _ => {
-                if self.state() == ReaderState::Probing {
-                    self.set_state(
-                        ReaderState::Unsupported,
-                        &format!("card failed while {during}: {e}"),
-                        |_| {},
-                    );
+            Err(e) => {
+                let e = RequestError::Flow(e);
+                match effect_of(&e) {
+                    CardEffect::None if self.connector.card_present() != Some(false) => self
+                        .set_state(
+                            ReaderState::Unsupported,
+                            &format!("card failed while {during}: {e}"),
+                            |_| {},
+                        ),
+                    _ => self.after_failure(&e, during),
                 }
             }
         }
     }
 
-    /// Runs one request; `None` when the caller is gone and nothing was done.
-    fn serve(
-        &mut self,
-        request: Request,
-        options: RequestOptions,
-        queued_at: Instant,
-        reply: &ReplySender,
-    ) -> Option<Result<Reply, RequestError>> {
-        if reply.is_closed() {
-            debug!(
-                request = request.name(),
-                "caller gone before the request started"
-            );
-            return None;
+    /// A card that had stopped answering finished its last exchange: identify it again.
+    fn recover_from_mute(&mut self) {
+        if self.snapshot().state == ReaderState::Mute {
+            info!("the card answered its last exchange after all; identifying it again");
+            self.identify("identifying the card again");
         }
-        if queued_at.elapsed() >= options.timeout {
-            return Some(Err(RequestError::Timeout));
+    }
+
+    /// Moves to the state a failure implies about the card.
+    fn after_failure(&mut self, e: &RequestError, during: &str) {
+        match effect_of(e) {
+            CardEffect::Removed => self.card_gone(&format!("card removed while {during}")),
+            CardEffect::ReaderGone => self.card_gone("reader unplugged"),
+            CardEffect::Mute => self.set_state(
+                ReaderState::Mute,
+                &format!("card stopped answering while {during}"),
+                |_| {},
+            ),
+            CardEffect::None if self.connector.card_present() == Some(false) => {
+                self.card_gone(&format!("card removed while {during}"));
+            }
+            CardEffect::None => {}
         }
-        match self.state() {
-            ReaderState::Empty => return Some(Err(RequestError::NoCard)),
-            ReaderState::Unsupported => return Some(Err(RequestError::NotJpkiCard)),
-            ReaderState::Mute => return Some(Err(RequestError::Mute)),
+    }
+
+    /// Checks a request against the reader before any APDU: caller still there, daemon not
+    /// stopping, a card of the right kind, the very card the caller meant.
+    fn admit(&mut self, job: &dyn Job) -> Result<FlowContext, RequestError> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(RequestError::Stopping);
+        }
+        if self.retired.load(Ordering::SeqCst) {
+            return Err(RequestError::ReaderGone);
+        }
+        let snapshot = self.snapshot();
+        match snapshot.state {
+            ReaderState::Empty => return Err(RequestError::NoCard),
+            ReaderState::Unsupported => return Err(RequestError::NotJpkiCard),
+            ReaderState::Mute => return Err(RequestError::Mute),
             ReaderState::Probing | ReaderState::Ready | ReaderState::Busy => {}
         }
-        let name = request.name();
+        let info = snapshot.card.ok_or(RequestError::NoCard)?;
+        if let Some(expected) = job.options().insertion
+            && expected != snapshot.insertions
+        {
+            return Err(RequestError::CardReplaced {
+                expected,
+                now: snapshot.insertions,
+            });
+        }
+        // A card swapped faster than the monitor reported it: the reader's own count moved.
+        let now = self.connector.generation();
+        if self.generation.is_some() && now != self.generation {
+            debug!("the reader's event counter moved since the card was identified");
+            return Err(RequestError::CardReplaced {
+                expected: snapshot.insertions,
+                now: snapshot.insertions.saturating_add(1),
+            });
+        }
+        job.admit(&info)?;
+        Ok(FlowContext {
+            guard: PinGuard {
+                min_remaining: self.guard_min,
+                allow_last_try: job.options().allow_last_try,
+            },
+            card: info,
+        })
+    }
+
+    /// Runs one request and answers it (unless its caller is gone and nothing was done).
+    fn serve(&mut self, job: Box<dyn Job>) {
+        let name = job.name();
+        if job.caller_gone() {
+            debug!(request = name, "caller gone before the request started");
+            return;
+        }
+        let ctx = match self.admit(job.as_ref()) {
+            Ok(ctx) => ctx,
+            Err(e) => return job.refuse(e),
+        };
         self.set_state(
             ReaderState::Busy,
             &format!("request started: {name}"),
             |_| {},
         );
-        let guard = PinGuard {
-            min_remaining: self.guard_min,
-            allow_last_try: options.allow_last_try,
+        let deadline = Instant::now() + job.options().timeout;
+        // An exchange given up on earlier still holds the card: let it end first.
+        let drain = self.connector.drain();
+        if !drain.wait_idle(deadline.saturating_duration_since(Instant::now())) {
+            self.set_state(
+                ReaderState::Ready,
+                &format!("request not started: {name}"),
+                |_| {},
+            );
+            return job.refuse(RequestError::Flow(JpkiError::Card(CardError::Transport(
+                TransportError::Timeout,
+            ))));
+        }
+        let share = if job.presents_pin() {
+            Share::Exclusive
+        } else {
+            Share::Shared
         };
-        let wait = options.timeout.saturating_sub(queued_at.elapsed());
-        let result = self
-            .connector
-            .connect(wait)
-            .map_err(|e| JpkiError::Card(CardError::Transport(e)))
-            .and_then(|t| {
-                let mut card = Card::new(t, None);
-                let out = run(&mut card, request, guard);
-                // The session ends unpowered after a PIN, whatever the outcome.
+        let answer = match self.connector.connect(share) {
+            Ok(t) => {
+                let mut card = Card::with_deadline(t, self.extended, deadline);
+                let answer = job.run(&mut card, &ctx);
+                self.extended = card.capabilities().extended.or(self.extended);
+                // The session ends unpowered after a PIN, whatever the outcome (an exchange
+                // still running on the card ends it when it returns).
                 if let Err(e) = card.finish() {
                     warn!(error = %e, "could not end the card session cleanly");
                 }
-                out
-            });
-        match &result {
-            Ok(_) => self.set_state(
+                answer
+            }
+            Err(e) => {
+                let e = RequestError::Flow(JpkiError::Card(CardError::Transport(e)));
+                self.after_failure(&e, name);
+                if self.snapshot().state == ReaderState::Busy {
+                    self.set_state(
+                        ReaderState::Ready,
+                        &format!("request failed: {name}"),
+                        |_| {},
+                    );
+                }
+                return job.refuse(e);
+            }
+        };
+        match answer.failure() {
+            None => self.set_state(
                 ReaderState::Ready,
                 &format!("request finished: {name}"),
                 |_| {},
             ),
-            Err(e) => {
-                self.after_card_failure(e, name);
-                if self.state() == ReaderState::Busy {
+            Some(e) => {
+                if matches!(e, RequestError::Panicked) {
+                    error!(
+                        request = name,
+                        "the request panicked; its session was ended"
+                    );
+                }
+                self.after_failure(e, name);
+                if self.snapshot().state == ReaderState::Busy {
                     self.set_state(
                         ReaderState::Ready,
                         &format!("request failed: {name}"),
@@ -828,40 +1011,6 @@ impl Worker {
                 }
             }
         }
-        Some(result.map_err(|e| match e {
-            JpkiError::Card(CardError::Transport(TransportError::Timeout)) => RequestError::Timeout,
-            // pcscd gone mid-request: the reader went with it.
-            JpkiError::Card(CardError::Transport(
-                TransportError::ReaderGone | TransportError::NoService(_),
-            )) => RequestError::ReaderGone,
-            JpkiError::Card(CardError::Transport(TransportError::NoCard)) => RequestError::NoCard,
-            JpkiError::NotJpkiCard => RequestError::NotJpkiCard,
-            other => RequestError::Jpki(other),
-        }))
-    }
-}
-
-/// Dispatches a request to its flow.
-fn run<T: CardTransport>(
-    card: &mut Card<T>,
-    request: Request,
-    guard: PinGuard,
-) -> Result<Reply, JpkiError> {
-    match request {
-        Request::PinStatus => flows::pin_status(card).map(Reply::PinStatus),
-        Request::ReadCertificate { which, secret } => {
-            flows::read_certificate(card, which, &secret, guard).map(Reply::Certificate)
-        }
-        Request::Sign {
-            key,
-            hash,
-            digest,
-            secret,
-        } => flows::sign(card, key, hash, &digest, &secret, guard).map(Reply::Signature),
-        Request::ReadTextAttributes {
-            text_pin,
-            check_signature,
-        } => flows::read_text_attributes(card, &text_pin, guard, check_signature)
-            .map(Reply::TextAttributes),
+        answer.send();
     }
 }

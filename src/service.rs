@@ -1,16 +1,20 @@
 //! The D-Bus service (DESIGN §6): the Manager object with the ObjectManager at
 //! `/io/jpkid/Jpki1`, one Reader object per reader at `/io/jpkid/Jpki1/reader/N`, and the
-//! Testing interface with `--virtual`. Only this module knows zbus.
+//! Testing interface with `--virtual`. Only this module and `client` know zbus; the names,
+//! choices, results and errors are `api`'s.
 //!
 //! Every method call is checked against the caller's credentials ([`access`]) and, for card
 //! methods, against the reader's claim ([`claims`]); card methods and `VerifyCertificate` leave
-//! an audit record. Handlers never block: card requests go to the [`ReaderManager`] and the
-//! handler awaits the oneshot reply; certificate verification runs on tokio's blocking pool.
-//! When the caller leaves the bus while its request waits, the receiver is dropped and the
-//! reader layer skips the request.
+//! an audit record. Every card method has the same skeleton ([`Reader::card`]): its arguments
+//! are validated once, here, into the typed values of a [`Flow`]; then authorization, the
+//! claim, the submission to the reader's worker, the wait (which ends early when the caller
+//! leaves the bus) and the audit. Handlers never block; certificate verification runs on
+//! tokio's blocking pool.
 //!
-//! Secrets arrive as `ay` and are moved into [`Zeroizing`] before anything else happens. The
-//! copy inside zbus's received message buffer is outside our reach (documented limitation).
+//! The client proxies are generated from these same impls (`proxy(...)` below), so a method,
+//! property or signal exists once. Secrets arrive as `ay` and are moved into [`Zeroizing`]
+//! before anything else happens. The copy inside zbus's received message buffer is outside our
+//! reach (documented limitation).
 //!
 //! Property reads (`org.freedesktop.DBus.Properties`, `GetManagedObjects`) and introspection are
 //! guarded by the bus policy only: they carry no secrets and their values are broadcast in
@@ -19,9 +23,8 @@
 mod access;
 mod claims;
 pub mod errors;
-mod options;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 #[cfg(feature = "virtual-card")]
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,58 +37,34 @@ use tracing::{debug, info, warn};
 use zbus::fdo::{DBusProxy, ObjectManager, RequestNameFlags, RequestNameReply};
 use zbus::message::Header;
 use zbus::object_server::{InterfaceRef, SignalEmitter};
-use zbus::wire::Str;
-use zbus::{Connection, ObjectPath, OwnedObjectPath, OwnedVariant, interface};
+use zbus::{Connection, ObjectPath, OwnedObjectPath, interface};
 use zeroize::Zeroizing;
 
+use crate::api::{
+    self, BUS_NAME, CardKind, CardOptions, CertKind, Dict, Error, HashAlg, KeyKind, MANAGER_PATH,
+    PinCounters, Purpose, ReaderState, SecretBytes, VerifyOptions, VerifyResult,
+};
 use crate::audit::{self, Audit};
 use crate::config::Config;
-use crate::flows::Secret;
-use crate::jpki::ap::{HashAlg, KeyKind};
-use crate::jpki::{CertKind, PinKind};
+use crate::digest::DigestInfo;
+use crate::flows::{self, CertificateRequest, Flow};
+use crate::jpki::pin::KeySecret;
 use crate::pki::{
-    self, CrlStore, Hierarchy, OcspConfig, Purpose, RevocationMode, RevocationPolicy, TrustAnchors,
+    self, CrlStore, Hierarchy, OcspConfig, RevocationMode, RevocationPolicy, TrustAnchors,
     Verification, VerifyOutcome,
 };
-use crate::readers::{ReaderEvent, ReaderManager, ReaderSnapshot, Reply, Request, RequestOptions};
-
-pub use errors::Error;
-
-/// The well-known bus name.
-pub const BUS_NAME: &str = "io.jpkid.Jpki1";
-/// Path of the Manager, the ObjectManager and the Testing interface.
-pub const MANAGER_PATH: &str = "/io/jpkid/Jpki1";
-/// Prefix of the reader objects' paths; the reader id follows.
-pub const READER_PATH_PREFIX: &str = "/io/jpkid/Jpki1/reader/";
-/// The Manager interface.
-pub const MANAGER_INTERFACE: &str = "io.jpkid.Jpki1.Manager";
-/// The Reader interface.
-pub const READER_INTERFACE: &str = "io.jpkid.Jpki1.Reader";
-/// The Testing interface (only with `--virtual`).
-pub const TESTING_INTERFACE: &str = "io.jpkid.Jpki1.Testing";
-/// Prefix of the error names.
-pub const ERROR_PREFIX: &str = "io.jpkid.Jpki1.Error";
+use crate::readers::{ReaderEvent, ReaderManager, ReaderSnapshot, RequestOptions};
 
 /// Largest certificate `VerifyCertificate` accepts.
 const MAX_CERTIFICATE: usize = 64 * 1024;
-/// How long the service waits beyond a request's own timeout before it answers `Timeout`
-/// itself (the reader layer normally answers first).
-const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 /// The message of the error a request ends with when its caller left the bus (nobody
 /// receives it; the audit record says `cancelled`).
 const CALLER_LEFT: &str = "the caller left the bus";
 /// How often idle claims are looked for.
 const CLAIM_SWEEP: Duration = Duration::from_millis(250);
-
-/// The object path of reader `id`.
-pub fn reader_path(id: u32) -> String {
-    format!("{READER_PATH_PREFIX}{id}")
-}
-
-/// The reader id in a reader object path.
-pub fn reader_id(path: &str) -> Option<u32> {
-    path.strip_prefix(READER_PATH_PREFIX)?.parse().ok()
-}
+/// Beyond the longest a reader can take, the service answers `Timeout` itself (a backstop:
+/// the reader layer answers every request).
+const BACKSTOP_GRACE: Duration = Duration::from_secs(2);
 
 /// What the service needs besides the readers.
 #[derive(Debug)]
@@ -164,6 +143,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What an audit record may name about a result: a certificate serial (hashed when written).
+trait Audited {
+    fn serial(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Audited for PinCounters {}
+impl Audited for Vec<u8> {}
+impl Audited for Zeroizing<Vec<u8>> {
+    fn serial(&self) -> Option<String> {
+        certificate_serial(self)
+    }
+}
+
 /// One method call in progress: who, what, since when; ends with an audit record.
 struct Call<'a> {
     shared: &'a Shared,
@@ -177,7 +171,7 @@ struct Call<'a> {
 
 impl Call<'_> {
     fn authorized(&self) -> Result<(), Error> {
-        self.caller.verdict.clone()
+        self.caller.verdict.clone().map_err(Error::NotAuthorized)
     }
 
     /// Whether the caller is still on the bus (asked of the bus; `true` when it cannot say).
@@ -236,19 +230,19 @@ impl Shared {
     fn reader_paths(&self) -> Vec<OwnedObjectPath> {
         lock(&self.objects)
             .iter()
-            .filter_map(|id| OwnedObjectPath::try_from(reader_path(*id)).ok())
+            .filter_map(|id| OwnedObjectPath::try_from(api::reader_path(*id)).ok())
             .collect()
     }
 
-    /// Runs one card request for `call` on reader `id`: claim check, submission, and the wait,
-    /// which ends early when the caller leaves the bus.
-    async fn run(
+    /// Submits `flow` for `call` on reader `id` and waits for its output; the wait ends early
+    /// when the caller leaves the bus.
+    async fn submit<F: Flow>(
         &self,
         call: &Call<'_>,
         id: u32,
-        request: Request,
+        flow: F,
         options: RequestOptions,
-    ) -> Result<Reply, Error> {
+    ) -> Result<F::Output, Error> {
         let _activity = self.claims.enter(id, &call.sender)?;
         // Subscribe first, then ask: a caller that left before is seen by the question, one
         // that leaves after by the subscription.
@@ -256,7 +250,7 @@ impl Shared {
         if !call.caller_present().await {
             return Err(Error::Internal(CALLER_LEFT.to_owned()));
         }
-        let rx = self.readers.submit(id, request, options)?;
+        let rx = self.readers.submit(id, flow, options)?;
         let sender = call.sender.as_str();
         let gone = async {
             loop {
@@ -267,18 +261,19 @@ impl Shared {
                 }
             }
         };
+        let backstop = self.readers.longest_wait() + BACKSTOP_GRACE;
         tokio::select! {
             reply = rx => match reply {
-                Ok(Ok(reply)) => Ok(reply),
-                Ok(Err(e)) => Err(Error::from(e)),
-                Err(_) => Err(Error::ReaderGone("the reader went away".to_owned())),
+                Ok(result) => result.map_err(Error::from),
+                // The worker dropped the request without answering: it stopped abnormally.
+                Err(_) => Err(Error::Internal("the reader's worker ended without answering".to_owned())),
             },
             () = gone => {
                 debug!(reader = id, "caller left the bus; request dropped");
                 Err(Error::Internal(CALLER_LEFT.to_owned()))
             }
-            () = tokio::time::sleep(options.timeout.saturating_add(TIMEOUT_GRACE)) => {
-                Err(Error::Timeout("request timed out".to_owned()))
+            () = tokio::time::sleep(backstop) => {
+                Err(Error::Timeout("no answer from the reader".to_owned()))
             }
         }
     }
@@ -286,11 +281,11 @@ impl Shared {
 
 /// `io.jpkid.Jpki1.Manager` at `/io/jpkid/Jpki1`.
 #[derive(Debug)]
-struct Manager {
+pub struct Manager {
     shared: Arc<Shared>,
 }
 
-#[interface(name = "io.jpkid.Jpki1.Manager")]
+#[interface(name = "io.jpkid.Jpki1.Manager", proxy(visibility = "pub"))]
 impl Manager {
     /// The reader objects.
     async fn get_readers(
@@ -308,30 +303,20 @@ impl Manager {
         &self,
         der: Vec<u8>,
         purpose: String,
-        options: HashMap<String, OwnedVariant>,
+        options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
-    ) -> Result<HashMap<String, OwnedVariant>, Error> {
+    ) -> Result<VerifyResult, Error> {
+        // The certificate may carry a holder's name and address: ours is wiped after use.
+        let der = Zeroizing::new(der);
         let call = self
             .shared
             .begin(conn, &hdr, "verify-certificate", None)
             .await;
         let result = self.verify(&call, der, &purpose, &options).await;
-        match result {
-            Ok((map, serial)) => {
-                let ok = Ok(map);
-                call.audit(
-                    &ok,
-                    Some(&serial).filter(|s| !s.is_empty()).map(|s| s.as_str()),
-                );
-                ok
-            }
-            Err(e) => {
-                let err = Err(e);
-                call.audit(&err, None);
-                err
-            }
-        }
+        let serial = result.as_ref().ok().map(|r| r.serial.clone());
+        call.audit(&result, serial.as_deref().filter(|s| !s.is_empty()));
+        result
     }
 
     /// Daemon version.
@@ -368,29 +353,23 @@ impl Manager {
     ) -> zbus::Result<()>;
 }
 
-fn sv(s: impl Into<String>) -> OwnedVariant {
-    OwnedVariant::from(Str::from(s.into()))
-}
-
 impl Manager {
     async fn verify(
         &self,
         call: &Call<'_>,
-        der: Vec<u8>,
+        der: Zeroizing<Vec<u8>>,
         purpose: &str,
-        options: &HashMap<String, OwnedVariant>,
-    ) -> Result<(HashMap<String, OwnedVariant>, String), Error> {
+        options: &Dict,
+    ) -> Result<VerifyResult, Error> {
         call.authorized()?;
-        let purpose: Purpose = purpose
-            .parse()
-            .map_err(|_| Error::invalid(format!("unknown purpose {purpose:?} (sign | auth)")))?;
+        let purpose: Purpose = purpose.parse()?;
         if der.is_empty() || der.len() > MAX_CERTIFICATE {
-            return Err(Error::invalid(format!(
+            return Err(Error::InvalidArgument(format!(
                 "certificate must be 1 to {MAX_CERTIFICATE} bytes, got {}",
                 der.len()
             )));
         }
-        let at = match options::verify_options(options)? {
+        let at = match VerifyOptions::from_dict(options)?.at {
             Some(t) => t,
             None => now()?,
         };
@@ -398,8 +377,7 @@ impl Manager {
         let v = tokio::task::spawn_blocking(move || verifier.verify(&der, purpose, at))
             .await
             .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?;
-        let serial = v.details.serial.clone();
-        Ok((verification_map(&v), serial))
+        Ok(verify_result(&v))
     }
 }
 
@@ -410,51 +388,47 @@ fn now() -> Result<i64, Error> {
     i64::try_from(d.as_secs()).map_err(|_| Error::Internal("system clock out of range".to_owned()))
 }
 
-/// The result keys of DESIGN §6.1. `not-before`/`not-after` are left out when the certificate
+/// The result of DESIGN §6.1. `not-before`/`not-after` are left out when the certificate
 /// could not be read (`malformed`); `revocation-reason`/`revoked-at` appear only for `revoked`.
-fn verification_map(v: &Verification) -> HashMap<String, OwnedVariant> {
+fn verify_result(v: &Verification) -> VerifyResult {
     let d = &v.details;
-    let mut m = HashMap::new();
-    m.insert("status".to_owned(), sv(v.outcome.as_str()));
-    m.insert("serial".to_owned(), sv(d.serial.clone()));
-    m.insert("subject".to_owned(), sv(d.subject.as_str()));
-    m.insert("issuer".to_owned(), sv(d.issuer.clone()));
-    if let Some(t) = d.not_before {
-        m.insert("not-before".to_owned(), OwnedVariant::from(t));
+    let (revocation_reason, revoked_at) = match v.outcome {
+        VerifyOutcome::Revoked { reason, date } => (
+            Some(
+                reason
+                    .or(d.revocation_reason)
+                    .map_or("unspecified", |r| r.as_str())
+                    .to_owned(),
+            ),
+            Some(d.revoked_at.unwrap_or(date)),
+        ),
+        _ => (None, None),
+    };
+    VerifyResult {
+        status: v.outcome.status(),
+        serial: d.serial.clone(),
+        subject: d.subject.as_str().to_owned(),
+        issuer: d.issuer.clone(),
+        not_before: d.not_before,
+        not_after: d.not_after,
+        root: d.root.clone(),
+        revocation_source: Some(d.revocation_source.unwrap_or(api::RevocationSource::None)),
+        revocation_reason,
+        revoked_at,
     }
-    if let Some(t) = d.not_after {
-        m.insert("not-after".to_owned(), OwnedVariant::from(t));
-    }
-    m.insert("root".to_owned(), sv(d.root.clone()));
-    let source = d
-        .revocation_source
-        .map_or("none", |s| s.as_str())
-        .to_owned();
-    m.insert("revocation-source".to_owned(), sv(source));
-    if let VerifyOutcome::Revoked { reason, date } = v.outcome {
-        let reason = reason
-            .or(d.revocation_reason)
-            .map_or("unspecified", |r| r.as_str());
-        m.insert("revocation-reason".to_owned(), sv(reason));
-        m.insert(
-            "revoked-at".to_owned(),
-            OwnedVariant::from(d.revoked_at.unwrap_or(date)),
-        );
-    }
-    m
 }
 
 /// `io.jpkid.Jpki1.Reader` at `/io/jpkid/Jpki1/reader/N`.
 #[derive(Debug)]
-struct ReaderObject {
+pub struct Reader {
     id: u32,
     shared: Arc<Shared>,
     /// What the properties show; updated by the event task.
     snapshot: Mutex<ReaderSnapshot>,
 }
 
-#[interface(name = "io.jpkid.Jpki1.Reader")]
-impl ReaderObject {
+#[interface(name = "io.jpkid.Jpki1.Reader", proxy(visibility = "pub"))]
+impl Reader {
     /// Reader name.
     #[zbus(property(emits_changed_signal = "const"))]
     fn name(&self) -> String {
@@ -463,14 +437,14 @@ impl ReaderObject {
 
     /// `empty`, `probing`, `ready`, `busy`, `unsupported`, `mute`.
     #[zbus(property)]
-    fn state(&self) -> String {
-        lock(&self.snapshot).state.as_str().to_owned()
+    fn state(&self) -> ReaderState {
+        lock(&self.snapshot).state
     }
 
     /// `card`, `android`, `iphone`, `none`, `unknown`.
     #[zbus(property)]
-    fn card_kind(&self) -> String {
-        lock(&self.snapshot).card_kind.as_str().to_owned()
+    fn card_kind(&self) -> CardKind {
+        lock(&self.snapshot).card_kind
     }
 
     /// ATR of the card; empty without one.
@@ -485,7 +459,8 @@ impl ReaderObject {
         self.shared.claims.claimant(self.id)
     }
 
-    /// Card insertions since the daemon started.
+    /// Card insertions since the daemon started; pass it back as option `insertion` to tie a
+    /// request to the card the caller saw.
     #[zbus(property)]
     fn insertions(&self) -> u32 {
         lock(&self.snapshot).insertions
@@ -495,8 +470,8 @@ impl ReaderObject {
     #[zbus(signal, name = "StateChanged")]
     async fn state_change(
         emitter: &SignalEmitter<'_>,
-        old: &str,
-        new: &str,
+        old: ReaderState,
+        new: ReaderState,
         reason: &str,
     ) -> zbus::Result<()>;
 
@@ -555,77 +530,35 @@ impl ReaderObject {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
-    ) -> Result<HashMap<String, u8>, Error> {
-        let call = self
-            .shared
-            .begin(conn, &hdr, "pin-status", Some(self.id))
-            .await;
-        let result = async {
-            call.authorized()?;
-            let options = self.shared.readers.default_options();
-            match self
-                .shared
-                .run(&call, self.id, Request::PinStatus, options)
-                .await?
-            {
-                Reply::PinStatus(p) => Ok(p
-                    .entries()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect()),
-                other => Err(unexpected(&other)),
-            }
-        }
-        .await;
-        call.audit(&result, None);
-        result
+    ) -> Result<PinCounters, Error> {
+        self.card(&hdr, conn, |readers| {
+            Ok((
+                flows::GetPinStatus,
+                readers.options(&CardOptions::default()),
+            ))
+        })
+        .await
     }
 
     /// Reads a certificate (`auth`, `auth-ca`, `sign`, `sign-ca`); the secret is the signing
-    /// password for `sign`, empty otherwise.
+    /// password for `sign`, empty otherwise (the Android token's `auth` takes the auth PIN).
     async fn read_certificate(
         &self,
         which: String,
         secret: Vec<u8>,
-        options: HashMap<String, OwnedVariant>,
+        options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<SecretBytes, Error> {
         let secret = Zeroizing::new(secret);
-        let call = self
-            .shared
-            .begin(conn, &hdr, "read-certificate", Some(self.id))
-            .await;
-        let result = async {
-            call.authorized()?;
-            let which = CertKind::parse(&which).ok_or_else(|| {
-                Error::invalid(format!(
-                    "unknown certificate {which:?} (auth | auth-ca | sign | sign-ca)"
-                ))
-            })?;
-            let options = options::card_options(&options, self.shared.readers.default_options())?;
-            match which {
-                CertKind::Sign => check_secret(PinKind::SignPassword, &secret)?,
-                // The Android token needs the auth PIN for its auth certificate; elsewhere the
-                // secret must be empty, which the flow checks against the card kind.
-                CertKind::Auth if !secret.is_empty() => check_secret(PinKind::AuthPin, &secret)?,
-                CertKind::AuthCa | CertKind::SignCa if !secret.is_empty() => {
-                    return Err(Error::invalid(format!(
-                        "certificate {which} is read without a secret; pass an empty one"
-                    )));
-                }
-                _ => {}
-            }
-            let request = Request::ReadCertificate { which, secret };
-            match self.shared.run(&call, self.id, request, options).await? {
-                Reply::Certificate(der) => Ok(der.to_vec()),
-                other => Err(unexpected(&other)),
-            }
-        }
-        .await;
-        let serial = result.as_ref().ok().and_then(|der| certificate_serial(der));
-        call.audit(&result, serial.as_deref());
-        result
+        self.card(&hdr, conn, |readers| {
+            let which: CertKind = which.parse()?;
+            let request = CertificateRequest::new(which, &secret)?;
+            let options = readers.options(&CardOptions::from_dict(&options)?);
+            Ok((flows::ReadCertificate(request), options))
+        })
+        .await
+        .map(SecretBytes)
     }
 
     /// Signs a digest with the card's `sign` or `auth` key (PKCS#1 v1.5).
@@ -636,47 +569,25 @@ impl ReaderObject {
         hash: String,
         digest: Vec<u8>,
         secret: Vec<u8>,
-        options: HashMap<String, OwnedVariant>,
+        options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<Vec<u8>, Error> {
         let secret = Zeroizing::new(secret);
-        let call = self.shared.begin(conn, &hdr, "sign", Some(self.id)).await;
-        let result = async {
-            call.authorized()?;
-            let key = KeyKind::parse(&key)
-                .ok_or_else(|| Error::invalid(format!("unknown key {key:?} (sign | auth)")))?;
-            let hash = HashAlg::parse(&hash).ok_or_else(|| {
-                Error::invalid(format!("unknown hash {hash:?} (sha256 | sha384 | sha512)"))
-            })?;
-            if digest.len() != hash.digest_len() {
-                return Err(Error::invalid(format!(
-                    "a {} digest has {} bytes, got {}",
-                    hash.as_str(),
-                    hash.digest_len(),
-                    digest.len()
-                )));
-            }
-            let options = options::card_options(&options, self.shared.readers.default_options())?;
-            check_secret(key.pin(), &secret)?;
-            let request = Request::Sign {
-                key,
-                hash,
-                digest,
-                secret,
-            };
-            match self.shared.run(&call, self.id, request, options).await? {
-                Reply::Signature(s) => Ok(s),
-                other => Err(unexpected(&other)),
-            }
-        }
-        .await;
-        call.audit(&result, None);
-        result
+        self.card(&hdr, conn, |readers| {
+            let key: KeyKind = key.parse()?;
+            let hash: HashAlg = hash.parse()?;
+            let digest = DigestInfo::new(hash, &digest)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let secret = KeySecret::new(key, &secret)?;
+            let options = readers.options(&CardOptions::from_dict(&options)?);
+            Ok((flows::Sign { secret, digest }, options))
+        })
+        .await
     }
 }
 
-impl ReaderObject {
+impl Reader {
     /// Refuses calls on a reader the manager no longer knows.
     fn known(&self) -> Result<(), Error> {
         if self.shared.readers.reader(self.id).is_some() {
@@ -685,17 +596,37 @@ impl ReaderObject {
             Err(Error::ReaderGone(format!("reader {} is gone", self.id)))
         }
     }
-}
 
-/// Checks a secret's format before the reader sees it (the card never does).
-fn check_secret(pin: PinKind, secret: &[u8]) -> Result<(), Error> {
-    Secret::for_pin(pin, secret)
-        .map(|_| ())
-        .map_err(|e| Error::InvalidPinFormat(e.to_string()))
-}
-
-fn unexpected(reply: &Reply) -> Error {
-    Error::Internal(format!("unexpected answer from the reader: {reply:?}"))
+    /// The skeleton of every card method: the caller is checked, `prepare` validates the
+    /// arguments into a flow and its options (nothing reaches the card when it fails), the
+    /// flow runs on this reader for the caller, and the call is audited.
+    async fn card<F, P>(
+        &self,
+        hdr: &Header<'_>,
+        conn: &Connection,
+        prepare: P,
+    ) -> Result<F::Output, Error>
+    where
+        F: Flow,
+        F::Output: Audited,
+        P: FnOnce(&ReaderManager) -> Result<(F, RequestOptions), Error>,
+    {
+        let prepared = prepare(&self.shared.readers);
+        let operation = match &prepared {
+            Ok((flow, _)) => flow.name(),
+            Err(_) => "invalid-request",
+        };
+        let call = self.shared.begin(conn, hdr, operation, Some(self.id)).await;
+        let result = async {
+            call.authorized()?;
+            let (flow, options) = prepared?;
+            self.shared.submit(&call, self.id, flow, options).await
+        }
+        .await;
+        let serial = result.as_ref().ok().and_then(Audited::serial);
+        call.audit(&result, serial.as_deref());
+        result
+    }
 }
 
 /// The serial (upper-case hex) of a certificate, for the audit record's short hash.
@@ -717,12 +648,12 @@ fn emit_quietly(r: zbus::Result<()>) {
 /// `virtual-card` feature has no virtual readers and no Testing interface at all).
 #[cfg(feature = "virtual-card")]
 #[derive(Debug)]
-struct Testing {
+pub struct Testing {
     shared: Arc<Shared>,
 }
 
 #[cfg(feature = "virtual-card")]
-#[interface(name = "io.jpkid.Jpki1.Testing")]
+#[interface(name = "io.jpkid.Jpki1.Testing", proxy(visibility = "pub"))]
 impl Testing {
     /// Puts the persona in `persona_dir` into virtual reader `reader`.
     async fn insert_card(
@@ -781,7 +712,9 @@ fn virtual_error(e: crate::readers::VirtualError) -> Error {
         VirtualError::NotVirtual(id) => {
             Error::ReaderGone(format!("reader {id} is not a virtual reader"))
         }
-        VirtualError::Persona(p) => Error::invalid(format!("persona could not be loaded: {p}")),
+        VirtualError::Persona(p) => {
+            Error::InvalidArgument(format!("persona could not be loaded: {p}"))
+        }
     }
 }
 
@@ -893,15 +826,28 @@ impl Service {
         }
     }
 
-    /// Stops the service: releases the bus name, stops the readers and the background tasks.
-    pub async fn stop(self) {
+    /// Stops the service: releases the bus name (no new callers), then drains the readers —
+    /// every request in flight runs to its end and every session that presented a PIN ends
+    /// with the card unpowered — waiting at most `grace`; then stops the background tasks.
+    /// `true` when everything ended in time.
+    pub async fn stop(self, grace: Duration) -> bool {
         if let Err(e) = self.connection.release_name(BUS_NAME).await {
             debug!(error = %e, "could not release the bus name");
         }
-        self.shared.readers.shutdown();
+        let readers = self.shared.readers.clone();
+        let drained = tokio::task::spawn_blocking(move || readers.shutdown(grace))
+            .await
+            .unwrap_or(false);
+        if !drained {
+            warn!(
+                ?grace,
+                "requests or card exchanges still running after the stop grace"
+            );
+        }
         for t in &self.tasks {
             t.abort();
         }
+        drained
     }
 }
 
@@ -911,9 +857,9 @@ async fn manager_ref(conn: &Connection) -> zbus::Result<InterfaceRef<Manager>> {
         .await
 }
 
-async fn reader_ref(conn: &Connection, id: u32) -> zbus::Result<InterfaceRef<ReaderObject>> {
+async fn reader_ref(conn: &Connection, id: u32) -> zbus::Result<InterfaceRef<Reader>> {
     conn.object_server()
-        .interface::<_, ReaderObject>(reader_path(id))
+        .interface::<_, Reader>(api::reader_path(id))
         .await
 }
 
@@ -939,8 +885,8 @@ async fn handle_event(
     match event {
         ReaderEvent::Added(snapshot) => {
             let id = snapshot.id;
-            let path = reader_path(id);
-            let object = ReaderObject {
+            let path = api::reader_path(id);
+            let object = Reader {
                 id,
                 shared: shared.clone(),
                 snapshot: Mutex::new(snapshot.clone()),
@@ -969,10 +915,10 @@ async fn handle_event(
                 .await?;
         }
         ReaderEvent::Removed(id) => {
-            let path = reader_path(id);
+            let path = api::reader_path(id);
             shared.claims.forget_reader(id);
             conn.object_server()
-                .remove::<ReaderObject, _>(path.as_str())
+                .remove::<Reader, _>(path.as_str())
                 .await?;
             lock(&shared.objects).remove(&id);
             let manager = manager_ref(conn).await?;
@@ -993,7 +939,7 @@ async fn handle_event(
             reason,
         } => {
             let id = snapshot.id;
-            publish_snapshot(conn, id, snapshot, Some((old.as_str(), reason.as_str()))).await?;
+            publish_snapshot(conn, id, snapshot, Some((old, reason.as_str()))).await?;
         }
     }
     Ok(())
@@ -1005,7 +951,7 @@ async fn publish_snapshot(
     conn: &Connection,
     id: u32,
     new: ReaderSnapshot,
-    change: Option<(&str, &str)>,
+    change: Option<(ReaderState, &str)>,
 ) -> zbus::Result<()> {
     let iface = reader_ref(conn, id).await?;
     let object = iface.get().await;
@@ -1027,7 +973,7 @@ async fn publish_snapshot(
         object.insertions_changed(emitter).await?;
     }
     if let Some((old, reason)) = change {
-        ReaderObject::state_change(emitter, old, new.state.as_str(), reason).await?;
+        Reader::state_change(emitter, old, new.state, reason).await?;
     }
     Ok(())
 }
@@ -1077,5 +1023,31 @@ async fn sweep_claims(conn: Connection, shared: Arc<Shared>) {
             info!(reader = id, "claim ended: idle");
             emit_claimant(&conn, id).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use zbus::object_server::Interface;
+
+    use super::*;
+
+    /// zbus takes the interface names in its attributes as literals; they are the contract's.
+    #[test]
+    fn the_interface_attributes_name_the_contracts_interfaces() {
+        assert_eq!(
+            <Manager as Interface>::name().as_str(),
+            api::MANAGER_INTERFACE
+        );
+        assert_eq!(
+            <Reader as Interface>::name().as_str(),
+            api::READER_INTERFACE
+        );
+        #[cfg(feature = "virtual-card")]
+        assert_eq!(
+            <Testing as Interface>::name().as_str(),
+            api::TESTING_INTERFACE
+        );
     }
 }

@@ -1,12 +1,26 @@
 //! The one seam between card logic and the reader: bytes in, bytes out. PC/SC and the in-process
 //! virtual card both implement [`CardTransport`], so every flow runs unchanged on either.
+//!
+//! A session that presented a PIN must end with the card powered off, whichever way it ends
+//! (DESIGN §3). Transports make that structural: the handle's last owner ends the session, and
+//! it unpowers once [`CardTransport::hold_exclusive`] was called. An exchange the caller stopped
+//! waiting for keeps the handle until the card answers; [`Drain`] counts such exchanges so that
+//! the daemon can wait for them before it exits.
 
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 #[cfg(feature = "virtual-card")]
 pub mod r#virtual;
 
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
 use zeroize::Zeroizing;
+
+/// An exchange unanswered this long means the card is mute; a shorter wait that ended because
+/// the request's deadline came is only a timeout of that request (one caller's short deadline
+/// must not take the reader from everyone).
+pub const MUTE_AFTER: Duration = crate::api::MIN_TIMEOUT;
 
 /// How a session with a card ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +30,16 @@ pub enum SessionEnd {
     /// Power the card off: the only thing that clears a verified PIN on a real card
     /// (a warm reset does not; `reference/jpki-protocol.md` §7, §14).
     Unpower,
+}
+
+/// How a connection shares the card with other PC/SC clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// Others may use the card at the same time (no PIN in this session).
+    Shared,
+    /// Nobody else may touch the card until the session ends unpowered: for every session
+    /// that presents a PIN, from before the retry counter is read.
+    Exclusive,
 }
 
 /// Why an exchange with the card failed below the APDU level. Each case is distinct because
@@ -32,7 +56,7 @@ pub enum TransportError {
     /// No card in the reader.
     #[error("no card in the reader")]
     NoCard,
-    /// The card was removed during the exchange.
+    /// The card was removed during the exchange, or replaced since it was identified.
     #[error("card removed")]
     CardRemoved,
     /// The card was reset by another client; its state is lost.
@@ -41,10 +65,12 @@ pub enum TransportError {
     /// Another process holds the card exclusively.
     #[error("card is in use by another application")]
     SharingViolation,
-    /// The card did not answer in time.
-    #[error("card did not answer in time")]
+    /// The request's deadline came before the card answered (the exchange may still be
+    /// running on the card; the session ends when it does).
+    #[error("card did not answer before the request's deadline")]
     Timeout,
-    /// The card answers nothing at all (no ATR, no response).
+    /// The card answers nothing at all (no ATR, or one exchange unanswered for
+    /// [`MUTE_AFTER`] or longer).
     #[error("card does not respond")]
     Mute,
     /// The operation was cancelled.
@@ -63,11 +89,16 @@ pub enum TransportError {
 
 /// A connected card. Implementations are used from one thread at a time (the reader's worker).
 pub trait CardTransport: Send {
-    /// Sends one command APDU and returns the raw response (data, SW1, SW2).
+    /// Sends one command APDU and returns the raw response (data, SW1, SW2), waiting for the
+    /// card until `deadline` at most.
     ///
     /// # Errors
     /// A [`TransportError`] when the exchange did not complete.
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Zeroizing<Vec<u8>>, TransportError>;
+    fn transmit(
+        &mut self,
+        apdu: &[u8],
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError>;
 
     /// The card's answer to reset.
     fn atr(&self) -> Vec<u8>;
@@ -77,16 +108,16 @@ pub trait CardTransport: Send {
         None
     }
 
-    /// Takes the card exclusively before a PIN is verified, so no other client can use the
-    /// unlocked key. Transports without other clients do nothing.
+    /// Takes the card exclusively (a no-op when the session already has it) and marks the
+    /// session for power-off at its end, whatever else happens: called before a PIN flow reads
+    /// a retry counter. Transports without other clients only mark the session.
     ///
     /// # Errors
     /// [`TransportError::SharingViolation`] when another client holds the card.
-    fn hold_exclusive(&mut self) -> Result<(), TransportError> {
-        Ok(())
-    }
+    fn hold_exclusive(&mut self) -> Result<(), TransportError>;
 
-    /// Ends the session, powering the card off when a PIN was verified.
+    /// Ends the session, powering the card off when asked to or when the session was held
+    /// exclusively. An exchange still running on the card ends the session when it returns.
     ///
     /// # Errors
     /// A [`TransportError`] when the reader refused.
@@ -94,8 +125,12 @@ pub trait CardTransport: Send {
 }
 
 impl<T: CardTransport + ?Sized> CardTransport for Box<T> {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Zeroizing<Vec<u8>>, TransportError> {
-        (**self).transmit(apdu)
+    fn transmit(
+        &mut self,
+        apdu: &[u8],
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+        (**self).transmit(apdu, deadline)
     }
     fn atr(&self) -> Vec<u8> {
         (**self).atr()
@@ -108,5 +143,126 @@ impl<T: CardTransport + ?Sized> CardTransport for Box<T> {
     }
     fn end_session(&mut self, end: SessionEnd) -> Result<(), TransportError> {
         (**self).end_session(end)
+    }
+}
+
+type OnIdle = Box<dyn Fn() + Send + Sync>;
+
+struct DrainState {
+    running: usize,
+    on_idle: Option<OnIdle>,
+}
+
+/// Counts the exchanges still running on a reader's card after their request stopped waiting.
+/// Each keeps the card's handle (and with it the session) until the card answers; the daemon
+/// waits here before it exits, and the reader worker before it opens the next session.
+#[derive(Clone)]
+pub struct Drain(Arc<(Mutex<DrainState>, Condvar)>);
+
+impl Default for Drain {
+    fn default() -> Drain {
+        Drain(Arc::new((
+            Mutex::new(DrainState {
+                running: 0,
+                on_idle: None,
+            }),
+            Condvar::new(),
+        )))
+    }
+}
+
+impl std::fmt::Debug for Drain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Drain({} running)", self.lock().running)
+    }
+}
+
+/// One running exchange; dropping it (after the card handle) ends its count.
+#[derive(Debug)]
+pub struct DrainGuard(Drain);
+
+impl Drop for DrainGuard {
+    fn drop(&mut self) {
+        let (_, idle) = &*self.0.0;
+        let mut s = self.0.lock();
+        s.running = s.running.saturating_sub(1);
+        if s.running == 0 {
+            idle.notify_all();
+            if let Some(f) = &s.on_idle {
+                f();
+            }
+        }
+    }
+}
+
+impl Drain {
+    fn lock(&self) -> MutexGuard<'_, DrainState> {
+        // The state is a counter and a callback, never half-written.
+        self.0.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls `f` each time the last running exchange ends.
+    pub fn on_idle(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.lock().on_idle = Some(Box::new(f));
+    }
+
+    /// Counts one exchange until the guard drops.
+    pub fn enter(&self) -> DrainGuard {
+        self.lock().running += 1;
+        DrainGuard(self.clone())
+    }
+
+    /// Exchanges still running.
+    pub fn running(&self) -> usize {
+        self.lock().running
+    }
+
+    /// Waits until no exchange runs, at most `timeout`; whether none runs.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (_, idle) = &*self.0;
+        let mut s = self.lock();
+        while s.running > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            s = match idle.wait_timeout(s, left) {
+                Ok((s, _)) => s,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn drain_counts_guards_and_tells_when_idle() {
+        let d = Drain::default();
+        let idle = Arc::new(AtomicUsize::new(0));
+        let seen = idle.clone();
+        d.on_idle(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(d.wait_idle(Duration::ZERO));
+        let a = d.enter();
+        let b = d.enter();
+        assert_eq!(d.running(), 2);
+        assert!(!d.wait_idle(Duration::from_millis(10)));
+        drop(a);
+        assert_eq!(idle.load(Ordering::SeqCst), 0);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(b);
+        });
+        assert!(d.wait_idle(Duration::from_secs(5)));
+        t.join().unwrap();
+        assert_eq!(idle.load(Ordering::SeqCst), 1);
     }
 }

@@ -8,11 +8,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod support {
+    pub mod run;
+}
+
 use jpki_vcard::{Persona, PinId, VirtualCard};
 use jpkid::apdu::{Command, StatusWord};
+use jpkid::api::{HashAlg, KeyKind, PinCounters};
 use jpkid::card::{Card, CardError};
-use jpkid::flows::{self, PinStatus};
-use jpkid::jpki::ap::{HashAlg, KeyKind};
+use jpkid::digest::DigestInfo;
+use jpkid::flows;
 use jpkid::jpki::text::Integrity;
 use jpkid::jpki::{CardKind, CertKind, JpkiError, PinGuard, PinKind};
 use jpkid::pki::attributes;
@@ -22,6 +27,7 @@ use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::hazmat::PrehashVerifier;
 use sha2::Digest;
+use support::run;
 
 const GUARD: PinGuard = PinGuard {
     min_remaining: 2,
@@ -121,19 +127,19 @@ fn pin_status_costs_five_apdus_and_no_try() {
         if !p.jpki_ap {
             let (_slot, mut card) = open(p);
             assert!(matches!(
-                flows::pin_status(&mut card),
+                run::pin_status(&mut card),
                 Err(JpkiError::NotJpkiCard)
             ));
             continue;
         }
-        let want = PinStatus {
+        let want = PinCounters {
             sign_password: p.pins[0].remaining,
             auth_pin: p.pins[1].remaining,
             text_pin: p.text_ap.then_some(p.pins[2].remaining),
         };
         let (sfi, text) = (p.sfi, p.text_ap);
         let (slot, mut card) = open(p);
-        let status = flows::pin_status(&mut card).unwrap();
+        let status = run::pin_status(&mut card).unwrap();
         assert_eq!(status, want, "{name}");
         let apdus = match (sfi, text) {
             (true, true) => 5,
@@ -143,7 +149,7 @@ fn pin_status_costs_five_apdus_and_no_try() {
         assert_eq!(card.apdu_count(), apdus, "{name}");
         assert!(card.apdu_count() <= 5 || !sfi);
         // Asking again spends nothing either.
-        let again = flows::pin_status(&mut session(&slot)).unwrap();
+        let again = run::pin_status(&mut session(&slot)).unwrap();
         assert_eq!(again, want, "{name}");
     }
 }
@@ -161,24 +167,41 @@ fn certificates_read_whole_with_fewest_apdus() {
         let auth_pin = pin_value(&p, PinId::Auth);
         let (_slot, mut card) = open(p.clone());
         if needs_pin {
-            // Android: the auth certificate is behind the auth PIN (§13.1).
-            let err = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap_err();
+            // Android: the auth certificate is behind the auth PIN (§13.1); the flow asks for
+            // it before any APDU, and the card itself refuses without it.
+            let err =
+                run::read_certificate(&mut card, CardKind::Android, CertKind::Auth, b"", GUARD)
+                    .unwrap_err();
+            assert!(
+                matches!(err, JpkiError::PinRequired(PinKind::AuthPin)),
+                "{name}: {err}"
+            );
+            assert_eq!(card.apdu_count(), 0);
+            let raw = jpkid::jpki::ap::read_certificate(&mut card, CertKind::Auth).unwrap_err();
             assert!(
                 matches!(
-                    err,
+                    raw,
                     JpkiError::Card(CardError::Status {
                         sw: StatusWord::SecurityStatusNotSatisfied,
                         ..
                     })
                 ),
-                "{name}: {err}"
+                "{name}: {raw}"
             );
             let (_slot, mut card) = open(p.clone());
-            let got = flows::read_certificate(&mut card, CertKind::Auth, &auth_pin, GUARD).unwrap();
+            let got = run::read_certificate(
+                &mut card,
+                CardKind::Android,
+                CertKind::Auth,
+                &auth_pin,
+                GUARD,
+            )
+            .unwrap();
             assert_eq!(*got, auth, "{name}");
             continue;
         }
-        let got = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap();
+        let got =
+            run::read_certificate(&mut card, CardKind::Card, CertKind::Auth, b"", GUARD).unwrap();
         assert_eq!(*got, auth, "{name}");
         assert!(n > 256);
         let apdus = match (sfi, extended) {
@@ -195,9 +218,11 @@ fn certificates_read_whole_with_fewest_apdus() {
             assert!(card.apdu_count() <= 2 + ceil256(n), "{name}");
         }
         // The reader's refusal is remembered: a second certificate costs no failed attempt.
-        let ca = flows::read_certificate(&mut card, CertKind::AuthCa, b"", GUARD).unwrap();
+        let ca =
+            run::read_certificate(&mut card, CardKind::Card, CertKind::AuthCa, b"", GUARD).unwrap();
         assert_eq!(*ca, file_cert(&p, 0x000B), "{name}");
-        let sign_ca = flows::read_certificate(&mut card, CertKind::SignCa, b"", GUARD).unwrap();
+        let sign_ca =
+            run::read_certificate(&mut card, CardKind::Card, CertKind::SignCa, b"", GUARD).unwrap();
         assert_eq!(*sign_ca, file_cert(&p, 0x0002), "{name}");
     }
 }
@@ -211,7 +236,8 @@ fn signing_certificate_needs_the_password() {
         let password = pin_value(&p, PinId::Sign);
         let has = p.jpki_files.contains_key(&0x0001);
         let (slot, mut card) = open(p.clone());
-        let result = flows::read_certificate(&mut card, CertKind::Sign, &password, GUARD);
+        let result =
+            run::read_certificate(&mut card, CardKind::Card, CertKind::Sign, &password, GUARD);
         if has {
             assert_eq!(*result.unwrap(), file_cert(&p, 0x0001), "{name}");
         } else {
@@ -277,25 +303,26 @@ fn signatures_verify_with_the_certificate_and_cost_four_apdus() {
                 };
                 let (slot, mut card) = open(p.clone());
                 let secret = pin_value(&p, pin);
-                let sig = flows::sign(&mut card, key, hash, &digest, &secret, GUARD).unwrap();
+                let sig = run::sign(&mut card, key, hash, &digest, &secret, GUARD).unwrap();
                 verify_signature(&file_cert(&p, ef), hash, &digest, &sig);
                 let want = if p.sfi { 4 } else { 1 + 3 + 2 + 2 };
                 assert_eq!(card.apdu_count(), want, "{name} {key:?} {hash:?}");
                 // The session ends unpowered: the key is locked for the next client.
                 flows::finish(card).unwrap();
                 assert!(!slot.with(|c| c.is_verified(pin)).unwrap());
+                // (A signature without VERIFY cannot be written with the typed API: the raw
+                // APDUs of another client.)
                 let mut next = session(&slot);
-                let err = jpkid::jpki::ap::sign(&mut next, key, hash, &digest).unwrap_err();
-                assert!(
-                    matches!(
-                        err,
-                        JpkiError::Card(CardError::Status {
-                            sw: StatusWord::SecurityStatusNotSatisfied,
-                            ..
-                        })
-                    ),
-                    "{name}: {err}"
-                );
+                jpkid::jpki::ap::select(&mut next).unwrap();
+                let info = DigestInfo::new(hash, &digest).unwrap();
+                let p2 = 0x80 | (key.ef() as u8);
+                let sign = Command::new("SIGN", 0x80, 0x2A, 0x00, p2)
+                    .with_data(info.as_bytes().to_vec())
+                    .with_le(256);
+                let resp = next.exchange(&sign).unwrap();
+                if p.sfi {
+                    assert_eq!(resp.sw, StatusWord::SecurityStatusNotSatisfied, "{name}");
+                }
                 assert_eq!(remaining(&slot, pin), left);
             }
         }
@@ -308,7 +335,7 @@ fn text_attributes_with_integrity_in_five_apdus() {
         if !p.text_ap {
             if p.jpki_ap {
                 let (_s, mut card) = open(p.clone());
-                let err = flows::read_text_attributes(&mut card, b"1234", GUARD, false);
+                let err = run::read_text(&mut card, b"1234", GUARD, false);
                 assert!(matches!(err, Err(JpkiError::NoTextApplication)), "{name}");
             }
             continue;
@@ -316,7 +343,7 @@ fn text_attributes_with_integrity_in_five_apdus() {
         let text_pin = pin_value(&p, PinId::Text);
         let (sfi, extended) = (p.sfi, p.extended);
         let (_slot, mut card) = open(p.clone());
-        let got = flows::read_text_attributes(&mut card, &text_pin, GUARD, false).unwrap();
+        let got = run::read_text(&mut card, &text_pin, GUARD, false).unwrap();
         assert_eq!(got.integrity, Integrity::Verified, "{name}");
         let apdus = match (sfi, extended) {
             (true, true) => 5,
@@ -328,7 +355,7 @@ fn text_attributes_with_integrity_in_five_apdus() {
 
         // With the CV certificate the record's signature is checked too (one more APDU).
         let (_slot, mut card) = open(p.clone());
-        let got = flows::read_text_attributes(&mut card, &text_pin, GUARD, true).unwrap();
+        let got = run::read_text(&mut card, &text_pin, GUARD, true).unwrap();
         assert_eq!(got.integrity, Integrity::Verified, "{name}");
 
         // Compared with the signing certificate's subjectAltName, per the persona's expectation.
@@ -354,7 +381,7 @@ fn tampered_basic_four_is_an_integrity_mismatch() {
     let last = file.iter().rposition(|b| *b == b'1' || *b == b'2').unwrap();
     file[last] = b'9'; // the sex digit
     let (_slot, mut card) = open(p);
-    let got = flows::read_text_attributes(&mut card, b"1234", GUARD, false).unwrap();
+    let got = run::read_text(&mut card, b"1234", GUARD, false).unwrap();
     assert!(matches!(got.integrity, Integrity::Mismatch(_)));
 
     let mut p = persona("ordinary");
@@ -362,7 +389,7 @@ fn tampered_basic_four_is_an_integrity_mismatch() {
     let last = record.len() - 1;
     record[last] ^= 0x01; // the record's signature
     let (_slot, mut card) = open(p);
-    let got = flows::read_text_attributes(&mut card, b"1234", GUARD, true).unwrap();
+    let got = run::read_text(&mut card, b"1234", GUARD, true).unwrap();
     assert_eq!(
         got.integrity,
         Integrity::Mismatch("integrity signature (DF33)")
@@ -372,7 +399,7 @@ fn tampered_basic_four_is_an_integrity_mismatch() {
 #[test]
 fn wrong_pin_reports_tries_left_and_countdown_ends_blocked() {
     let (slot, mut card) = open(persona("ordinary"));
-    let err = flows::sign(
+    let err = run::sign(
         &mut card,
         KeyKind::Sign,
         HashAlg::Sha256,
@@ -394,7 +421,7 @@ fn wrong_pin_reports_tries_left_and_countdown_ends_blocked() {
     // 4 → 3 → 2 under the default guard; at 1 the guard refuses without sending the password.
     for left in [3u8, 2, 1] {
         let mut card = session(&slot);
-        let err = flows::sign(
+        let err = run::sign(
             &mut card,
             KeyKind::Sign,
             HashAlg::Sha256,
@@ -409,7 +436,7 @@ fn wrong_pin_reports_tries_left_and_countdown_ends_blocked() {
         );
     }
     let mut card = session(&slot);
-    let err = flows::sign(
+    let err = run::sign(
         &mut card,
         KeyKind::Sign,
         HashAlg::Sha256,
@@ -427,7 +454,7 @@ fn wrong_pin_reports_tries_left_and_countdown_ends_blocked() {
     assert_eq!(remaining(&slot, PinId::Sign), 1);
 
     // With allow-last-try the last wrong attempt blocks (63C0) ...
-    let err = flows::sign(
+    let err = run::sign(
         &mut card,
         KeyKind::Sign,
         HashAlg::Sha256,
@@ -449,7 +476,7 @@ fn wrong_pin_reports_tries_left_and_countdown_ends_blocked() {
     assert!(raw.sw.means_blocked());
     // ... and the flow stops at the counter, without sending the password.
     let mut card = session(&slot);
-    let err = flows::sign(
+    let err = run::sign(
         &mut card,
         KeyKind::Sign,
         HashAlg::Sha256,
@@ -461,9 +488,7 @@ fn wrong_pin_reports_tries_left_and_countdown_ends_blocked() {
     assert!(matches!(err, JpkiError::PinBlocked { .. }));
     assert_eq!(card.apdu_count(), 2);
     assert_eq!(
-        flows::pin_status(&mut session(&slot))
-            .unwrap()
-            .sign_password,
+        run::pin_status(&mut session(&slot)).unwrap().sign_password,
         0
     );
 }
@@ -472,10 +497,11 @@ fn wrong_pin_reports_tries_left_and_countdown_ends_blocked() {
 fn blocked_persona_and_last_auth_try() {
     let p = persona("blocked");
     let (slot, mut card) = open(p);
-    let err = flows::read_certificate(&mut card, CertKind::Sign, b"TESTPW1", GUARD).unwrap_err();
+    let err = run::read_certificate(&mut card, CardKind::Card, CertKind::Sign, b"TESTPW1", GUARD)
+        .unwrap_err();
     assert!(matches!(err, JpkiError::PinBlocked { .. }), "{err}");
     let mut card = session(&slot);
-    let err = flows::sign(
+    let err = run::sign(
         &mut card,
         KeyKind::Auth,
         HashAlg::Sha256,
@@ -496,7 +522,7 @@ fn blocked_persona_and_last_auth_try() {
     );
     assert_eq!(remaining(&slot, PinId::Auth), 1);
     let mut card = session(&slot);
-    let sig = flows::sign(
+    let sig = run::sign(
         &mut card,
         KeyKind::Auth,
         HashAlg::Sha256,
@@ -523,7 +549,7 @@ fn badly_formed_pins_never_reach_the_card() {
     let bad_four: [&[u8]; 5] = [b"", b"123", b"12345", b"12a4", "１２３４".as_bytes()];
     let (slot, mut card) = open(persona("ordinary"));
     for s in bad_sign {
-        let err = flows::sign(
+        let err = run::sign(
             &mut card,
             KeyKind::Sign,
             HashAlg::Sha256,
@@ -542,11 +568,12 @@ fn badly_formed_pins_never_reach_the_card() {
             ),
             "{err}"
         );
-        let err = flows::read_certificate(&mut card, CertKind::Sign, s, GUARD).unwrap_err();
+        let err =
+            run::read_certificate(&mut card, CardKind::Card, CertKind::Sign, s, GUARD).unwrap_err();
         assert!(matches!(err, JpkiError::PinFormat { .. }));
     }
     for s in bad_four {
-        let err = flows::sign(
+        let err = run::sign(
             &mut card,
             KeyKind::Auth,
             HashAlg::Sha256,
@@ -565,7 +592,7 @@ fn badly_formed_pins_never_reach_the_card() {
             ),
             "{err}"
         );
-        let err = flows::read_text_attributes(&mut card, s, GUARD, false).unwrap_err();
+        let err = run::read_text(&mut card, s, GUARD, false).unwrap_err();
         assert!(matches!(
             err,
             JpkiError::PinFormat {
@@ -574,34 +601,37 @@ fn badly_formed_pins_never_reach_the_card() {
             }
         ));
     }
-    // Digest of the wrong length: also refused before any APDU.
+    // Digest of the wrong length: no DigestInfo, so no flow at all.
     for (hash, len) in [
         (HashAlg::Sha256, 0),
         (HashAlg::Sha256, 48),
         (HashAlg::Sha384, 32),
         (HashAlg::Sha512, 65),
     ] {
-        let err = flows::sign(
-            &mut card,
-            KeyKind::Sign,
-            hash,
-            &vec![0; len],
-            b"TESTPW1",
-            GUARD,
-        )
-        .unwrap_err();
-        assert!(matches!(err, JpkiError::DigestLength { got, .. } if got == len));
+        let err = DigestInfo::new(hash, &vec![0; len]).unwrap_err();
+        assert_eq!(err.got, len);
     }
-    // A non-empty secret for a free certificate is a caller mistake, not a PIN attempt.
-    let err = flows::read_certificate(&mut card, CertKind::AuthCa, b"1234", GUARD).unwrap_err();
-    assert!(matches!(err, JpkiError::Unsupported(_)));
+    // A non-empty secret for a free certificate is a caller mistake, not a PIN attempt; so is
+    // the auth PIN for a card's free auth certificate (only the Android token wants it).
+    let err = run::read_certificate(&mut card, CardKind::Card, CertKind::AuthCa, b"1234", GUARD)
+        .unwrap_err();
+    assert!(
+        matches!(err, JpkiError::SecretNotWanted(CertKind::AuthCa)),
+        "{err}"
+    );
+    let err = run::read_certificate(&mut card, CardKind::Card, CertKind::Auth, b"0000", GUARD)
+        .unwrap_err();
+    assert!(
+        matches!(err, JpkiError::SecretNotWanted(CertKind::Auth)),
+        "{err}"
+    );
     assert_eq!(card.apdu_count(), 0, "the card saw nothing");
     assert_eq!(slot.with(|c| c.apdus_seen()).unwrap(), 0);
     for (pin, left) in [(PinId::Sign, 5), (PinId::Auth, 3), (PinId::Text, 3)] {
         assert_eq!(remaining(&slot, pin), left);
     }
     // Lower-case letters are upper-cased, as the card stores them.
-    let sig = flows::sign(
+    let sig = run::sign(
         &mut card,
         KeyKind::Sign,
         HashAlg::Sha256,
@@ -618,7 +648,8 @@ fn removal_mid_read_is_card_removed() {
         let mut p = persona("ordinary");
         p.faults.remove_after = after;
         let (_slot, mut card) = open(p);
-        let err = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap_err();
+        let err = run::read_certificate(&mut card, CardKind::Card, CertKind::Auth, b"", GUARD)
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -631,7 +662,7 @@ fn removal_mid_read_is_card_removed() {
     let mut p = persona("ordinary");
     p.faults.remove_after = 2;
     let (slot, mut card) = open(p);
-    let err = flows::sign(
+    let err = run::sign(
         &mut card,
         KeyKind::Sign,
         HashAlg::Sha256,
@@ -653,7 +684,7 @@ fn mute_card_times_out() {
     let mut p = persona("ordinary");
     p.faults.mute_after = 1;
     let (_slot, mut card) = open(p);
-    let err = flows::pin_status(&mut card).unwrap_err();
+    let err = run::pin_status(&mut card).unwrap_err();
     assert!(
         matches!(
             err,
@@ -671,7 +702,7 @@ fn delay_6f00_and_61xx_chaining_are_absorbed() {
     p.faults.delay_ms = 2;
     let (_s, mut card) = open(p);
     assert_eq!(
-        *flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap(),
+        *run::read_certificate(&mut card, CardKind::Card, CertKind::Auth, b"", GUARD).unwrap(),
         reference
     );
     assert_eq!(card.apdu_count(), 3);
@@ -688,7 +719,7 @@ fn delay_6f00_and_61xx_chaining_are_absorbed() {
     let n = reference.len();
     let (_s, mut card) = open(p);
     assert_eq!(
-        *flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap(),
+        *run::read_certificate(&mut card, CardKind::Card, CertKind::Auth, b"", GUARD).unwrap(),
         reference
     );
     // SELECT; READ 256 answered 61xx, then GET RESPONSE 200 + 56; the extended READ of the
@@ -703,7 +734,7 @@ fn corrupt_and_truncated_certificates() {
     let mut p = persona("ordinary");
     p.faults.corrupt = vec!["jpki/000A".into()];
     let (_s, mut card) = open(p);
-    let got = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap();
+    let got = run::read_certificate(&mut card, CardKind::Card, CertKind::Auth, b"", GUARD).unwrap();
     assert_eq!(got.len(), reference.len());
     assert_ne!(
         *got, reference,
@@ -714,7 +745,8 @@ fn corrupt_and_truncated_certificates() {
         let mut p = persona("ordinary");
         p.jpki_files.get_mut(&0x000A).unwrap().truncate(cut);
         let (_s, mut card) = open(p);
-        let err = flows::read_certificate(&mut card, CertKind::Auth, b"", GUARD).unwrap_err();
+        let err = run::read_certificate(&mut card, CardKind::Card, CertKind::Auth, b"", GUARD)
+            .unwrap_err();
         let text = err.to_string();
         assert!(
             matches!(err, JpkiError::Card(CardError::Malformed { .. })),
@@ -727,15 +759,13 @@ fn corrupt_and_truncated_certificates() {
 #[test]
 fn verified_state_is_cleared_between_clients() {
     let (slot, mut card) = open(persona("ordinary"));
-    flows::read_certificate(&mut card, CertKind::Sign, b"TESTPW1", GUARD).unwrap();
+    run::read_certificate(&mut card, CardKind::Card, CertKind::Sign, b"TESTPW1", GUARD).unwrap();
     assert!(slot.with(|c| c.is_verified(PinId::Sign)).unwrap());
     flows::finish(card).unwrap();
     assert!(!slot.with(|c| c.is_verified(PinId::Sign)).unwrap());
     // A session that presented no PIN leaves the card powered.
     let mut card = session(&slot);
-    flows::pin_status(&mut card).unwrap();
-    assert_eq!(
-        flows::session_end(&card),
-        jpkid::transport::SessionEnd::Leave
-    );
+    run::pin_status(&mut card).unwrap();
+    assert!(!card.pin_presented());
+    flows::finish(card).unwrap();
 }

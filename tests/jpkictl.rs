@@ -648,7 +648,12 @@ fn status_readers_and_pins() {
         .unwrap();
     rt.block_on(async {
         let conn = live.bus.connect().await;
-        let reader = jpkid::client::reader(&conn, 0).await.unwrap();
+        let reader = jpkid::client::Client::new(&conn)
+            .await
+            .unwrap()
+            .reader(0)
+            .await
+            .unwrap();
         reader.claim().await.unwrap();
         let o = run(live.ctl().args(["--json", "readers"]));
         let v = json(&o);
@@ -974,6 +979,7 @@ fn check_with_the_daemon_running() {
     assert!(text.contains("systemctl restart jpkid"), "{text}");
 }
 
+#[cfg(feature = "virtual-card")]
 #[test]
 fn monitor_follows_card_events() {
     let live = Live::start(&["ordinary"]);
@@ -1009,10 +1015,15 @@ fn monitor_follows_card_events() {
         .unwrap();
     rt.block_on(async {
         let conn = live.bus.connect().await;
-        let testing = jpkid::client::testing(&conn).await.unwrap();
+        let testing = jpkid::client::Client::new(&conn)
+            .await
+            .unwrap()
+            .testing()
+            .await
+            .unwrap();
         testing.remove_card(0).await.unwrap();
         testing
-            .insert_card(0, persona("ordinary").to_str().unwrap())
+            .insert_card(0, persona("ordinary").to_str().unwrap().to_owned())
             .await
             .unwrap();
     });

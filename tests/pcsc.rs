@@ -15,21 +15,26 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod support {
+    pub mod run;
+}
+
 use jpki_vcard::vpcd::{self, CardThread, ServeOptions};
 use jpki_vcard::{PinId, VirtualCard};
+use jpkid::api::{HashAlg, KeyKind};
 use jpkid::card::{Card, CardError};
-use jpkid::flows;
-use jpkid::jpki::ap::{HashAlg, KeyKind};
+use jpkid::digest::DigestInfo;
+use jpkid::flows::{self, CertificateRequest, Flow, ReadCertificate};
+use jpkid::jpki::pin::KeySecret;
 use jpkid::jpki::{CardKind, CertKind, JpkiError, PinGuard};
 use jpkid::readers::{
-    ReaderEvent, ReaderManager, ReaderState, ReadersConfig, Reply, Request, RequestError,
-    RequestOptions,
+    ReaderEvent, ReaderManager, ReaderState, ReadersConfig, RequestError, RequestOptions,
 };
 use jpkid::transport::pcsc::PcscTransport;
 use jpkid::transport::r#virtual::{VirtualSlot, VirtualTransport};
-use jpkid::transport::{CardTransport, TransportError};
+use jpkid::transport::{CardTransport, Drain, Share, TransportError};
+use support::run;
 use tokio::sync::mpsc::UnboundedReceiver;
-use zeroize::Zeroizing;
 
 const GUARD: PinGuard = PinGuard {
     min_remaining: 2,
@@ -148,8 +153,9 @@ fn wait_present(ctx: &pcsc::Context, reader: &CStr, want: bool) {
 }
 
 fn pcsc_card(ctx: &pcsc::Context, slot: u8) -> Card<PcscTransport> {
-    let t = PcscTransport::connect(ctx, &reader_name(slot), Duration::from_secs(5)).unwrap();
-    Card::new(t, None)
+    let t =
+        PcscTransport::connect(ctx, &reader_name(slot), Share::Shared, Drain::default()).unwrap();
+    Card::with_deadline(t, None, Instant::now() + Duration::from_secs(5))
 }
 
 fn virtual_card(name: &str) -> Card<VirtualTransport> {
@@ -173,17 +179,17 @@ fn flow_counts<T: CardTransport>(mut make: impl FnMut() -> Card<T>) -> Vec<(&'st
         assert_eq!(flows::detect(c).unwrap().kind, CardKind::Card);
     });
     run("pin-status", &mut |c| {
-        assert_eq!(flows::pin_status(c).unwrap().sign_password, 5);
+        assert_eq!(run::pin_status(c).unwrap().sign_password, 5);
     });
     run("auth-cert", &mut |c| {
-        let der = flows::read_certificate(c, CertKind::Auth, b"", GUARD).unwrap();
+        let der = run::read_certificate(c, CardKind::Card, CertKind::Auth, b"", GUARD).unwrap();
         assert!(der.len() > 256);
     });
     run("sign-cert", &mut |c| {
-        flows::read_certificate(c, CertKind::Sign, b"TESTPW1", GUARD).unwrap();
+        run::read_certificate(c, CardKind::Card, CertKind::Sign, b"TESTPW1", GUARD).unwrap();
     });
     run("sign", &mut |c| {
-        let sig = flows::sign(
+        let sig = run::sign(
             c,
             KeyKind::Sign,
             HashAlg::Sha256,
@@ -195,7 +201,7 @@ fn flow_counts<T: CardTransport>(mut make: impl FnMut() -> Card<T>) -> Vec<(&'st
         assert_eq!(sig.len(), 256);
     });
     run("text", &mut |c| {
-        flows::read_text_attributes(c, b"1234", GUARD, true).unwrap();
+        run::read_text(c, b"1234", GUARD, true).unwrap();
     });
     counts
 }
@@ -244,6 +250,7 @@ fn opts(timeout_ms: u64) -> RequestOptions {
     RequestOptions {
         allow_last_try: false,
         timeout: Duration::from_millis(timeout_ms),
+        insertion: None,
     }
 }
 
@@ -292,25 +299,27 @@ async fn until_readers(
     }
 }
 
-async fn submit(
+async fn submit<F: Flow>(
     readers: &ReaderManager,
     id: u32,
-    request: Request,
+    flow: F,
     timeout_ms: u64,
-) -> Result<Reply, RequestError> {
-    match readers.submit(id, request, opts(timeout_ms)) {
+) -> Result<F::Output, RequestError> {
+    match readers.submit(id, flow, opts(timeout_ms)) {
         Ok(reply) => reply.await.expect("the worker answers every request"),
         Err(refused) => Err(refused),
     }
 }
 
-fn sign_request(key: KeyKind, secret: &[u8]) -> Request {
-    Request::Sign {
-        key,
-        hash: HashAlg::Sha256,
-        digest: vec![9; 32],
-        secret: Zeroizing::new(secret.to_vec()),
+fn sign_request(key: KeyKind, secret: &[u8]) -> flows::Sign {
+    flows::Sign {
+        secret: KeySecret::new(key, secret).unwrap(),
+        digest: DigestInfo::new(HashAlg::Sha256, &[9; 32]).unwrap(),
     }
+}
+
+fn read_request(which: CertKind, secret: &[u8]) -> ReadCertificate {
+    ReadCertificate(CertificateRequest::new(which, secret).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,24 +351,11 @@ async fn both_slots_insert_remove_and_requests_through_the_reader_layer() {
         .submit(r0, sign_request(KeyKind::Auth, b"1234"), opts(5000))
         .unwrap();
     let b = readers
-        .submit(
-            r1,
-            Request::ReadCertificate {
-                which: CertKind::Auth,
-                secret: Zeroizing::new(b"1234".to_vec()),
-            },
-            opts(5000),
-        )
+        .submit(r1, read_request(CertKind::Auth, b"1234"), opts(5000))
         .unwrap();
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
-    assert!(
-        matches!(a, Ok(Reply::Signature(ref s)) if s.len() == 256),
-        "{a:?}"
-    );
-    assert!(
-        matches!(b, Ok(Reply::Certificate(ref c)) if c.len() > 256),
-        "{b:?}"
-    );
+    assert!(matches!(a, Ok(ref s) if s.len() == 256), "{a:?}");
+    assert!(matches!(b, Ok(ref c) if c.len() > 256), "{b:?}");
 
     // A wrong password: tries left, through pcscd exactly as in process.
     let err = submit(&readers, r0, sign_request(KeyKind::Sign, b"WRONG1"), 5000)
@@ -368,7 +364,7 @@ async fn both_slots_insert_remove_and_requests_through_the_reader_layer() {
     assert!(
         matches!(
             err,
-            RequestError::Jpki(JpkiError::PinIncorrect { remaining: 4, .. })
+            RequestError::Flow(JpkiError::PinIncorrect { remaining: 4, .. })
         ),
         "{err}"
     );
@@ -385,7 +381,7 @@ async fn both_slots_insert_remove_and_requests_through_the_reader_layer() {
         "card removed"
     );
     assert!(matches!(
-        readers.submit(r0, Request::PinStatus, opts(1000)),
+        readers.submit(r0, flows::GetPinStatus, opts(1000)),
         Err(RequestError::NoCard)
     ));
     t1.remove().unwrap();
@@ -396,14 +392,14 @@ async fn both_slots_insert_remove_and_requests_through_the_reader_layer() {
     let reason = until_state(&mut events, r0, ReaderState::Unsupported).await;
     assert!(reason.contains("not a My Number Card"), "{reason}");
     assert!(matches!(
-        submit(&readers, r0, Request::PinStatus, 1000).await,
+        submit(&readers, r0, flows::GetPinStatus, 1000).await,
         Err(RequestError::NotJpkiCard)
     ));
     t.remove().unwrap();
     until_state(&mut events, r0, ReaderState::Empty).await;
     assert_eq!(readers.reader(r0).unwrap().insertions, 2);
 
-    readers.shutdown();
+    readers.shutdown(Duration::from_secs(10));
     pcscd.stop();
 }
 
@@ -420,15 +416,12 @@ async fn card_pulled_mid_read_and_mute_card_end_their_requests_and_the_reader_re
     c.faults_mut().remove_after = 5;
     let t = insert(&ctx, 0, c);
     until_state(&mut events, r0, ReaderState::Ready).await;
-    let read = Request::ReadCertificate {
-        which: CertKind::Auth,
-        secret: Zeroizing::new(Vec::new()),
-    };
+    let read = read_request(CertKind::Auth, b"");
     let err = submit(&readers, r0, read, 5000).await.unwrap_err();
     assert!(
         matches!(
             err,
-            RequestError::Jpki(JpkiError::Card(CardError::Transport(
+            RequestError::Flow(JpkiError::Card(CardError::Transport(
                 TransportError::CardRemoved
             )))
         ),
@@ -448,31 +441,36 @@ async fn card_pulled_mid_read_and_mute_card_end_their_requests_and_the_reader_re
     let t = insert(&ctx, 0, c);
     until_state(&mut events, r0, ReaderState::Ready).await;
     let started = Instant::now();
-    let first = readers.submit(r0, Request::PinStatus, opts(1500)).unwrap();
-    let queued = readers.submit(r0, Request::PinStatus, opts(3000)).unwrap();
+    let first = readers.submit(r0, flows::GetPinStatus, opts(1500)).unwrap();
+    let queued = readers.submit(r0, flows::GetPinStatus, opts(3000)).unwrap();
     let first = first.await.unwrap();
-    assert!(matches!(first, Err(RequestError::Timeout)), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            Err(RequestError::Flow(JpkiError::Card(CardError::Transport(
+                TransportError::Mute
+            ))))
+        ),
+        "{first:?}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
         started.elapsed()
     );
     let queued = queued.await.unwrap();
-    assert!(
-        matches!(queued, Err(RequestError::Mute | RequestError::Timeout)),
-        "{queued:?}"
-    );
+    assert!(matches!(queued, Err(RequestError::Mute)), "{queued:?}");
     assert_eq!(readers.reader(r0).unwrap().state, ReaderState::Mute);
     // Taking the mute card out releases pcscd; the reader is empty, then serves a new card.
     t.remove().unwrap();
     until_state(&mut events, r0, ReaderState::Empty).await;
     let t = insert(&ctx, 0, card("ordinary"));
     until_state(&mut events, r0, ReaderState::Ready).await;
-    let ok = submit(&readers, r0, Request::PinStatus, 5000).await;
-    assert!(matches!(ok, Ok(Reply::PinStatus(_))), "{ok:?}");
+    let ok = submit(&readers, r0, flows::GetPinStatus, 5000).await;
+    assert!(ok.is_ok(), "{ok:?}");
     t.remove().unwrap();
 
-    readers.shutdown();
+    readers.shutdown(Duration::from_secs(10));
     pcscd.stop();
 }
 
@@ -500,7 +498,7 @@ async fn a_second_process_holding_the_card_gives_its_own_error() {
     assert!(
         matches!(
             err,
-            RequestError::Jpki(JpkiError::Card(CardError::Transport(
+            RequestError::Flow(JpkiError::Card(CardError::Transport(
                 TransportError::SharingViolation
             )))
         ),
@@ -513,9 +511,9 @@ async fn a_second_process_holding_the_card_gives_its_own_error() {
     );
     assert!(other.disconnect(pcsc::Disposition::LeaveCard).is_ok());
     let ok = submit(&readers, r0, sign_request(KeyKind::Auth, b"1234"), 3000).await;
-    assert!(matches!(ok, Ok(Reply::Signature(_))), "{ok:?}");
+    assert!(ok.is_ok(), "{ok:?}");
     t.remove().unwrap();
-    readers.shutdown();
+    readers.shutdown(Duration::from_secs(10));
     pcscd.stop();
 }
 
@@ -530,7 +528,7 @@ async fn after_a_pin_flow_a_fresh_connection_cannot_sign_without_the_pin() {
     until_state(&mut events, r0, ReaderState::Ready).await;
 
     let ok = submit(&readers, r0, sign_request(KeyKind::Auth, b"1234"), 5000).await;
-    assert!(matches!(ok, Ok(Reply::Signature(_))), "{ok:?}");
+    assert!(ok.is_ok(), "{ok:?}");
     // pcscd passes the power-off to the card asynchronously; it must arrive.
     let deadline = Instant::now() + Duration::from_secs(3);
     while t.card().lock().unwrap().is_verified(PinId::Auth) {
@@ -564,7 +562,7 @@ async fn after_a_pin_flow_a_fresh_connection_cannot_sign_without_the_pin() {
     assert_eq!(answer, [0x69, 0x82], "signed without the PIN");
     assert!(other.disconnect(pcsc::Disposition::LeaveCard).is_ok());
     t.remove().unwrap();
-    readers.shutdown();
+    readers.shutdown(Duration::from_secs(10));
     pcscd.stop();
 }
 
@@ -582,14 +580,7 @@ async fn pcscd_restart_while_the_reader_layer_runs() {
     let t = insert(&ctx, 0, c);
     until_state(&mut events, r0, ReaderState::Ready).await;
     let in_flight = readers
-        .submit(
-            r0,
-            Request::ReadCertificate {
-                which: CertKind::Auth,
-                secret: Zeroizing::new(Vec::new()),
-            },
-            opts(5000),
-        )
+        .submit(r0, read_request(CertKind::Auth, b""), opts(5000))
         .unwrap();
     until_state(&mut events, r0, ReaderState::Busy).await;
     pcscd.stop();
@@ -614,10 +605,10 @@ async fn pcscd_restart_while_the_reader_layer_runs() {
     let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
     let t = insert(&ctx, 0, card("ordinary"));
     until_state(&mut events, r0, ReaderState::Ready).await;
-    let ok = submit(&readers, r0, Request::PinStatus, 5000).await;
-    assert!(matches!(ok, Ok(Reply::PinStatus(_))), "{ok:?}");
+    let ok = submit(&readers, r0, flows::GetPinStatus, 5000).await;
+    assert!(ok.is_ok(), "{ok:?}");
     t.remove().unwrap();
-    readers.shutdown();
+    readers.shutdown(Duration::from_secs(10));
     pcscd.stop();
 }
 
@@ -644,6 +635,6 @@ async fn ignored_readers_are_left_alone() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(readers.readers().iter().all(|r| r.insertions == 0));
     t.remove().unwrap();
-    readers.shutdown();
+    readers.shutdown(Duration::from_secs(10));
     pcscd.stop();
 }

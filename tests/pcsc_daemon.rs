@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use jpki_vcard::PinId;
 use support::bus::{Daemon, DaemonOptions, TestBus, error_of, persona_with_faults, wait_for};
-use support::vpcd::{card, card_at, insert, reader_name, require_namespace, sign_without_pin};
+use support::vpcd::{
+    card, card_at, insert, reader_name, remove, require_namespace, sign_without_pin, wait_present,
+};
 use zbus::{Connection, OwnedVariant};
 
 const DEST: &str = "io.jpkid.Jpki1";
@@ -101,6 +103,9 @@ struct Rig {
 
 async fn rig(op_timeout_ms: u64) -> Rig {
     require_namespace();
+    // Whatever an earlier test left in the slot has gone, as far as pcscd knows.
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+    wait_present(&ctx, &reader_name(0), false);
     let bus = TestBus::start();
     let daemon = Daemon::start(
         &bus,
@@ -114,33 +119,36 @@ async fn rig(op_timeout_ms: u64) -> Rig {
     )
     .await;
     let conn = bus.connect().await;
-    let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
     let want = reader_name(0).to_string_lossy().into_owned();
-    let path = wait_for("vpcd slot 0 as a reader object", Duration::from_secs(15), || {
-        let conn = conn.clone();
-        let want = want.clone();
-        async move {
-            for n in 0..4 {
-                let path = format!("/io/jpkid/Jpki1/reader/{n}");
-                let name = conn
-                    .call_method(
-                        Some(DEST),
-                        path.as_str(),
-                        Some("org.freedesktop.DBus.Properties"),
-                        "Get",
-                        &(READER, "Name"),
-                    )
-                    .await
-                    .ok()
-                    .and_then(|m| m.body().deserialize::<OwnedVariant>().ok())
-                    .and_then(|v| String::try_from(v).ok());
-                if name.as_deref() == Some(want.as_str()) {
-                    return Some(path);
+    let path = wait_for(
+        "vpcd slot 0 as a reader object",
+        Duration::from_secs(15),
+        || {
+            let conn = conn.clone();
+            let want = want.clone();
+            async move {
+                for n in 0..4 {
+                    let path = format!("/io/jpkid/Jpki1/reader/{n}");
+                    let name = conn
+                        .call_method(
+                            Some(DEST),
+                            path.as_str(),
+                            Some("org.freedesktop.DBus.Properties"),
+                            "Get",
+                            &(READER, "Name"),
+                        )
+                        .await
+                        .ok()
+                        .and_then(|m| m.body().deserialize::<OwnedVariant>().ok())
+                        .and_then(|v| String::try_from(v).ok());
+                    if name.as_deref() == Some(want.as_str()) {
+                        return Some(path);
+                    }
                 }
+                None
             }
-            None
-        }
-    })
+        },
+    )
     .await;
     Rig {
         _bus: bus,
@@ -206,7 +214,12 @@ async fn after_a_timeout_the_next_client_cannot_sign_without_the_pin() {
         for (faults, key, secret, key_ef) in [
             ("delay_ms = 300", "auth", b"1234".as_slice(), "0017"),
             ("sign_delay_ms = 2500", "auth", b"1234".as_slice(), "0017"),
-            ("sign_delay_ms = 2500", "sign", b"TESTPW1".as_slice(), "001A"),
+            (
+                "sign_delay_ms = 2500",
+                "sign",
+                b"TESTPW1".as_slice(),
+                "001A",
+            ),
         ] {
             let dir = persona_with_faults("ordinary", &[faults]);
             let t = insert(&rig.ctx, 0, card_at(dir.path()));
@@ -214,10 +227,17 @@ async fn after_a_timeout_the_next_client_cannot_sign_without_the_pin() {
             let r = sign(&rig.conn, &rig.path, key, secret, opts(&[timeout_ms(1100)])).await;
             assert!(is_err(&r, "Timeout"), "{faults} {key}: {r:?}");
             let sw = rig.other_client_signs(key_ef).await;
-            assert_eq!(sw, "6982", "{faults}: another client signed with the {key} key");
-            let pin = if key == "sign" { PinId::Sign } else { PinId::Auth };
+            assert_eq!(
+                sw, "6982",
+                "{faults}: another client signed with the {key} key"
+            );
+            let pin = if key == "sign" {
+                PinId::Sign
+            } else {
+                PinId::Auth
+            };
             assert!(!t.card().lock().unwrap().is_verified(pin));
-            t.remove().unwrap();
+            remove(&rig.ctx, 0, t);
             rig.until_state("empty", Duration::from_secs(10)).await;
         }
     })
@@ -253,8 +273,13 @@ async fn sigterm_during_sign_drains_the_request_and_leaves_the_card_locked() {
         // The request in flight was answered (served, or refused because the daemon stops).
         let _ = in_flight.await.unwrap();
         let sw = rig.other_client_signs("0017").await;
-        assert_eq!(sw, "6982", "the card was left unlocked:\n{}", rig.daemon.stderr());
-        t.remove().unwrap();
+        assert_eq!(
+            sw,
+            "6982",
+            "the card was left unlocked:\n{}",
+            rig.daemon.stderr()
+        );
+        remove(&rig.ctx, 0, t);
     })
     .await;
 }
@@ -272,7 +297,8 @@ async fn timeout_ms_is_clamped_and_one_callers_deadline_is_not_everyones() {
         let t = insert(&rig.ctx, 0, card_at(dir.path()));
         rig.until_state("ready", Duration::from_secs(10)).await;
         let body = ("auth-ca", Vec::<u8>::new(), opts(&[timeout_ms(1)]));
-        let r: Result<Vec<u8>, DbusErr> = call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
+        let r: Result<Vec<u8>, DbusErr> =
+            call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
         assert!(r.is_ok() || is_err(&r, "Timeout"), "{r:?}");
         rig.until_state("ready", Duration::from_secs(5)).await;
         let other = rig.conn.clone();
@@ -281,14 +307,20 @@ async fn timeout_ms_is_clamped_and_one_callers_deadline_is_not_everyones() {
         // Queue wait does not count: a request queued behind a slow one still has its second.
         t.card().lock().unwrap().faults_mut().sign_delay_ms = 600;
         let (conn, path) = (rig.conn.clone(), rig.path.clone());
-        let first = tokio::spawn(async move { sign(&conn, &path, "auth", b"1234", Opts::new()).await });
+        let first =
+            tokio::spawn(async move { sign(&conn, &path, "auth", b"1234", Opts::new()).await });
         rig.until_state("busy", Duration::from_secs(5)).await;
         let body = opts(&[timeout_ms(1000)]);
-        let queued: Result<Vec<u8>, DbusErr> =
-            call(&rig.conn, &rig.path, "ReadCertificate", &("auth-ca", Vec::<u8>::new(), body)).await;
+        let queued: Result<Vec<u8>, DbusErr> = call(
+            &rig.conn,
+            &rig.path,
+            "ReadCertificate",
+            &("auth-ca", Vec::<u8>::new(), body),
+        )
+        .await;
         assert!(first.await.unwrap().is_ok());
         assert!(queued.is_ok(), "queued request: {queued:?}");
-        t.remove().unwrap();
+        remove(&rig.ctx, 0, t);
         rig.until_state("empty", Duration::from_secs(10)).await;
 
         // A stalling card and the largest timeout-ms: answered within limits.op_timeout_ms.
@@ -304,7 +336,7 @@ async fn timeout_ms_is_clamped_and_one_callers_deadline_is_not_everyones() {
             "answered after {:?}",
             started.elapsed()
         );
-        t.remove().unwrap();
+        remove(&rig.ctx, 0, t);
     })
     .await;
 }
@@ -328,18 +360,28 @@ async fn a_pin_flow_holds_the_card_before_it_reads_the_retry_counter() {
         rig.until_state("ready", Duration::from_secs(10)).await;
         let other = rig
             .ctx
-            .connect(&reader_name(0), pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+            .connect(
+                &reader_name(0),
+                pcsc::ShareMode::Shared,
+                pcsc::Protocols::ANY,
+            )
             .unwrap();
         let before = t.card().lock().unwrap().apdus_seen();
         let r = sign(&rig.conn, &rig.path, "auth", b"1234", Opts::new()).await;
         assert!(is_err(&r, "ReaderBusy"), "{r:?}");
-        let c = t.card().lock().unwrap();
-        assert_eq!(c.apdus_seen(), before, "an APDU reached a card another client holds");
-        assert_eq!(c.pin_remaining(PinId::Auth), 3);
-        drop(c);
+        let (seen, left) = {
+            let c = t.card().lock().unwrap();
+            (c.apdus_seen(), c.pin_remaining(PinId::Auth))
+        };
+        assert_eq!(seen, before, "an APDU reached a card another client holds");
+        assert_eq!(left, 3);
         drop(other);
-        assert!(sign(&rig.conn, &rig.path, "auth", b"1234", Opts::new()).await.is_ok());
-        t.remove().unwrap();
+        assert!(
+            sign(&rig.conn, &rig.path, "auth", b"1234", Opts::new())
+                .await
+                .is_ok()
+        );
+        remove(&rig.ctx, 0, t);
     })
     .await;
 }
@@ -355,20 +397,25 @@ async fn a_pin_for_the_free_auth_certificate_of_a_card_is_refused_unsent() {
         rig.until_state("ready", Duration::from_secs(10)).await;
         let before = t.card().lock().unwrap().apdus_seen();
         let body = ("auth", b"0000".to_vec(), Opts::new());
-        let r: Result<Vec<u8>, DbusErr> = call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
+        let r: Result<Vec<u8>, DbusErr> =
+            call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
         assert!(is_err(&r, "InvalidArgument"), "{r:?}");
-        let c = t.card().lock().unwrap();
-        assert_eq!(c.pin_remaining(PinId::Auth), 3, "a try was spent");
-        assert_eq!(c.apdus_seen(), before);
-        drop(c);
-        t.remove().unwrap();
+        let (seen, left) = {
+            let c = t.card().lock().unwrap();
+            (c.apdus_seen(), c.pin_remaining(PinId::Auth))
+        };
+        assert_eq!(left, 3, "a try was spent");
+        assert_eq!(seen, before);
+        remove(&rig.ctx, 0, t);
+        rig.until_state("empty", Duration::from_secs(10)).await;
         // The Android token does need it.
         let t = insert(&rig.ctx, 0, card("android"));
         rig.until_state("ready", Duration::from_secs(10)).await;
         let body = ("auth", b"1234".to_vec(), Opts::new());
-        let r: Result<Vec<u8>, DbusErr> = call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
+        let r: Result<Vec<u8>, DbusErr> =
+            call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
         assert!(r.is_ok(), "{r:?}");
-        t.remove().unwrap();
+        remove(&rig.ctx, 0, t);
     })
     .await;
 }
@@ -384,7 +431,7 @@ async fn a_request_for_a_card_that_was_replaced_ends_before_any_apdu() {
         let t = insert(&rig.ctx, 0, card("ordinary"));
         rig.until_state("ready", Duration::from_secs(10)).await;
         let seen: u32 = prop(&rig.conn, &rig.path, "Insertions").await;
-        t.remove().unwrap();
+        remove(&rig.ctx, 0, t);
         rig.until_state("empty", Duration::from_secs(10)).await;
         let t = insert(&rig.ctx, 0, card("moved"));
         rig.until_state("ready", Duration::from_secs(10)).await;
@@ -398,7 +445,7 @@ async fn a_request_for_a_card_that_was_replaced_ends_before_any_apdu() {
         let insertion = ("insertion", OwnedVariant::from(now));
         let r = sign(&rig.conn, &rig.path, "auth", b"1234", opts(&[insertion])).await;
         assert!(r.is_ok(), "{r:?}");
-        t.remove().unwrap();
+        remove(&rig.ctx, 0, t);
     })
     .await;
 }

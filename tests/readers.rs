@@ -7,14 +7,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jpkid::jpki::ap::{HashAlg, KeyKind};
+use jpki_vcard::PinId;
+use jpkid::api::{CardOptions, HashAlg, KeyKind};
+use jpkid::card::{Card, CardError};
+use jpkid::digest::DigestInfo;
+use jpkid::flows::{self, CertificateRequest, Flow, FlowContext, ReadCertificate};
+use jpkid::jpki::pin::KeySecret;
 use jpkid::jpki::{CardKind, CertKind, JpkiError, PinKind};
 use jpkid::readers::{
-    ReaderEvent, ReaderManager, ReaderState, ReadersConfig, Reply, Request, RequestError,
-    RequestOptions,
+    ReaderEvent, ReaderManager, ReaderState, ReadersConfig, RequestError, RequestOptions,
 };
+use jpkid::transport::{CardTransport, TransportError};
 use tokio::sync::mpsc::UnboundedReceiver;
-use zeroize::Zeroizing;
 
 fn config(queue_depth: usize, timeout_ms: u64) -> ReadersConfig {
     ReadersConfig {
@@ -60,6 +64,7 @@ fn opts(timeout_ms: u64) -> RequestOptions {
     RequestOptions {
         allow_last_try: false,
         timeout: Duration::from_millis(timeout_ms),
+        insertion: None,
     }
 }
 
@@ -81,9 +86,34 @@ async fn until_state(events: &mut UnboundedReceiver<ReaderEvent>, want: ReaderSt
     }
 }
 
-fn secret(s: &[u8]) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(s.to_vec())
+fn sign(key: KeyKind, secret: &[u8]) -> flows::Sign {
+    flows::Sign {
+        secret: KeySecret::new(key, secret).unwrap(),
+        digest: DigestInfo::new(HashAlg::Sha256, &[3; 32]).unwrap(),
+    }
 }
+
+fn read(which: CertKind) -> ReadCertificate {
+    ReadCertificate(CertificateRequest::new(which, b"").unwrap())
+}
+
+async fn run<F: Flow>(
+    readers: &ReaderManager,
+    id: u32,
+    flow: F,
+    options: RequestOptions,
+) -> Result<F::Output, RequestError> {
+    match readers.submit(id, flow, options) {
+        Ok(rx) => rx.await.expect("the worker answers every request"),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_transport(e: &RequestError, want: fn(&TransportError) -> bool) -> bool {
+    matches!(e, RequestError::Flow(JpkiError::Card(CardError::Transport(t))) if want(t))
+}
+
+const GRACE: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn insertion_probe_and_requests() {
@@ -93,11 +123,11 @@ async fn insertion_probe_and_requests() {
         matches!(events.recv().await, Some(ReaderEvent::Added(s)) if s.id == id && s.state == ReaderState::Empty)
     );
     assert!(matches!(
-        readers.submit(id, Request::PinStatus, opts(5000)),
+        readers.submit(id, flows::GetPinStatus, opts(5000)),
         Err(RequestError::NoCard)
     ));
     assert!(matches!(
-        readers.submit(99, Request::PinStatus, opts(5000)),
+        readers.submit(99, flows::GetPinStatus, opts(5000)),
         Err(RequestError::ReaderGone)
     ));
 
@@ -113,15 +143,9 @@ async fn insertion_probe_and_requests() {
     assert_eq!(snap.insertions, 1);
     assert!(!snap.atr.is_empty());
 
-    let reply = readers
-        .submit(id, Request::PinStatus, opts(5000))
-        .unwrap()
+    let status = run(&readers, id, flows::GetPinStatus, opts(5000))
         .await
-        .unwrap()
         .unwrap();
-    let Reply::PinStatus(status) = reply else {
-        panic!("{reply:?}")
-    };
     assert_eq!(status.sign_password, 5);
     assert!(
         until_state(&mut events, ReaderState::Busy)
@@ -134,43 +158,17 @@ async fn insertion_probe_and_requests() {
             .contains("finished")
     );
 
-    let digest = vec![3u8; 32];
-    let reply = readers
-        .submit(
-            id,
-            Request::Sign {
-                key: KeyKind::Auth,
-                hash: HashAlg::Sha256,
-                digest: digest.clone(),
-                secret: secret(b"1234"),
-            },
-            opts(5000),
-        )
-        .unwrap()
+    let sig = run(&readers, id, sign(KeyKind::Auth, b"1234"), opts(5000))
         .await
-        .unwrap()
         .unwrap();
-    assert!(matches!(reply, Reply::Signature(s) if s.len() == 256));
-
-    let err = readers
-        .submit(
-            id,
-            Request::Sign {
-                key: KeyKind::Sign,
-                hash: HashAlg::Sha256,
-                digest,
-                secret: secret(b"WRONG1"),
-            },
-            opts(5000),
-        )
-        .unwrap()
+    assert_eq!(sig.len(), 256);
+    let err = run(&readers, id, sign(KeyKind::Sign, b"WRONG1"), opts(5000))
         .await
-        .unwrap()
         .unwrap_err();
     assert!(
         matches!(
             err,
-            RequestError::Jpki(JpkiError::PinIncorrect {
+            RequestError::Flow(JpkiError::PinIncorrect {
                 pin: PinKind::SignPassword,
                 remaining: 4
             })
@@ -178,20 +176,10 @@ async fn insertion_probe_and_requests() {
         "{err}"
     );
     // The reader is ready again after a failed request.
-    let reply = readers
-        .submit(
-            id,
-            Request::ReadCertificate {
-                which: CertKind::Auth,
-                secret: secret(b""),
-            },
-            opts(5000),
-        )
-        .unwrap()
+    let cert = run(&readers, id, read(CertKind::Auth), opts(5000))
         .await
-        .unwrap()
         .unwrap();
-    assert!(matches!(reply, Reply::Certificate(c) if c.len() > 256));
+    assert!(cert.len() > 256);
 
     readers.remove_virtual(id).unwrap();
     assert_eq!(
@@ -204,7 +192,7 @@ async fn insertion_probe_and_requests() {
     let reason = until_state(&mut events, ReaderState::Unsupported).await;
     assert!(reason.contains("not a My Number Card"), "{reason}");
     assert!(matches!(
-        readers.submit(id, Request::PinStatus, opts(5000)),
+        readers.submit(id, flows::GetPinStatus, opts(5000)),
         Err(RequestError::NotJpkiCard)
     ));
     assert_eq!(readers.reader(id).unwrap().insertions, 2);
@@ -213,7 +201,7 @@ async fn insertion_probe_and_requests() {
             .insert_virtual(id, std::path::Path::new("/nonexistent"))
             .is_err()
     );
-    readers.shutdown();
+    assert!(readers.shutdown(GRACE));
 }
 
 #[tokio::test]
@@ -226,20 +214,20 @@ async fn queue_is_bounded_and_vanished_callers_are_skipped() {
 
     // 5 APDUs × 40 ms keep the first request busy while the others arrive.
     let first = readers
-        .submit(id, Request::PinStatus, opts(10_000))
+        .submit(id, flows::GetPinStatus, opts(10_000))
         .unwrap();
     let second = readers
-        .submit(id, Request::PinStatus, opts(10_000))
+        .submit(id, flows::GetPinStatus, opts(10_000))
         .unwrap();
     assert!(matches!(
-        readers.submit(id, Request::PinStatus, opts(10_000)),
+        readers.submit(id, flows::GetPinStatus, opts(10_000)),
         Err(RequestError::ReaderBusy)
     ));
     // The second caller goes away before its turn: its request never touches the card.
     drop(second);
     assert!(first.await.unwrap().is_ok());
     let third = readers
-        .submit(id, Request::PinStatus, opts(10_000))
+        .submit(id, flows::GetPinStatus, opts(10_000))
         .unwrap();
     assert!(third.await.unwrap().is_ok());
     let mut started = 0;
@@ -251,48 +239,39 @@ async fn queue_is_bounded_and_vanished_callers_are_skipped() {
         }
     }
     assert_eq!(started, 2, "the abandoned request did not run");
-    readers.shutdown();
+    assert!(readers.shutdown(GRACE));
 }
 
 #[tokio::test]
 async fn removal_mid_request_and_mute_card() {
-    let (readers, mut events) = ReaderManager::start(config(4, 200)).unwrap();
+    let (readers, mut events) = ReaderManager::start(config(4, 5000)).unwrap();
     let id = readers.add_virtual_reader("Virtual Reader 0").unwrap();
     // Detection takes 3 APDUs; the request's second APDU meets an empty reader.
     let removing = with_faults("ordinary", "remove_after = 4\n");
     readers.insert_virtual(id, removing.path()).unwrap();
     until_state(&mut events, ReaderState::Ready).await;
-    let err = readers
-        .submit(
-            id,
-            Request::ReadCertificate {
-                which: CertKind::Auth,
-                secret: secret(b""),
-            },
-            opts(5000),
-        )
-        .unwrap()
+    let err = run(&readers, id, read(CertKind::Auth), opts(5000))
         .await
-        .unwrap()
         .unwrap_err();
     assert!(err.to_string().contains("removed"), "{err}");
     let reason = until_state(&mut events, ReaderState::Empty).await;
     assert!(reason.contains("removed"), "{reason}");
 
+    // Mute: one exchange unanswered for the mute floor (1 s) marks the reader.
     let muting = with_faults("ordinary", "mute_after = 4\n");
     readers.insert_virtual(id, muting.path()).unwrap();
     until_state(&mut events, ReaderState::Ready).await;
-    let err = readers
-        .submit(id, Request::PinStatus, opts(300))
-        .unwrap()
+    let err = run(&readers, id, flows::GetPinStatus, opts(1200))
         .await
-        .unwrap()
         .unwrap_err();
-    assert!(matches!(err, RequestError::Timeout), "{err}");
+    assert!(
+        is_transport(&err, |t| matches!(t, TransportError::Mute)),
+        "{err}"
+    );
     let reason = until_state(&mut events, ReaderState::Mute).await;
     assert!(reason.contains("stopped answering"), "{reason}");
     assert!(matches!(
-        readers.submit(id, Request::PinStatus, opts(5000)),
+        readers.submit(id, flows::GetPinStatus, opts(5000)),
         Err(RequestError::Mute)
     ));
 
@@ -300,14 +279,191 @@ async fn removal_mid_request_and_mute_card() {
     readers.insert_virtual(id, &persona("ordinary")).unwrap();
     until_state(&mut events, ReaderState::Ready).await;
     assert!(
-        readers
-            .submit(id, Request::PinStatus, opts(5000))
-            .unwrap()
+        run(&readers, id, flows::GetPinStatus, opts(5000))
             .await
-            .unwrap()
             .is_ok()
     );
-    readers.shutdown();
+    assert!(readers.shutdown(GRACE));
+}
+
+/// Defect: a caller's short deadline marked the reader `mute` for everyone; the queue wait
+/// counted against a request's own timeout; a huge `timeout-ms` pinned the worker.
+#[tokio::test]
+async fn deadlines_are_clamped_start_with_the_request_and_do_not_mute() {
+    let (readers, mut events) = ReaderManager::start(config(4, 3000)).unwrap();
+    let clamp = |ms: Option<u32>| {
+        readers
+            .options(&CardOptions {
+                timeout_ms: ms,
+                ..CardOptions::default()
+            })
+            .timeout
+    };
+    assert_eq!(clamp(Some(1)), Duration::from_millis(1000));
+    assert_eq!(clamp(Some(1500)), Duration::from_millis(1500));
+    assert_eq!(clamp(Some(u32::MAX)), Duration::from_millis(3000));
+    assert_eq!(clamp(None), Duration::from_millis(3000));
+
+    let id = readers.add_virtual_reader("Virtual Reader 0").unwrap();
+    let slow = with_faults("ordinary", "delay_ms = 300\n");
+    readers.insert_virtual(id, slow.path()).unwrap();
+    until_state(&mut events, ReaderState::Ready).await;
+    // 5 × 300 ms do not fit 1 s: Timeout for this caller, the reader stays ready.
+    let err = run(&readers, id, flows::GetPinStatus, opts(1000))
+        .await
+        .unwrap_err();
+    assert!(
+        is_transport(&err, |t| matches!(t, TransportError::Timeout)),
+        "{err}"
+    );
+    assert_eq!(readers.reader(id).unwrap().state, ReaderState::Ready);
+    // Queued behind a 1.5 s request, a 1.6 s request still gets its 1.6 s.
+    let first = readers.submit(id, flows::GetPinStatus, opts(3000)).unwrap();
+    let second = readers.submit(id, flows::GetPinStatus, opts(1600)).unwrap();
+    assert!(first.await.unwrap().is_ok());
+    let second = second.await.unwrap();
+    assert!(second.is_ok(), "{second:?}");
+    assert!(readers.shutdown(GRACE));
+}
+
+/// A request that runs out of time before VERIFY is not sent at all: no try in doubt.
+#[tokio::test]
+async fn no_verify_without_enough_time_left() {
+    let (readers, mut events) = ReaderManager::start(config(4, 5000)).unwrap();
+    let id = readers.add_virtual_reader("Virtual Reader 0").unwrap();
+    let slow = with_faults("ordinary", "delay_ms = 350\n");
+    readers.insert_virtual(id, slow.path()).unwrap();
+    until_state(&mut events, ReaderState::Ready).await;
+    // SELECT and the retry counter take 700 ms of 1000: VERIFY needs twice the slowest answer.
+    let err = run(&readers, id, sign(KeyKind::Auth, b"0000"), opts(1000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::Flow(JpkiError::Card(CardError::NoTimeLeft {
+                command: "VERIFY",
+                ..
+            }))
+        ),
+        "{err}"
+    );
+    let slot = readers.virtual_slot(id).unwrap();
+    assert_eq!(slot.with(|c| c.pin_remaining(PinId::Auth)).unwrap(), 3);
+    assert!(readers.shutdown(GRACE));
+}
+
+/// Defect: a request was not tied to the card it was meant for.
+#[tokio::test]
+async fn a_request_for_another_card_ends_before_any_apdu() {
+    let (readers, mut events) = ReaderManager::start(config(4, 5000)).unwrap();
+    let id = readers.add_virtual_reader("Virtual Reader 0").unwrap();
+    readers.insert_virtual(id, &persona("ordinary")).unwrap();
+    until_state(&mut events, ReaderState::Ready).await;
+    let seen = readers.reader(id).unwrap().insertions;
+    let tied = |n: u32| RequestOptions {
+        insertion: Some(n),
+        ..opts(5000)
+    };
+    // The caller's insertion is stale: nothing reaches the card.
+    readers.remove_virtual(id).unwrap();
+    readers.insert_virtual(id, &persona("moved")).unwrap();
+    until_state(&mut events, ReaderState::Ready).await;
+    let slot = readers.virtual_slot(id).unwrap();
+    let before = slot.with(|c| c.apdus_seen()).unwrap();
+    let err = run(&readers, id, sign(KeyKind::Auth, b"1234"), tied(seen))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RequestError::CardReplaced { .. }), "{err}");
+    assert_eq!(slot.with(|c| c.apdus_seen()).unwrap(), before);
+    assert!(
+        run(&readers, id, sign(KeyKind::Auth, b"1234"), tied(seen + 1))
+            .await
+            .is_ok()
+    );
+
+    // A card swapped faster than the reader layer heard of it: the slot's own count moved.
+    let now = readers.reader(id).unwrap().insertions;
+    slot.insert(jpki_vcard::VirtualCard::load(&persona("ordinary")).unwrap());
+    let err = run(&readers, id, sign(KeyKind::Auth, b"1234"), tied(now))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RequestError::CardReplaced { .. }), "{err}");
+    assert_eq!(slot.with(|c| c.apdus_seen()).unwrap(), 0);
+    assert!(readers.shutdown(GRACE));
+}
+
+/// A flow that panics after its PIN was presented.
+struct Panics;
+
+impl Flow for Panics {
+    type Output = ();
+    fn name(&self) -> &'static str {
+        "panics"
+    }
+    fn presents_pin(&self) -> bool {
+        true
+    }
+    fn run<T: CardTransport>(self, card: &mut Card<T>, ctx: &FlowContext) -> Result<(), JpkiError> {
+        let secret = KeySecret::new(KeyKind::Auth, b"1234").unwrap();
+        let _key = jpkid::jpki::ap::unlock(card, &secret, ctx.guard)?;
+        panic!("a bug inside a flow");
+    }
+}
+
+/// Defect: a panicking worker left its reader `busy` forever (and its session open).
+#[tokio::test]
+async fn a_panicking_flow_ends_its_session_locked_and_the_reader_serves_on() {
+    let (readers, mut events) = ReaderManager::start(config(4, 5000)).unwrap();
+    let id = readers.add_virtual_reader("Virtual Reader 0").unwrap();
+    readers.insert_virtual(id, &persona("ordinary")).unwrap();
+    until_state(&mut events, ReaderState::Ready).await;
+    let err = run(&readers, id, Panics, opts(5000)).await.unwrap_err();
+    assert!(matches!(err, RequestError::Panicked), "{err}");
+    let slot = readers.virtual_slot(id).unwrap();
+    assert!(
+        !slot.with(|c| c.is_verified(PinId::Auth)).unwrap(),
+        "left unlocked"
+    );
+    assert_eq!(readers.reader(id).unwrap().state, ReaderState::Ready);
+    assert!(
+        run(&readers, id, flows::GetPinStatus, opts(5000))
+            .await
+            .is_ok()
+    );
+    assert!(readers.shutdown(GRACE));
+}
+
+/// Stopping drains: the request in flight finishes (its card locked again), queued ones are
+/// refused, and nothing new is taken.
+#[tokio::test]
+async fn shutdown_drains_the_request_in_flight_and_refuses_the_queue() {
+    let (readers, mut events) = ReaderManager::start(config(4, 5000)).unwrap();
+    let id = readers.add_virtual_reader("Virtual Reader 0").unwrap();
+    let slow = with_faults("ordinary", "sign_delay_ms = 800\n");
+    readers.insert_virtual(id, slow.path()).unwrap();
+    until_state(&mut events, ReaderState::Ready).await;
+    let slot = readers.virtual_slot(id).unwrap();
+    let in_flight = readers
+        .submit(id, sign(KeyKind::Auth, b"1234"), opts(5000))
+        .unwrap();
+    let queued = readers.submit(id, flows::GetPinStatus, opts(5000)).unwrap();
+    until_state(&mut events, ReaderState::Busy).await;
+    let stopper = readers.clone();
+    let drained = tokio::task::spawn_blocking(move || stopper.shutdown(GRACE))
+        .await
+        .unwrap();
+    assert!(drained);
+    assert!(
+        in_flight.await.unwrap().is_ok(),
+        "the request in flight ran to its end"
+    );
+    assert!(matches!(queued.await.unwrap(), Err(RequestError::Stopping)));
+    assert!(!slot.with(|c| c.is_verified(PinId::Auth)).unwrap());
+    assert!(matches!(
+        readers.submit(id, flows::GetPinStatus, opts(5000)),
+        Err(RequestError::Stopping)
+    ));
 }
 
 #[tokio::test]
@@ -332,14 +488,7 @@ async fn a_removed_reader_reports_nothing_after_its_removal() {
     readers.insert_virtual(id, slow.path()).unwrap();
     until_state(&mut events, ReaderState::Ready).await;
     let in_flight = readers
-        .submit(
-            id,
-            Request::ReadCertificate {
-                which: CertKind::Auth,
-                secret: secret(b""),
-            },
-            opts(5000),
-        )
+        .submit(id, read(CertKind::Auth), opts(5000))
         .unwrap();
     until_state(&mut events, ReaderState::Busy).await;
     readers.remove_reader(id);
@@ -360,5 +509,5 @@ async fn a_removed_reader_reports_nothing_after_its_removal() {
     }
     assert!(removed, "no Removed event");
     assert!(after_removal.is_empty(), "{after_removal:?}");
-    readers.shutdown();
+    assert!(readers.shutdown(GRACE));
 }

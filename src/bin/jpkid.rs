@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use tracing::{error, info, warn};
@@ -16,6 +17,9 @@ use jpkid::config::Config;
 use jpkid::pki::{CrlStore, Hierarchy, OcspConfig, TrustAnchors};
 use jpkid::readers::{ReaderManager, ReadersConfig};
 use jpkid::service::{Service, ServiceOptions};
+
+/// Beyond `limits.op_timeout_ms`, how long a stop waits for exchanges still running on a card.
+const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 /// Serves the JPKI functions of My Number Cards over D-Bus.
 #[derive(Debug, Parser)]
@@ -34,11 +38,25 @@ struct Args {
     /// Do not watch PC/SC readers.
     #[arg(long)]
     no_pcsc: bool,
+    /// Power off the card in every PC/SC reader jpkid would own (not `readers.ignore`) and
+    /// exit: the unit's ExecStopPost, so that a daemon killed mid-flow (SIGKILL, OOM, crash)
+    /// cannot leave a citizen's card unlocked for the next PC/SC client.
+    #[arg(long)]
+    unpower_cards: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging();
+    // No core dump and no ptrace by other processes of the same user: the memory holds PINs
+    // and personal data for the length of a request (LimitCORE=0 in the unit does the same for
+    // the dump).
+    if let Err(e) = jpkid::process::forbid_dumps() {
+        warn!(error = %e, "cannot mark the process not dumpable");
+    }
+    if args.unpower_cards {
+        return unpower_cards(args.config.as_deref());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -143,6 +161,9 @@ async fn run(args: Args) -> Result<(), String> {
     let crl = open_crl(&config.revocation.crl_dir);
     let ocsp = config.revocation.ocsp_url.clone().map(OcspConfig::new);
 
+    // Requests in flight run to their deadline, then exchanges still running on a card end
+    // theirs; the unit's TimeoutStopSec leaves room for this.
+    let grace = config.limits.op_timeout() + STOP_MARGIN;
     let (readers, events) = ReaderManager::start(ReadersConfig {
         pcsc: !args.no_pcsc,
         ignore: config.readers.ignore.clone(),
@@ -165,20 +186,21 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     if let Err(e) = service.request_name().await {
-        service.stop().await;
+        service.stop(grace).await;
         return Err(e.to_string());
     }
     info!(bus = %args.bus, "jpkid ready");
 
     tokio::select! {
         stop = wait_for_signal() => {
-            info!(signal = stop, "stopping");
-            service.stop().await;
+            info!(signal = stop, "stopping: draining the requests in flight");
+            service.stop(grace).await;
+            info!("stopped");
             Ok(())
         }
         () = connection.closed() => {
             // Without its bus the daemon serves nobody; exit so that systemd restarts it.
-            service.stop().await;
+            service.stop(grace).await;
             Err("the D-Bus connection closed".to_owned())
         }
     }
@@ -204,6 +226,40 @@ fn add_virtual_readers(_readers: &ReaderManager, personas: &[PathBuf]) -> Result
     } else {
         Err("--virtual needs a build with the virtual-card feature".to_owned())
     }
+}
+
+/// `--unpower-cards`: powers off the card of every PC/SC reader the daemon would own.
+#[cfg(feature = "pcsc")]
+fn unpower_cards(config: Option<&Path>) -> ExitCode {
+    let config = match Config::load_or_default(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("jpkid: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ignore: Vec<glob::Pattern> = config
+        .readers
+        .ignore
+        .iter()
+        .filter_map(|p| glob::Pattern::new(p).ok())
+        .collect();
+    match jpkid::transport::pcsc::unpower_all(|name| ignore.iter().any(|p| p.matches(name))) {
+        Ok(n) => {
+            info!(cards = n, "cards powered off");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // No pcscd means no card is powered by it either.
+            warn!(error = %e, "could not reach the readers to power their cards off");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn unpower_cards(_config: Option<&Path>) -> ExitCode {
+    ExitCode::SUCCESS
 }
 
 /// Waits for SIGTERM or SIGINT; returns its name.

@@ -5,17 +5,24 @@
 //! session's APDU counter sees everything. SFI forms are tried first and the card's refusal
 //! (6A86/6A82/6D00 — the command was not evaluated) switches the session to SELECT EF + P2=80
 //! for good.
+//!
+//! Signing needs a key whose PIN this session verified, and the types say so: [`unlock`] is the
+//! only way to an [`UnlockedKey`], and only an `UnlockedKey` signs (the typestate of
+//! openpgp-card). It borrows the session, so "sign without verify" and "verify twice" cannot be
+//! written.
 
 use zeroize::Zeroizing;
 
 use crate::apdu::{Command, MAX_SHORT_LE, StatusWord};
-use crate::card::{Card, CardError};
+use crate::card::{Card, CardError, append_zeroizing};
+use crate::digest::DigestInfo;
 use crate::tlv;
 use crate::transport::CardTransport;
 
+use super::pin::KeySecret;
 use super::{
-    CardInfo, CardKind, CertKind, EF_AUTH_KEY, EF_CERT_AVAILABILITY, EF_SIGN_KEY, EF_TOKEN_INFO,
-    JPKI_AP_AID, JpkiError, PinGuard, PinKind, TEXT_AP_AID, sfi,
+    CardInfo, CardKind, CertKind, EF_CERT_AVAILABILITY, EF_TOKEN_INFO, JPKI_AP_AID, JpkiError,
+    KeyKind, PinGuard, PinKind, TEXT_AP_AID, sfi,
 };
 
 /// Length of the token label at the start of EF 0006 (§2.2).
@@ -26,121 +33,6 @@ const CERT_PRESENT: u8 = 0x8F;
 const MAX_EXTENDED_READ: usize = 65_536;
 /// Largest file jpkid reads from a card; a certificate header claiming more is malformed.
 const MAX_FILE: usize = 16 * 1024;
-
-/// Which private key signs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyKind {
-    /// 署名用秘密鍵 (EF 001A), unlocked by the signing password.
-    Sign,
-    /// 利用者証明用秘密鍵 (EF 0017), unlocked by the auth PIN.
-    Auth,
-}
-
-impl KeyKind {
-    /// The key's EF.
-    pub fn ef(self) -> u16 {
-        match self {
-            KeyKind::Sign => EF_SIGN_KEY,
-            KeyKind::Auth => EF_AUTH_KEY,
-        }
-    }
-
-    /// The PIN that unlocks the key.
-    pub fn pin(self) -> PinKind {
-        match self {
-            KeyKind::Sign => PinKind::SignPassword,
-            KeyKind::Auth => PinKind::AuthPin,
-        }
-    }
-
-    /// The D-Bus value (`sign`, `auth`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyKind::Sign => "sign",
-            KeyKind::Auth => "auth",
-        }
-    }
-
-    /// From the D-Bus value.
-    pub fn parse(s: &str) -> Option<KeyKind> {
-        [KeyKind::Sign, KeyKind::Auth]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
-
-/// Hash algorithm of a digest to be signed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HashAlg {
-    /// SHA-256.
-    Sha256,
-    /// SHA-384.
-    Sha384,
-    /// SHA-512.
-    Sha512,
-}
-
-impl HashAlg {
-    /// The D-Bus value (`sha256`, `sha384`, `sha512`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HashAlg::Sha256 => "sha256",
-            HashAlg::Sha384 => "sha384",
-            HashAlg::Sha512 => "sha512",
-        }
-    }
-
-    /// From the D-Bus value.
-    pub fn parse(s: &str) -> Option<HashAlg> {
-        [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512]
-            .into_iter()
-            .find(|h| h.as_str() == s)
-    }
-
-    /// Digest length in bytes.
-    pub fn digest_len(self) -> usize {
-        match self {
-            HashAlg::Sha256 => 32,
-            HashAlg::Sha384 => 48,
-            HashAlg::Sha512 => 64,
-        }
-    }
-
-    /// DER prefix of the DigestInfo (§6.6).
-    fn digest_info_prefix(self) -> &'static [u8] {
-        match self {
-            HashAlg::Sha256 => &[
-                0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01, 0x05, 0x00, 0x04, 0x20,
-            ],
-            HashAlg::Sha384 => &[
-                0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02, 0x05, 0x00, 0x04, 0x30,
-            ],
-            HashAlg::Sha512 => &[
-                0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03, 0x05, 0x00, 0x04, 0x40,
-            ],
-        }
-    }
-
-    /// The DigestInfo the card pads and signs (P1 `00`).
-    ///
-    /// # Errors
-    /// [`JpkiError::DigestLength`] when the digest does not have this hash's length.
-    pub fn digest_info(self, digest: &[u8]) -> Result<Vec<u8>, JpkiError> {
-        if digest.len() != self.digest_len() {
-            return Err(JpkiError::DigestLength {
-                hash: self.as_str(),
-                expected: self.digest_len(),
-                got: digest.len(),
-            });
-        }
-        let mut out = self.digest_info_prefix().to_vec();
-        out.extend_from_slice(digest);
-        Ok(out)
-    }
-}
 
 /// Whether a status word says the card did not understand an SFI form (it evaluated nothing).
 fn refuses_sfi(sw: StatusWord) -> bool {
@@ -254,7 +146,7 @@ pub(crate) fn read_ef<T: CardTransport>(
         mark(Command::new("READ BINARY", 0x00, 0xB0, 0x80 | short_id, 0x00).with_le(first_le))
     };
     let read_cur = || mark(Command::new("READ BINARY", 0x00, 0xB0, 0x00, 0x00).with_le(first_le));
-    let mut resp = exchange_with_sfi(card, ef, read_sfi, read_cur)?;
+    let resp = exchange_with_sfi(card, ef, read_sfi, read_cur)?;
     if resp.sw == StatusWord::WrongLength && first_le > MAX_SHORT_LE {
         // The reader or card refused the extended form: short reads from now on.
         card.set_extended(false);
@@ -273,12 +165,15 @@ pub(crate) fn read_ef<T: CardTransport>(
             sw: resp.sw,
         });
     }
-    let mut data = Zeroizing::new(std::mem::take(&mut *resp.data));
-    let header = tlv::read_header(&data, 0).map_err(|e| CardError::malformed(what, e))?;
+    let header = tlv::read_header(&resp.data, 0).map_err(|e| CardError::malformed(what, e))?;
     let total = header.total_len();
     if total > MAX_FILE {
         return Err(CardError::Malformed { what, source: None });
     }
+    // The whole file's room up front, so that the reads below never reallocate (a growing
+    // buffer would leave unwiped copies of personal files behind).
+    let mut data = Zeroizing::new(Vec::with_capacity(total.max(resp.data.len())));
+    append_zeroizing(&mut data, &resp.data);
     while data.len() < total {
         let offset = data.len();
         let rest = total - offset;
@@ -302,7 +197,7 @@ pub(crate) fn read_ef<T: CardTransport>(
         }
         match resp.sw {
             StatusWord::Success | StatusWord::EndOfFile if !resp.data.is_empty() => {
-                data.extend_from_slice(&resp.data);
+                append_zeroizing(&mut data, &resp.data);
             }
             // 6B00 or an empty answer before the length the header promised: truncated file.
             StatusWord::Success | StatusWord::EndOfFile | StatusWord::WrongOffset => {
@@ -393,7 +288,7 @@ fn read_fixed<T: CardTransport>(
 }
 
 /// Reads one certificate (DER, filler removed). The signing certificate needs the signing
-/// password verified first in this session ([`verify`]).
+/// password verified first in this session ([`UnlockedKey::read_certificate`]).
 ///
 /// # Errors
 /// [`JpkiError::CertificateMissing`] when the card has no such file,
@@ -404,12 +299,7 @@ pub fn read_certificate<T: CardTransport>(
     kind: CertKind,
 ) -> Result<Zeroizing<Vec<u8>>, JpkiError> {
     select(card)?;
-    let what = match kind {
-        CertKind::Auth => "auth certificate (EF 000A)",
-        CertKind::AuthCa => "auth CA certificate (EF 000B)",
-        CertKind::Sign => "signing certificate (EF 0001)",
-        CertKind::SignCa => "signing CA certificate (EF 0002)",
-    };
+    let what = kind.describe();
     match read_ef(card, kind.ef(), what, kind.is_personal(), FirstRead::Header) {
         Err(CardError::Status {
             sw: StatusWord::FileNotFound,
@@ -444,19 +334,21 @@ pub fn pin_retries<T: CardTransport>(card: &mut Card<T>, pin: PinKind) -> Result
     }
 }
 
-/// Verifies a PIN whose format the caller has already checked (a [`super::pin`] type). Reads
-/// the retry counter first and refuses, without sending the PIN, when the guard forbids the
-/// try. Takes the card exclusively before the PIN is sent. Never repeats the VERIFY.
+/// Verifies a PIN whose format the caller has already checked (a [`super::pin`] type). Takes
+/// the card exclusively first — before the retry counter is read, so nobody can spend a try
+/// between the guard's look and the VERIFY — then refuses, without sending the PIN, when the
+/// guard forbids the try. Never repeats the VERIFY.
 ///
 /// # Errors
 /// [`JpkiError::PinGuard`], [`JpkiError::PinIncorrect`] with the tries left,
 /// [`JpkiError::PinBlocked`], or a card error.
-pub fn verify<T: CardTransport>(
+pub(crate) fn verify_pin<T: CardTransport>(
     card: &mut Card<T>,
     pin: PinKind,
     secret: &[u8],
     guard: PinGuard,
 ) -> Result<(), JpkiError> {
+    card.hold_exclusive()?;
     let remaining = pin_retries(card, pin)?;
     if remaining == 0 {
         return Err(JpkiError::PinBlocked { pin });
@@ -464,8 +356,6 @@ pub fn verify<T: CardTransport>(
     if !guard.permits(remaining) {
         return Err(JpkiError::PinGuard { pin, remaining });
     }
-    card.hold_exclusive()?;
-    card.note_pin_presented();
     let data = Zeroizing::new(secret.to_vec());
     let by_sfi = |short_id: u8| {
         Command::new("VERIFY", 0x00, 0x20, 0x00, 0x80 | short_id).with_secret(data.clone())
@@ -484,79 +374,175 @@ pub fn verify<T: CardTransport>(
     }
 }
 
-/// Signs a digest with a key whose PIN was verified in this session: the card PKCS#1 v1.5-pads
-/// the DigestInfo (`80 2A 00 9A|97`, §6.6) and returns the signature.
+/// A private key whose PIN this session verified: the only thing that signs.
+#[derive(Debug)]
+pub struct UnlockedKey<'c, T: CardTransport> {
+    card: &'c mut Card<T>,
+    key: KeyKind,
+}
+
+/// Verifies the key's PIN behind the guard and returns the key, ready to sign.
 ///
 /// # Errors
-/// [`JpkiError::DigestLength`] before any APDU when the digest does not fit the hash;
-/// a card error (6982 when the PIN was not verified).
-pub fn sign<T: CardTransport>(
-    card: &mut Card<T>,
-    key: KeyKind,
-    hash: HashAlg,
-    digest: &[u8],
-) -> Result<Vec<u8>, JpkiError> {
-    let digest_info = hash.digest_info(digest)?;
+/// As [`verify_pin`].
+pub fn unlock<'c, T: CardTransport>(
+    card: &'c mut Card<T>,
+    secret: &KeySecret,
+    guard: PinGuard,
+) -> Result<UnlockedKey<'c, T>, JpkiError> {
     select(card)?;
-    let by_sfi = |short_id: u8| {
-        Command::new(
-            "COMPUTE DIGITAL SIGNATURE",
-            0x80,
-            0x2A,
-            0x00,
-            0x80 | short_id,
-        )
-        .with_data(digest_info.clone())
-        .with_le(MAX_SHORT_LE)
-    };
-    let current = || {
-        Command::new("COMPUTE DIGITAL SIGNATURE", 0x80, 0x2A, 0x00, 0x80)
-            .with_data(digest_info.clone())
+    let key = secret.key();
+    verify_pin(card, key.pin(), secret.bytes(), guard)?;
+    Ok(UnlockedKey { card, key })
+}
+
+impl<T: CardTransport> UnlockedKey<'_, T> {
+    /// Which key.
+    pub fn key(&self) -> KeyKind {
+        self.key
+    }
+
+    /// The session, for reads that need no PIN.
+    pub fn card(&mut self) -> &mut Card<T> {
+        self.card
+    }
+
+    /// Reads the key's own certificate (the signing certificate needs this unlock; the
+    /// Android token's authentication certificate too).
+    ///
+    /// # Errors
+    /// As [`read_certificate`].
+    pub fn read_certificate(&mut self) -> Result<Zeroizing<Vec<u8>>, JpkiError> {
+        read_certificate(self.card, self.key.certificate())
+    }
+
+    /// Signs: the card PKCS#1 v1.5-pads the DigestInfo (`80 2A 00 9A|97`, §6.6) and returns
+    /// the signature.
+    ///
+    /// # Errors
+    /// A card error (6982 when the card forgot the PIN, e.g. after a reset by another client).
+    pub fn sign(&mut self, digest: &DigestInfo) -> Result<Vec<u8>, JpkiError> {
+        let card = &mut *self.card;
+        select(card)?;
+        let data = digest.as_bytes();
+        let by_sfi = |short_id: u8| {
+            Command::new(
+                "COMPUTE DIGITAL SIGNATURE",
+                0x80,
+                0x2A,
+                0x00,
+                0x80 | short_id,
+            )
+            .with_data(data.to_vec())
             .with_le(MAX_SHORT_LE)
-    };
-    let resp = exchange_with_sfi(card, key.ef(), by_sfi, current)?;
-    if resp.sw != StatusWord::Success {
-        return Err(CardError::Status {
-            command: "COMPUTE DIGITAL SIGNATURE",
-            sw: resp.sw,
+            .critical()
+        };
+        let current = || {
+            Command::new("COMPUTE DIGITAL SIGNATURE", 0x80, 0x2A, 0x00, 0x80)
+                .with_data(data.to_vec())
+                .with_le(MAX_SHORT_LE)
+                .critical()
+        };
+        let resp = exchange_with_sfi(card, self.key.ef(), by_sfi, current)?;
+        if resp.sw != StatusWord::Success {
+            return Err(CardError::Status {
+                command: "COMPUTE DIGITAL SIGNATURE",
+                sw: resp.sw,
+            }
+            .into());
         }
-        .into());
-    }
-    if resp.data.is_empty() {
-        return Err(CardError::Malformed {
-            what: "signature",
-            source: None,
+        if resp.data.is_empty() {
+            return Err(CardError::Malformed {
+                what: "signature",
+                source: None,
+            }
+            .into());
         }
-        .into());
+        Ok(resp.data.to_vec())
     }
-    Ok(resp.data.to_vec())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use std::collections::VecDeque;
+    use std::time::Instant;
 
+    use super::*;
+    use crate::transport::{SessionEnd, TransportError};
+
+    /// A transport that answers from a script and records every call in order.
+    #[derive(Debug, Default)]
+    struct Recording {
+        answers: VecDeque<Vec<u8>>,
+        log: Vec<String>,
+    }
+
+    impl CardTransport for Recording {
+        fn transmit(
+            &mut self,
+            apdu: &[u8],
+            _deadline: Instant,
+        ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+            self.log
+                .push(format!("transmit {}", hex::encode_upper(&apdu[..4])));
+            self.answers
+                .pop_front()
+                .map(Zeroizing::new)
+                .ok_or(TransportError::CardRemoved)
+        }
+        fn atr(&self) -> Vec<u8> {
+            vec![0x3B]
+        }
+        fn hold_exclusive(&mut self) -> Result<(), TransportError> {
+            self.log.push("hold exclusive".into());
+            Ok(())
+        }
+        fn end_session(&mut self, end: SessionEnd) -> Result<(), TransportError> {
+            self.log.push(format!("end {end:?}"));
+            Ok(())
+        }
+    }
+
+    /// Defect: the guard read the retry counter on a shared connection and took the card only
+    /// afterwards, so another client could spend a try in between.
     #[test]
-    fn digest_info_lengths() {
-        assert_eq!(HashAlg::Sha256.digest_info(&[0; 32]).unwrap().len(), 51);
-        assert_eq!(HashAlg::Sha384.digest_info(&[0; 48]).unwrap().len(), 67);
-        assert_eq!(HashAlg::Sha512.digest_info(&[0; 64]).unwrap().len(), 83);
-        assert!(matches!(
-            HashAlg::Sha256.digest_info(&[0; 31]),
-            Err(JpkiError::DigestLength {
-                expected: 32,
-                got: 31,
-                ..
-            })
-        ));
-        assert!(HashAlg::Sha512.digest_info(&[]).is_err());
+    fn the_card_is_held_before_the_retry_counter_is_read() {
+        let t = Recording {
+            answers: [vec![0x90, 0x00], vec![0x63, 0xC2], vec![0x90, 0x00]].into(),
+            ..Recording::default()
+        };
+        let mut card = Card::new(t, None);
+        let secret = KeySecret::new(KeyKind::Auth, b"1234").unwrap();
+        unlock(&mut card, &secret, PinGuard::default()).unwrap();
+        let t = card.finish().unwrap();
+        assert_eq!(
+            t.log,
+            [
+                "transmit 00A4040C",
+                "hold exclusive",
+                "transmit 00200098",
+                "transmit 00200098",
+                "end Unpower"
+            ]
+        );
     }
 
     #[test]
-    fn names() {
-        assert_eq!(HashAlg::parse("sha384"), Some(HashAlg::Sha384));
-        assert_eq!(HashAlg::parse("sha1"), None);
-        assert_eq!(KeyKind::parse("auth"), Some(KeyKind::Auth));
-        assert_eq!(KeyKind::parse("Sign"), None);
+    fn a_guard_refusal_still_ends_the_held_session_unpowered() {
+        let t = Recording {
+            answers: [vec![0x90, 0x00], vec![0x63, 0xC1]].into(),
+            ..Recording::default()
+        };
+        let mut card = Card::new(t, None);
+        let secret = KeySecret::new(KeyKind::Sign, b"ABC123").unwrap();
+        let err = unlock(&mut card, &secret, PinGuard::default()).unwrap_err();
+        assert!(
+            matches!(err, JpkiError::PinGuard { remaining: 1, .. }),
+            "{err}"
+        );
+        let t = card.finish().unwrap();
+        assert_eq!(t.log.len(), 4, "{:?}", t.log);
+        assert_eq!(t.log[3], "end Unpower");
     }
 }

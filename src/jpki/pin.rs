@@ -5,6 +5,8 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use super::{JpkiError, KeyKind, PinKind};
+
 /// Why a PIN was refused before it reached the card. Never carries the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PinFormatError {
@@ -92,6 +94,65 @@ impl FourDigitPin {
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }
+}
+
+/// The secret that unlocks one of the JPKI AP's private keys; which key follows from the type,
+/// so that a key can only be unlocked with a secret of its own format.
+pub enum KeySecret {
+    /// The signing password: the signing key (and certificate).
+    Sign(SignPassword),
+    /// The authentication PIN: the authentication key.
+    Auth(FourDigitPin),
+}
+
+impl KeySecret {
+    /// Validates raw bytes as the secret of `key`.
+    ///
+    /// # Errors
+    /// [`JpkiError::PinFormat`] naming the rule; nothing reaches a card.
+    pub fn new(key: KeyKind, raw: &[u8]) -> Result<KeySecret, JpkiError> {
+        let format = |source| JpkiError::PinFormat {
+            pin: key.pin(),
+            source,
+        };
+        match key {
+            KeyKind::Sign => SignPassword::new(raw).map(KeySecret::Sign).map_err(format),
+            KeyKind::Auth => FourDigitPin::new(raw).map(KeySecret::Auth).map_err(format),
+        }
+    }
+
+    /// The key it unlocks.
+    pub fn key(&self) -> KeyKind {
+        match self {
+            KeySecret::Sign(_) => KeyKind::Sign,
+            KeySecret::Auth(_) => KeyKind::Auth,
+        }
+    }
+
+    /// The bytes VERIFY carries.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            KeySecret::Sign(p) => p.bytes(),
+            KeySecret::Auth(p) => p.bytes(),
+        }
+    }
+}
+
+impl fmt::Debug for KeySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeySecret({}, [REDACTED])", self.key())
+    }
+}
+
+/// Validates raw bytes as the text AP's PIN (券面事項入力補助用暗証番号).
+///
+/// # Errors
+/// [`JpkiError::PinFormat`] naming the rule.
+pub fn text_pin(raw: &[u8]) -> Result<FourDigitPin, JpkiError> {
+    FourDigitPin::new(raw).map_err(|source| JpkiError::PinFormat {
+        pin: PinKind::TextPin,
+        source,
+    })
 }
 
 impl fmt::Debug for SignPassword {

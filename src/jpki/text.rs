@@ -16,8 +16,9 @@ use crate::card::{Card, CardError};
 use crate::tlv::{self, Tlv, TlvError};
 use crate::transport::CardTransport;
 
-use super::ap::{FirstRead, read_ef};
-use super::{EF_BASIC_FOUR, EF_INTEGRITY, EF_TEXT_CVC, JpkiError, TEXT_AP_AID};
+use super::ap::{FirstRead, read_ef, verify_pin};
+use super::pin::FourDigitPin;
+use super::{EF_BASIC_FOUR, EF_INTEGRITY, EF_TEXT_CVC, JpkiError, PinGuard, PinKind, TEXT_AP_AID};
 use crate::apdu::StatusWord;
 
 /// Size of EF 0003 on every card (§3.4): `FF 30 82 01 4B` + 0x14B.
@@ -140,12 +141,58 @@ fn malformed(what: &'static str) -> impl Fn(TlvError) -> JpkiError {
     move |e| CardError::malformed(what, e).into()
 }
 
+/// The text AP with its PIN verified in this session: the only way to its personal files.
+#[derive(Debug)]
+pub struct UnlockedText<'c, T: CardTransport> {
+    card: &'c mut Card<T>,
+}
+
+/// Verifies the text PIN behind the guard.
+///
+/// # Errors
+/// [`JpkiError::NoTextApplication`] on smartphone tokens, PIN errors, or a card error.
+pub fn unlock<'c, T: CardTransport>(
+    card: &'c mut Card<T>,
+    pin: &FourDigitPin,
+    guard: PinGuard,
+) -> Result<UnlockedText<'c, T>, JpkiError> {
+    select(card)?;
+    verify_pin(card, PinKind::TextPin, pin.bytes(), guard)?;
+    Ok(UnlockedText { card })
+}
+
+impl<T: CardTransport> UnlockedText<'_, T> {
+    /// The basic four (EF 0002).
+    ///
+    /// # Errors
+    /// As [`read_basic_four`].
+    pub fn read_basic_four(&mut self) -> Result<BasicFour, JpkiError> {
+        read_basic_four(self.card)
+    }
+
+    /// The integrity record (EF 0003).
+    ///
+    /// # Errors
+    /// As [`read_integrity_record`].
+    pub fn read_integrity_record(&mut self) -> Result<IntegrityRecord, JpkiError> {
+        read_integrity_record(self.card)
+    }
+
+    /// The AP's CV certificate (EF 0004, free to read).
+    ///
+    /// # Errors
+    /// As [`read_cv_certificate`].
+    pub fn read_cv_certificate(&mut self) -> Result<CvCertificate, JpkiError> {
+        read_cv_certificate(self.card)
+    }
+}
+
 /// Reads and parses the basic four (EF 0002). The text PIN must be verified in this session.
 ///
 /// # Errors
 /// [`JpkiError::NoTextApplication`], a card error (6982 without the PIN), or
 /// [`CardError::Malformed`] naming the field that is wrong.
-pub fn read_basic_four<T: CardTransport>(card: &mut Card<T>) -> Result<BasicFour, JpkiError> {
+fn read_basic_four<T: CardTransport>(card: &mut Card<T>) -> Result<BasicFour, JpkiError> {
     select(card)?;
     let file = read_ef(
         card,
@@ -257,7 +304,7 @@ pub fn parse_basic_four(file: &[u8]) -> Result<BasicFour, JpkiError> {
 ///
 /// # Errors
 /// A card error, or [`CardError::Malformed`] naming what is wrong.
-pub fn read_integrity_record<T: CardTransport>(
+fn read_integrity_record<T: CardTransport>(
     card: &mut Card<T>,
 ) -> Result<IntegrityRecord, JpkiError> {
     select(card)?;

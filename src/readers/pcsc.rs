@@ -11,8 +11,8 @@ use pcsc::{Context, Error, PNP_NOTIFICATION, ReaderState as PcscReaderState, Sco
 use tracing::{debug, info, warn};
 
 use super::{Connector, ReaderManager, WorkerMsg};
-use crate::transport::pcsc::PcscTransport;
-use crate::transport::{CardTransport, TransportError};
+use crate::transport::pcsc::{PcscTransport, event_count};
+use crate::transport::{CardTransport, Drain, Share, TransportError};
 
 /// How long one status-change wait lasts before the monitor checks for shutdown.
 const WAIT: Duration = Duration::from_millis(1000);
@@ -158,6 +158,7 @@ fn sync_readers(
         let connector = PcscConnector {
             context: None,
             reader: name.clone(),
+            drain: Drain::default(),
         };
         match manager.add_reader(&reader_name, Box::new(connector), None) {
             Ok(id) => {
@@ -177,6 +178,7 @@ fn sync_readers(
 struct PcscConnector {
     context: Option<Context>,
     reader: CString,
+    drain: Drain,
 }
 
 impl PcscConnector {
@@ -198,19 +200,29 @@ impl PcscConnector {
 }
 
 impl Connector for PcscConnector {
-    fn connect(&mut self, timeout: Duration) -> Result<Box<dyn CardTransport>, TransportError> {
+    fn connect(&mut self, share: Share) -> Result<Box<dyn CardTransport>, TransportError> {
         let ctx = self.context()?;
-        match PcscTransport::connect(&ctx, self.reader(), timeout) {
+        match PcscTransport::connect(&ctx, self.reader(), share, self.drain.clone()) {
             Err(TransportError::NoService(_)) => {
                 self.context = None;
                 let ctx = self.context()?;
                 Ok(Box::new(PcscTransport::connect(
                     &ctx,
                     self.reader(),
-                    timeout,
+                    share,
+                    self.drain.clone(),
                 )?))
             }
             other => Ok(Box::new(other?)),
         }
+    }
+
+    fn generation(&mut self) -> Option<u32> {
+        let ctx = self.context().ok()?;
+        event_count(&ctx, &self.reader).ok()
+    }
+
+    fn drain(&self) -> Drain {
+        self.drain.clone()
     }
 }

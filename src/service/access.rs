@@ -14,15 +14,13 @@ use zbus::Connection;
 use zbus::fdo::DBusProxy;
 use zbus::names::BusName;
 
-use super::errors::Error;
-
 /// Who called, and whether they may.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     /// The uid the bus reported, if it did.
     pub uid: Option<u32>,
-    /// `Ok` when the caller may use the daemon.
-    pub verdict: Result<(), Error>,
+    /// `Ok` when the caller may use the daemon, else why not.
+    pub verdict: Result<(), String>,
 }
 
 /// The access check with its cache.
@@ -86,7 +84,7 @@ impl Access {
     async fn ask_bus(&self, conn: &Connection, sender: &str) -> Caller {
         let refused = |uid, why: String| Caller {
             uid,
-            verdict: Err(Error::NotAuthorized(why)),
+            verdict: Err(why),
         };
         let Ok(name) = BusName::try_from(sender) else {
             return refused(None, "the call carries no sender".to_owned());

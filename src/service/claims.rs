@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::errors::Error;
+use crate::api::Error;
 
 #[derive(Debug)]
 struct Claim {

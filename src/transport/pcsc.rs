@@ -2,54 +2,85 @@
 //!
 //! Three things here are deliberate because the defaults are wrong for a PIN-bearing card:
 //! - The `pcsc::Card` destructor resets the card, and a warm reset does not clear a verified PIN
-//!   on a real My Number Card. Every session therefore ends with an explicit disconnect:
-//!   `LeaveCard` when nothing was unlocked, `UnpowerCard` after a PIN (DESIGN §3).
+//!   on a real My Number Card. The card handle therefore lives in a [`Session`] whose own
+//!   destructor disconnects — `UnpowerCard` once the session was held for a PIN, `LeaveCard`
+//!   otherwise — and whoever drops the last reference to it (the request, or an exchange still
+//!   running after its request gave up) ends the session that way. No path leaves it to the
+//!   crate's default.
 //! - `SCardTransmit` has no timeout of its own, and some readers (vpcd among them) wait forever
 //!   for a mute card. Each exchange runs on a short-lived thread and the worker waits only until
-//!   the request's deadline; a stuck exchange is abandoned with [`TransportError::Timeout`] and
-//!   the connection is not used again.
+//!   the request's deadline; an exchange it stops waiting for keeps its reference to the session
+//!   (counted in the reader's [`Drain`]) and ends it when the card finally answers.
 //! - A response shorter than a status word is what pcscd hands back when the card left during
 //!   the exchange (measured with vpcd, `hw-fixtures/src/vpcd.rs`): it is a removal, not data.
 
 use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pcsc::{Context, Disposition, Error, Protocols, ShareMode};
-use tracing::debug;
+use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
-use super::{CardTransport, SessionEnd, TransportError};
+use super::{CardTransport, Drain, MUTE_AFTER, SessionEnd, Share, TransportError};
 
 /// Largest response pcsc-lite passes (extended APDU: 65536 data bytes + SW).
 const MAX_RESPONSE: usize = 65_538;
 
+/// One connection to the card. Dropping the last reference disconnects it.
+struct Session {
+    card: Option<pcsc::Card>,
+    /// Set once the session was held for a PIN: it must end with the card powered off.
+    unpower: AtomicBool,
+    reader: CString,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let Some(card) = self.card.take() else {
+            return;
+        };
+        let disposition = if self.unpower.load(Ordering::SeqCst) {
+            Disposition::UnpowerCard
+        } else {
+            Disposition::LeaveCard
+        };
+        if let Err((_card, e)) = card.disconnect(disposition) {
+            // The card or reader is gone (nothing left to lock), or pcscd is: either way the
+            // handle is dead; dropping it cannot reset a live card.
+            warn!(reader = ?self.reader, error = %e, ?disposition, "could not end the card session");
+        } else {
+            debug!(reader = ?self.reader, ?disposition, "card session ended");
+        }
+    }
+}
+
 /// A connection to the card in one PC/SC reader.
 pub struct PcscTransport {
-    /// `None` once the session ended or an exchange was abandoned.
-    card: Option<Arc<pcsc::Card>>,
+    /// `None` once the session ended, or after an exchange this side stopped waiting for.
+    session: Option<Arc<Session>>,
     reader: CString,
     atr: Vec<u8>,
-    deadline: Instant,
-    /// Set once the card is held exclusively for a PIN: the session must end unpowered.
-    unlocked: bool,
+    share: Share,
     /// Whether an APDU reached the card on this connection (see [`PcscTransport::transmit`]).
     exchanged: bool,
+    drain: Drain,
 }
 
 impl std::fmt::Debug for PcscTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PcscTransport")
             .field("reader", &self.reader)
-            .field("connected", &self.card.is_some())
-            .field("unlocked", &self.unlocked)
+            .field("connected", &self.session.is_some())
+            .field("share", &self.share)
             .finish()
     }
 }
 
 impl PcscTransport {
-    /// Connects (shared) to the card in `reader`. Every exchange must finish within `timeout`
-    /// from now.
+    /// Connects to the card in `reader`. An [`Share::Exclusive`] connection ends unpowered.
+    /// Exchanges abandoned at their deadline are counted in `drain`.
     ///
     /// # Errors
     /// [`TransportError::NoCard`], [`TransportError::ReaderGone`],
@@ -57,119 +88,83 @@ impl PcscTransport {
     pub fn connect(
         ctx: &Context,
         reader: &CStr,
-        timeout: Duration,
+        share: Share,
+        drain: Drain,
     ) -> Result<PcscTransport, TransportError> {
-        let card = ctx
-            .connect(reader, ShareMode::Shared, Protocols::ANY)
+        let mode = match share {
+            Share::Shared => ShareMode::Shared,
+            Share::Exclusive => ShareMode::Exclusive,
+        };
+        let mut card = ctx
+            .connect(reader, mode, Protocols::ANY)
             .map_err(|e| map_error(e, "connecting to the card"))?;
-        let mut card = card;
-        let atr = match card.status2_owned() {
+        let status = match card.status2_owned() {
             // Powered or reset since the last session: renew the handle (see `transmit`).
             Err(Error::ResetCard) => {
-                card.reconnect(ShareMode::Shared, Protocols::ANY, Disposition::LeaveCard)
+                card.reconnect(mode, Protocols::ANY, Disposition::LeaveCard)
                     .map_err(|e| map_error(e, "renewing the card connection"))?;
                 card.status2_owned()
             }
             other => other,
-        }
-        .map(|s| s.atr().to_vec())
-        .map_err(|e| map_error(e, "reading the card status"))?;
+        };
+        // From here the card is in a Session, so every failure below still ends it properly.
+        let session = Arc::new(Session {
+            card: Some(card),
+            unpower: AtomicBool::new(share == Share::Exclusive),
+            reader: reader.to_owned(),
+        });
+        let atr = status
+            .map(|s| s.atr().to_vec())
+            .map_err(|e| map_error(e, "reading the card status"))?;
         Ok(PcscTransport {
-            card: Some(Arc::new(card)),
+            session: Some(session),
             reader: reader.to_owned(),
             atr,
-            deadline: Instant::now() + timeout,
-            unlocked: false,
+            share,
             exchanged: false,
+            drain,
         })
     }
 
-    fn card(&self) -> Result<&Arc<pcsc::Card>, TransportError> {
-        self.card.as_ref().ok_or(TransportError::Timeout)
+    /// The session while this side still owns it alone (no exchange left running).
+    fn own_session(&mut self) -> Result<&mut Session, TransportError> {
+        let arc = self.session.as_mut().ok_or(TransportError::Timeout)?;
+        Arc::get_mut(arc).ok_or(TransportError::Timeout)
     }
 
-    /// Ends the connection with `disposition`; a card still shared with an abandoned exchange
-    /// is left to that exchange (its thread drops it when pcscd lets go).
-    fn disconnect(&mut self, disposition: Disposition) -> Result<(), TransportError> {
-        let Some(card) = self.card.take() else {
-            return Ok(());
-        };
-        match Arc::try_unwrap(card) {
-            Ok(card) => card
-                .disconnect(disposition)
-                .map_err(|(_, e)| map_error(e, "ending the card session")),
-            Err(_) => Ok(()),
-        }
-    }
-}
-
-impl CardTransport for PcscTransport {
-    /// pcscd answers the first exchange of a new connection with `SCARD_W_RESET_CARD` when the
-    /// card was powered or reset since its last session (ours ends unpowered after a PIN). No
-    /// state of ours can be lost before the first APDU, so the connection is renewed and the
-    /// APDU sent once more; a reset later in a session is reported, since it ends the session.
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Zeroizing<Vec<u8>>, TransportError> {
-        match self.transmit_once(apdu) {
-            Err(TransportError::CardReset) if !self.exchanged => {
-                debug!(reader = ?self.reader, "card was reset since the last session; reconnecting");
-                self.reconnect(ShareMode::Shared)?;
-                self.transmit_once(apdu)
-            }
-            other => other,
-        }
-        .inspect(|_| self.exchanged = true)
-    }
-
-    fn atr(&self) -> Vec<u8> {
-        self.atr.clone()
-    }
-
-    fn hold_exclusive(&mut self) -> Result<(), TransportError> {
-        // From here on the session must end unpowered, whatever happens.
-        self.unlocked = true;
-        self.reconnect(ShareMode::Exclusive)
-    }
-
-    fn end_session(&mut self, end: SessionEnd) -> Result<(), TransportError> {
-        let disposition = if end == SessionEnd::Unpower || self.unlocked {
-            Disposition::UnpowerCard
-        } else {
-            Disposition::LeaveCard
-        };
-        self.disconnect(disposition)
-    }
-}
-
-impl PcscTransport {
     /// Renews the connection in `mode` without touching the card (`LeaveCard`).
     fn reconnect(&mut self, mode: ShareMode) -> Result<(), TransportError> {
-        let card = self.card.take().ok_or(TransportError::Timeout)?;
-        let mut card = match Arc::try_unwrap(card) {
-            Ok(card) => card,
-            Err(shared) => {
-                self.card = Some(shared);
-                return Err(TransportError::Timeout);
-            }
-        };
-        let result = card.reconnect(mode, Protocols::ANY, Disposition::LeaveCard);
-        self.card = Some(Arc::new(card));
-        result.map_err(|e| map_error(e, "renewing the card connection"))
+        let session = self.own_session()?;
+        let card = session.card.as_mut().ok_or(TransportError::Timeout)?;
+        card.reconnect(mode, Protocols::ANY, Disposition::LeaveCard)
+            .map_err(|e| map_error(e, "renewing the card connection"))
     }
 
-    fn transmit_once(&mut self, apdu: &[u8]) -> Result<Zeroizing<Vec<u8>>, TransportError> {
-        let card = Arc::clone(self.card()?);
-        let wait = self.deadline.saturating_duration_since(Instant::now());
+    fn transmit_once(
+        &mut self,
+        apdu: &[u8],
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+        let session = Arc::clone(self.session.as_ref().ok_or(TransportError::Timeout)?);
+        let started = Instant::now();
+        let wait = deadline.saturating_duration_since(started);
         let (tx, rx) = mpsc::sync_channel(1);
         let command = Zeroizing::new(apdu.to_vec());
+        let running = self.drain.enter();
         std::thread::Builder::new()
             .name("pcsc-transmit".into())
             .spawn(move || {
                 let mut buf = Zeroizing::new(vec![0u8; MAX_RESPONSE]);
-                let result = card
-                    .transmit(&command, &mut buf)
-                    .map(|r| Zeroizing::new(r.to_vec()));
-                // Let go of the handle before answering, so the session can take it back.
-                drop(card);
+                let result = match &session.card {
+                    Some(card) => card
+                        .transmit(&command, &mut buf)
+                        .map(|r| Zeroizing::new(r.to_vec())),
+                    None => Err(Error::InvalidHandle),
+                };
+                // The session first (this may be its last reference: it ends here, unpowered
+                // after a PIN), then the count of running exchanges.
+                drop(session);
+                drop(running);
                 let _ = tx.send(result);
             })
             .map_err(|e| TransportError::Other {
@@ -181,25 +176,119 @@ impl PcscTransport {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(map_error(e, "exchanging an APDU")),
             Err(_) => {
-                debug!(reader = ?self.reader, "card did not answer before the deadline");
-                // The exchange thread keeps its handle until pcscd returns; this one is done.
-                self.card = None;
-                Err(TransportError::Timeout)
+                let waited = started.elapsed();
+                debug!(reader = ?self.reader, ?waited, "card did not answer before the deadline");
+                // The exchange keeps the session until pcscd returns; this side is done with it.
+                self.session = None;
+                Err(if waited >= MUTE_AFTER {
+                    TransportError::Mute
+                } else {
+                    TransportError::Timeout
+                })
             }
         }
     }
 }
 
-impl Drop for PcscTransport {
-    /// Never the crate's default reset: unpowered after a PIN, otherwise left as it is.
-    fn drop(&mut self) {
-        let disposition = if self.unlocked {
-            Disposition::UnpowerCard
-        } else {
-            Disposition::LeaveCard
-        };
-        let _ = self.disconnect(disposition);
+impl CardTransport for PcscTransport {
+    /// pcscd answers the first exchange of a new connection with `SCARD_W_RESET_CARD` when the
+    /// card was powered or reset since its last session (ours ends unpowered after a PIN). No
+    /// state of ours can be lost before the first APDU, so the connection is renewed and the
+    /// APDU sent once more; a reset later in a session is reported, since it ends the session.
+    fn transmit(
+        &mut self,
+        apdu: &[u8],
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+        match self.transmit_once(apdu, deadline) {
+            Err(TransportError::CardReset) if !self.exchanged => {
+                debug!(reader = ?self.reader, "card was reset since the last session; reconnecting");
+                let mode = match self.share {
+                    Share::Shared => ShareMode::Shared,
+                    Share::Exclusive => ShareMode::Exclusive,
+                };
+                self.reconnect(mode)?;
+                self.transmit_once(apdu, deadline)
+            }
+            other => other,
+        }
+        .inspect(|_| self.exchanged = true)
     }
+
+    fn atr(&self) -> Vec<u8> {
+        self.atr.clone()
+    }
+
+    fn hold_exclusive(&mut self) -> Result<(), TransportError> {
+        // Marked first: from here on the session ends unpowered, whatever happens.
+        if let Some(s) = &self.session {
+            s.unpower.store(true, Ordering::SeqCst);
+        }
+        if self.share == Share::Exclusive {
+            return Ok(());
+        }
+        self.reconnect(ShareMode::Exclusive)?;
+        self.share = Share::Exclusive;
+        Ok(())
+    }
+
+    fn end_session(&mut self, end: SessionEnd) -> Result<(), TransportError> {
+        if let Some(s) = self.session.take() {
+            if end == SessionEnd::Unpower {
+                s.unpower.store(true, Ordering::SeqCst);
+            }
+            // The last reference disconnects (see `Session`); an exchange still running
+            // holds another and ends the session when the card answers.
+            drop(s);
+        }
+        Ok(())
+    }
+}
+
+/// The current event counter of `reader` (pcscd counts card insertions and removals): a card
+/// swapped since a known value shows as a different count.
+///
+/// # Errors
+/// The PC/SC error, mapped.
+pub fn event_count(ctx: &Context, reader: &CStr) -> Result<u32, TransportError> {
+    let mut states = [pcsc::ReaderState::new(
+        reader.to_owned(),
+        pcsc::State::UNAWARE,
+    )];
+    ctx.get_status_change(std::time::Duration::ZERO, &mut states)
+        .map_err(|e| map_error(e, "reading the reader's state"))?;
+    Ok(states[0].event_count())
+}
+
+/// Powers off the card in every reader not `skip`ped: what a stopped daemon leaves behind must
+/// be locked, and only a power-off clears a verified PIN. Returns how many cards it powered off.
+///
+/// # Errors
+/// [`TransportError::NoService`] when pcscd cannot be reached.
+pub fn unpower_all(skip: impl Fn(&str) -> bool) -> Result<usize, TransportError> {
+    let ctx = Context::establish(pcsc::Scope::User)
+        .map_err(|e| TransportError::NoService(Some(Box::new(e))))?;
+    let readers = match ctx.list_readers_owned() {
+        Ok(r) => r,
+        Err(Error::NoReadersAvailable) => Vec::new(),
+        Err(e) => return Err(map_error(e, "listing the readers")),
+    };
+    let mut done = 0;
+    for reader in readers {
+        let name = reader.to_string_lossy();
+        if skip(&name) {
+            continue;
+        }
+        match ctx.connect(&reader, ShareMode::Shared, Protocols::ANY) {
+            Ok(card) => match card.disconnect(Disposition::UnpowerCard) {
+                Ok(()) => done += 1,
+                Err((_, e)) => warn!(reader = %name, error = %e, "could not power the card off"),
+            },
+            Err(Error::NoSmartcard | Error::RemovedCard) => {}
+            Err(e) => warn!(reader = %name, error = %e, "could not reach the card to power it off"),
+        }
+    }
+    Ok(done)
 }
 
 /// Maps a PC/SC error to the transport error the reader layer acts on.

@@ -2,18 +2,22 @@
 //! card behind `jpkid --virtual`. The card sits in a [`VirtualSlot`] shared with whoever inserts
 //! and removes cards, so a removal during a flow looks to the flow as it would on a reader.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jpki_vcard::{Answer, VirtualCard};
 use zeroize::Zeroizing;
 
-use super::{CardTransport, SessionEnd, TransportError};
+use super::{CardTransport, MUTE_AFTER, SessionEnd, TransportError};
 
 /// A virtual reader slot: empty or holding one card.
 #[derive(Clone, Default)]
 pub struct VirtualSlot {
     card: Arc<Mutex<Option<VirtualCard>>>,
+    /// Counts insertions, like pcscd's event counter: a card swapped behind the reader
+    /// layer's back shows as a different count.
+    insertions: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for VirtualSlot {
@@ -44,6 +48,12 @@ impl VirtualSlot {
     /// Puts a card in (replacing any other), powered on.
     pub fn insert(&self, card: VirtualCard) {
         *self.lock() = Some(card);
+        self.insertions.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Cards inserted so far.
+    pub fn insertions(&self) -> u32 {
+        self.insertions.load(Ordering::SeqCst)
     }
 
     /// Takes the card out.
@@ -68,11 +78,13 @@ pub struct VirtualTransport {
     slot: VirtualSlot,
     atr: Vec<u8>,
     mute_timeout: Duration,
+    /// Held for a PIN: the session ends with the card powered off.
+    unpower: bool,
 }
 
 impl VirtualTransport {
     /// Connects to the card in the slot. A mute card makes each exchange wait `mute_timeout`
-    /// and fail with [`TransportError::Timeout`], as a real reader does.
+    /// (or until the deadline) and fail, as a real reader does.
     ///
     /// # Errors
     /// [`TransportError::NoCard`] when the slot is empty.
@@ -87,6 +99,7 @@ impl VirtualTransport {
             slot,
             atr,
             mute_timeout,
+            unpower: false,
         })
     }
 
@@ -96,8 +109,23 @@ impl VirtualTransport {
     }
 }
 
+/// Sleeps `want`, but not past `deadline`; whether the whole `want` was slept.
+fn sleep_until(want: Duration, deadline: Instant) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    std::thread::sleep(want.min(left));
+    want <= left
+}
+
 impl CardTransport for VirtualTransport {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+    /// The card answers at once and the answer is then delayed as its fault switches say; a
+    /// deadline inside the delay loses the answer (the card has done the work), as an exchange
+    /// abandoned on a reader does.
+    fn transmit(
+        &mut self,
+        apdu: &[u8],
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+        let started = Instant::now();
         let (answer, delay) = self
             .slot
             .with(|c| {
@@ -105,15 +133,22 @@ impl CardTransport for VirtualTransport {
                 (c.exchange(apdu), delay)
             })
             .ok_or(TransportError::CardRemoved)?;
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
+        let unanswered = || {
+            if started.elapsed() >= MUTE_AFTER {
+                TransportError::Mute
+            } else {
+                TransportError::Timeout
+            }
+        };
+        if !delay.is_zero() && !sleep_until(delay, deadline) {
+            return Err(unanswered());
         }
         match answer {
             Answer::Response(bytes) => Ok(Zeroizing::new(bytes)),
             Answer::Removed => Err(TransportError::CardRemoved),
             Answer::Mute => {
-                std::thread::sleep(self.mute_timeout);
-                Err(TransportError::Timeout)
+                sleep_until(self.mute_timeout, deadline);
+                Err(unanswered())
             }
         }
     }
@@ -126,13 +161,27 @@ impl CardTransport for VirtualTransport {
         None
     }
 
+    fn hold_exclusive(&mut self) -> Result<(), TransportError> {
+        // Nobody else can reach an in-process card; the session still ends unpowered.
+        self.unpower = true;
+        Ok(())
+    }
+
     fn end_session(&mut self, end: SessionEnd) -> Result<(), TransportError> {
-        if end == SessionEnd::Unpower {
+        if end == SessionEnd::Unpower || self.unpower {
+            self.unpower = false;
             self.slot.with(|c| {
                 c.power_off();
                 c.power_on();
             });
         }
         Ok(())
+    }
+}
+
+impl Drop for VirtualTransport {
+    /// A session dropped without `end_session` (a panic) still ends unpowered after a PIN.
+    fn drop(&mut self) {
+        let _ = self.end_session(SessionEnd::Leave);
     }
 }

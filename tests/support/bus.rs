@@ -285,7 +285,9 @@ impl Daemon {
         let stderr_path = dir.path().join("stderr.log");
         let stderr = File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jpkid"));
-        cmd.arg("--config").arg(&config).args(["--bus", bus.address()]);
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["--bus", bus.address()]);
         if !options.pcsc {
             cmd.arg("--no-pcsc");
         }

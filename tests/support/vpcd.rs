@@ -58,6 +58,13 @@ pub fn insert(ctx: &pcsc::Context, slot: u8, card: VirtualCard) -> CardThread {
     t
 }
 
+/// Takes the card out and waits until pcscd has seen it go (a card put in before that would
+/// look to pcscd like the same card still present).
+pub fn remove(ctx: &pcsc::Context, slot: u8, t: CardThread) {
+    let _ = t.remove();
+    wait_present(ctx, &reader_name(slot), false);
+}
+
 /// Waits until pcscd reports the reader with (`want`) or without a card.
 pub fn wait_present(ctx: &pcsc::Context, reader: &CStr, want: bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -81,14 +88,18 @@ pub fn wait_present(ctx: &pcsc::Context, reader: &CStr, want: bool) {
 }
 
 /// SHA-256 DigestInfo (19-byte prefix + 32 bytes of 0x09).
-pub const DIGEST_INFO_HEX: &str =
-    "3031300d0609608648016503040201050004200909090909090909090909090909090909090909090909090909090909090909";
+pub const DIGEST_INFO_HEX: &str = "3031300d0609608648016503040201050004200909090909090909090909090909090909090909090909090909090909090909";
 
 /// What another PC/SC client gets when it tries to sign with the key in `key_ef` (`0017` auth,
 /// `001A` sign) without presenting any PIN: the status word of `80 2A 00 80`. It connects
 /// shared as soon as the card is free (waiting out an exclusive holder, up to `wait`) and
 /// renews its handle when pcscd says the card was reset or powered since.
-pub fn sign_without_pin(ctx: &pcsc::Context, reader: &CStr, key_ef: &str, wait: Duration) -> String {
+pub fn sign_without_pin(
+    ctx: &pcsc::Context,
+    reader: &CStr,
+    key_ef: &str,
+    wait: Duration,
+) -> String {
     let deadline = Instant::now() + wait;
     let mut card = loop {
         match ctx.connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use jpkid::api::ReaderState;
 use jpkid::client::{self, BusChoice};
 use jpkid::config::Config;
 use jpkid::pki::{Hierarchy, Purpose, RevocationMode, TrustAnchors};
@@ -446,9 +447,9 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
         match client::daemon_owner(&conn).await {
             Ok(Some(owner)) => {
                 let props = async {
-                    let m = client::manager(&conn).await?;
-                    let v = m.version().await?;
-                    let h = m.trust_hierarchy().await?;
+                    let daemon = client::Client::new(&conn).await?;
+                    let v = daemon.version().await?;
+                    let h = daemon.trust_hierarchy().await?;
                     Ok::<_, client::ClientError>((v, h))
                 };
                 match props.await {
@@ -487,7 +488,10 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
                 r.ok(
                     "daemon",
                     M::CheckDaemon,
-                    &t(M::DaemonActivatable, &[&bus.to_string(), client::BUS_NAME]),
+                    &t(
+                        M::DaemonActivatable,
+                        &[&bus.to_string(), jpkid::api::BUS_NAME],
+                    ),
                 );
                 return;
             }
@@ -495,7 +499,7 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
                 r.ng(
                     "daemon",
                     M::CheckDaemon,
-                    &t(M::DaemonAbsent, &[client::BUS_NAME, &bus.to_string()]),
+                    &t(M::DaemonAbsent, &[jpkid::api::BUS_NAME, &bus.to_string()]),
                     &t(M::HintNotRunning, &[]),
                 );
                 return;
@@ -535,20 +539,20 @@ fn daemon_steps(r: &mut Report<'_>, bus: &BusChoice, local: Hierarchy) {
                     if let Some((pid, cmd)) = &v.claimant_process {
                         detail.push_str(&t(M::ClaimedBy, &[&v.claimant, &pid.to_string(), cmd]));
                     }
-                    match v.state.as_str() {
-                        "mute" => r.ng(
+                    match v.state {
+                        ReaderState::Mute => r.ng(
                             "daemon-readers",
                             M::CheckDaemonReaders,
                             &detail,
                             &t(M::HintTimeout, &[]),
                         ),
-                        "unsupported" => r.ng(
+                        ReaderState::Unsupported => r.ng(
                             "daemon-readers",
                             M::CheckDaemonReaders,
                             &detail,
                             &t(M::HintNotJpki, &[]),
                         ),
-                        "empty" => r.skip(
+                        ReaderState::Empty => r.skip(
                             "daemon-readers",
                             M::CheckDaemonReaders,
                             &detail,

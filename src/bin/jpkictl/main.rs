@@ -30,7 +30,8 @@ mod usb;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use jpkid::api::{CertKind, HashAlg, KeyKind, Purpose};
 use jpkid::client::BusChoice;
 
 use crate::msg::Lang;
@@ -120,29 +121,10 @@ struct SecretArgs {
     allow_last_try: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Which {
-    Auth,
-    AuthCa,
-    Sign,
-    SignCa,
-}
-
-impl Which {
-    fn as_str(self) -> &'static str {
-        match self {
-            Which::Auth => "auth",
-            Which::AuthCa => "auth-ca",
-            Which::Sign => "sign",
-            Which::SignCa => "sign-ca",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 struct CertArgs {
     /// Which certificate.
-    which: Which,
+    which: CertKind,
     /// Write the certificate to FILE (DER, or PEM with --pem).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -153,46 +135,6 @@ struct CertArgs {
     reader: ReaderArg,
     #[command(flatten)]
     secret: SecretArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Key {
-    Sign,
-    Auth,
-}
-
-impl Key {
-    fn as_str(self) -> &'static str {
-        match self {
-            Key::Sign => "sign",
-            Key::Auth => "auth",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Hash {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl Hash {
-    fn as_str(self) -> &'static str {
-        match self {
-            Hash::Sha256 => "sha256",
-            Hash::Sha384 => "sha384",
-            Hash::Sha512 => "sha512",
-        }
-    }
-
-    fn len(self) -> usize {
-        match self {
-            Hash::Sha256 => 32,
-            Hash::Sha384 => 48,
-            Hash::Sha512 => 64,
-        }
-    }
 }
 
 /// Bytes given as hexadecimal on the command line (`:` and spaces allowed between bytes).
@@ -211,10 +153,10 @@ fn parse_hex(s: &str) -> Result<HexBytes, String> {
 struct SignArgs {
     /// Which key signs.
     #[arg(long)]
-    key: Key,
+    key: KeyKind,
     /// The hash algorithm of the digest.
     #[arg(long, default_value = "sha256")]
-    hash: Hash,
+    hash: HashAlg,
     /// The digest as hexadecimal.
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     digest: Option<HexBytes>,
@@ -228,12 +170,6 @@ struct SignArgs {
     reader: ReaderArg,
     #[command(flatten)]
     secret: SecretArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Purpose {
-    Sign,
-    Auth,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -281,12 +217,20 @@ fn run(cli: Cli, lang: Lang) -> Result<u8, Failure> {
         }
         Command::Crl(CrlCommand::Status) => crl::status(&ctx, cli.config.as_deref()).map(|()| 0),
         Command::Check => Ok(check::run(&ctx, cli.config.as_deref(), &cli.bus)),
-        Command::Sign(ref a) if a.digest.as_ref().is_some_and(|d| d.0.len() != a.hash.len()) => {
+        Command::Sign(ref a)
+            if a.digest
+                .as_ref()
+                .is_some_and(|d| d.0.len() != a.hash.digest_len()) =>
+        {
             let got = a.digest.as_ref().map_or(0, |d| d.0.len());
             Err(Failure::usage(msg::f(
                 lang,
                 msg::M::DigestLength,
-                &[a.hash.as_str(), &a.hash.len().to_string(), &got.to_string()],
+                &[
+                    a.hash.as_str(),
+                    &a.hash.digest_len().to_string(),
+                    &got.to_string(),
+                ],
             )))
         }
         command => {

@@ -124,6 +124,8 @@ catalogue! {
         "カードが応答しません。抜いて接点を拭き、差し直してください";
     HintCardError => "the card refused the command: note the message (command and status word) for support",
         "カードがコマンドを拒否しました。メッセージ (コマンドとステータス) を控えてサポートに連絡してください";
+    HintKeyMismatch => "the card cannot prove it holds the key of its certificate: it may be forged; do not accept it and ask the holder to contact the municipality",
+        "カードが証明書の鍵を持っていることを証明できません。偽造の可能性があります。受け付けず、市区町村の窓口への相談を案内してください";
     HintInternal => "an internal error: `journalctl -u jpkid` has the details",
         "内部エラーです。`journalctl -u jpkid` に詳細があります";
 

@@ -1,6 +1,7 @@
 //! Output: the context of a run, failures with their exit code and hint, time formatting.
 
-use jpkid::client::{ClientError, ErrorKind};
+use jpkid::api::Error;
+use jpkid::client::ClientError;
 use serde_json::json;
 
 use crate::msg::{self, Lang, M};
@@ -97,36 +98,37 @@ impl Failure {
                 Failure::failed("AccessDenied", chain(e)).with_hint(t(M::HintNotAuthorized, &[]))
             }
             ClientError::Bus(_) => Failure::failed("dbus", chain(e)),
-            ClientError::Daemon { kind, message } => {
+            ClientError::Daemon(err) => {
                 let remaining = e.remaining();
                 let n = remaining.map_or_else(|| "?".to_owned(), |r| r.to_string());
-                let hint = match kind {
-                    ErrorKind::NoCard => t(M::HintNoCard, &[]),
-                    ErrorKind::NotJpkiCard => t(M::HintNotJpki, &[]),
-                    ErrorKind::CardRemoved => t(M::HintCardRemoved, &[]),
-                    ErrorKind::ReaderBusy => t(M::HintReaderBusy, &[]),
-                    ErrorKind::ReaderGone => t(M::HintReaderGone, &[]),
-                    ErrorKind::Claimed => t(M::HintClaimed, &[]),
-                    ErrorKind::PinIncorrect => t(M::HintPinIncorrect, &[&n]),
-                    ErrorKind::PinBlocked => t(M::HintPinBlocked, &[]),
-                    ErrorKind::PinGuard => t(M::HintPinGuard, &[&n]),
-                    ErrorKind::InvalidPinFormat => t(M::HintPinFormat, &[]),
-                    ErrorKind::InvalidArgument => t(M::HintInvalidArgument, &[]),
-                    ErrorKind::CertificateMissing => t(M::HintCertificateMissing, &[]),
-                    ErrorKind::UnsupportedCard => t(M::HintUnsupported, &[]),
-                    ErrorKind::NotAuthorized => t(M::HintNotAuthorized, &[]),
-                    ErrorKind::Timeout => t(M::HintTimeout, &[]),
-                    ErrorKind::CardError => t(M::HintCardError, &[]),
-                    ErrorKind::Internal | _ => t(M::HintInternal, &[]),
+                let hint = match err {
+                    Error::NoCard(_) => t(M::HintNoCard, &[]),
+                    Error::NotJpkiCard(_) => t(M::HintNotJpki, &[]),
+                    Error::CardRemoved(_) => t(M::HintCardRemoved, &[]),
+                    Error::ReaderBusy(_) => t(M::HintReaderBusy, &[]),
+                    Error::ReaderGone(_) => t(M::HintReaderGone, &[]),
+                    Error::Claimed(_) => t(M::HintClaimed, &[]),
+                    Error::PinIncorrect(_) => t(M::HintPinIncorrect, &[&n]),
+                    Error::PinBlocked(_) => t(M::HintPinBlocked, &[]),
+                    Error::PinGuard(_) => t(M::HintPinGuard, &[&n]),
+                    Error::InvalidPinFormat(_) => t(M::HintPinFormat, &[]),
+                    Error::InvalidArgument(_) => t(M::HintInvalidArgument, &[]),
+                    Error::CertificateMissing(_) => t(M::HintCertificateMissing, &[]),
+                    Error::UnsupportedCard(_) => t(M::HintUnsupported, &[]),
+                    Error::NotAuthorized(_) => t(M::HintNotAuthorized, &[]),
+                    Error::Timeout(_) => t(M::HintTimeout, &[]),
+                    Error::CardError(_) => t(M::HintCardError, &[]),
+                    Error::KeyMismatch(_) => t(M::HintKeyMismatch, &[]),
+                    _ => t(M::HintInternal, &[]),
                 };
-                let code = match kind {
-                    ErrorKind::InvalidArgument | ErrorKind::InvalidPinFormat => EXIT_USAGE,
+                let code = match err {
+                    Error::InvalidArgument(_) | Error::InvalidPinFormat(_) => EXIT_USAGE,
                     _ => EXIT_FAILED,
                 };
                 Failure {
                     code,
-                    name: kind.short_name().to_owned(),
-                    message: message.clone(),
+                    name: err.short_name().to_owned(),
+                    message: err.message(),
                     hint: Some(hint),
                     remaining,
                     json_printed: false,

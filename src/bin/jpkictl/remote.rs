@@ -4,14 +4,15 @@ use std::io::{BufRead, Read};
 use std::path::Path;
 
 use futures_util::StreamExt;
-use jpkid::client::{self, BusChoice, ClientError, Connection, Event, Plain, ReaderProxy};
+use jpkid::api::{CardKind, CardOptions, CertKind, HashAlg, KeyKind, ReaderState, VerifyOptions};
+use jpkid::client::{self, BusChoice, Client, ClientError, Connection, Event, Reader};
 use serde_json::json;
 use sha2::Digest;
 use zeroize::Zeroizing;
 
 use crate::msg::M;
 use crate::out::{self, Ctx, Failure};
-use crate::{CertArgs, Command, Hash, Key, Purpose, SecretArgs, SignArgs, VerifyArgs, Which};
+use crate::{CertArgs, Command, SecretArgs, SignArgs, VerifyArgs};
 
 /// One reader as the daemon shows it.
 #[derive(Debug, Clone)]
@@ -19,8 +20,8 @@ pub struct ReaderView {
     pub number: u32,
     pub path: String,
     pub name: String,
-    pub state: String,
-    pub card_kind: String,
+    pub state: ReaderState,
+    pub card_kind: CardKind,
     pub atr: Vec<u8>,
     pub claimant: String,
     /// Process of the claimant (pid, command line) when the bus tells.
@@ -34,8 +35,8 @@ impl ReaderView {
             "reader": self.number,
             "path": self.path,
             "name": self.name,
-            "state": self.state,
-            "card-kind": self.card_kind,
+            "state": self.state.as_str(),
+            "card-kind": self.card_kind.as_str(),
             "atr": hex::encode_upper(&self.atr),
             "claimant": self.claimant,
             "claimant-pid": self.claimant_process.as_ref().map(|p| p.0),
@@ -63,7 +64,7 @@ pub async fn connect(ctx: &Ctx, bus: &BusChoice) -> Result<Connection, Failure> 
     }
     Err(Failure::from_client(
         &ClientError::NotRunning {
-            message: format!("no owner of {} on the {bus} bus", client::BUS_NAME),
+            message: format!("no owner of {} on the {bus} bus", jpkid::api::BUS_NAME),
         },
         ctx.lang,
     ))
@@ -71,11 +72,9 @@ pub async fn connect(ctx: &Ctx, bus: &BusChoice) -> Result<Connection, Failure> 
 
 /// All readers with their properties.
 pub async fn readers(conn: &Connection) -> Result<Vec<ReaderView>, ClientError> {
-    let m = client::manager(conn).await?;
+    let daemon = Client::new(conn).await?;
     let mut out = Vec::new();
-    for p in m.get_readers().await? {
-        let path = p.to_string();
-        let r = client::reader_at(conn, &path).await?;
+    for r in daemon.readers().await? {
         let claimant = r.claimant().await?;
         let claimant_process = if claimant.is_empty() {
             None
@@ -85,7 +84,8 @@ pub async fn readers(conn: &Connection) -> Result<Vec<ReaderView>, ClientError> 
                 .map(|pid| (pid, command_of(pid)))
         };
         out.push(ReaderView {
-            number: client::reader_number(&path).unwrap_or(u32::MAX),
+            number: r.id(),
+            path: r.path(),
             name: r.name().await?,
             state: r.state().await?,
             card_kind: r.card_kind().await?,
@@ -93,10 +93,8 @@ pub async fn readers(conn: &Connection) -> Result<Vec<ReaderView>, ClientError> 
             claimant,
             claimant_process,
             insertions: r.insertions().await?,
-            path,
         });
     }
-    out.sort_by_key(|r| r.number);
     Ok(out)
 }
 
@@ -106,14 +104,17 @@ async fn pick(
     ctx: &Ctx,
     conn: &Connection,
     wanted: Option<u32>,
-) -> Result<(ReaderProxy<'static>, ReaderView), Failure> {
+) -> Result<(Reader, ReaderView), Failure> {
     let all = readers(conn).await.map_err(fail(ctx))?;
     let chosen = match wanted {
         Some(n) => all.iter().find(|r| r.number == n).cloned().ok_or_else(|| {
             Failure::usage(ctx.t(M::NoSuchReader, &[&n.to_string(), &numbers(&all)]))
         })?,
         None => {
-            let ready: Vec<&ReaderView> = all.iter().filter(|r| r.state == "ready").collect();
+            let ready: Vec<&ReaderView> = all
+                .iter()
+                .filter(|r| r.state == ReaderState::Ready)
+                .collect();
             match (ready.as_slice(), all.as_slice()) {
                 ([one], _) => (*one).clone(),
                 ([], [only]) => only.clone(),
@@ -134,10 +135,23 @@ async fn pick(
             }
         }
     };
-    let proxy = client::reader_at(conn, &chosen.path)
+    let reader = Client::new(conn)
+        .await
+        .map_err(fail(ctx))?
+        .reader(chosen.number)
         .await
         .map_err(fail(ctx))?;
-    Ok((proxy, chosen))
+    Ok((reader, chosen))
+}
+
+/// The options of a card request for the card `view` showed: tied to that very card
+/// (`insertion`), so that a PIN typed for it never reaches a card inserted since.
+fn card_options(view: &ReaderView, secret: &SecretArgs) -> CardOptions {
+    CardOptions {
+        allow_last_try: secret.allow_last_try,
+        timeout_ms: None,
+        insertion: Some(view.insertions),
+    }
 }
 
 /// The command line of a local process (`/proc/PID/cmdline`), or `?` when hidden.
@@ -259,9 +273,9 @@ async fn cmd_readers(ctx: &Ctx, conn: &Connection) -> Result<(), Failure> {
 }
 
 async fn cmd_status(ctx: &Ctx, conn: &Connection, bus: &BusChoice) -> Result<(), Failure> {
-    let m = client::manager(conn).await.map_err(fail(ctx))?;
-    let version = m.version().await.map_err(|e| fail(ctx)(e.into()))?;
-    let hierarchy = m.trust_hierarchy().await.map_err(|e| fail(ctx)(e.into()))?;
+    let daemon = Client::new(conn).await.map_err(fail(ctx))?;
+    let version = daemon.version().await.map_err(fail(ctx))?;
+    let hierarchy = daemon.trust_hierarchy().await.map_err(fail(ctx))?;
     let all = readers(conn).await.map_err(fail(ctx))?;
     if ctx.json {
         ctx.print_json(&json!({
@@ -284,25 +298,25 @@ async fn cmd_status(ctx: &Ctx, conn: &Connection, bus: &BusChoice) -> Result<(),
 
 async fn cmd_pins(ctx: &Ctx, conn: &Connection, reader: Option<u32>) -> Result<(), Failure> {
     let (r, view) = pick(ctx, conn, reader).await?;
-    let pins = r.get_pin_status().await.map_err(|e| fail(ctx)(e.into()))?;
+    let pins = r.pin_status().await.map_err(fail(ctx))?;
     let order = [
-        ("sign-password", M::SignPassword),
-        ("auth-pin", M::AuthPin),
-        ("text-pin", M::TextPin),
+        ("sign-password", M::SignPassword, Some(pins.sign_password)),
+        ("auth-pin", M::AuthPin, Some(pins.auth_pin)),
+        ("text-pin", M::TextPin, pins.text_pin),
     ];
     if ctx.json {
         let mut v = json!({ "reader": view.number });
-        for (k, _) in order {
-            if let Some(n) = pins.get(k) {
+        for (k, _, n) in order {
+            if let Some(n) = n {
                 v[k] = json!(n);
             }
         }
         ctx.print_json(&v);
     } else {
         outln!("[{}] {}", view.number, view.name);
-        for (k, m) in order {
-            if let Some(n) = pins.get(k) {
-                let note = if *n == 0 {
+        for (_, m, n) in order {
+            if let Some(n) = n {
+                let note = if n == 0 {
                     format!("  ({})", ctx.t(M::Blocked, &[]))
                 } else {
                     String::new()
@@ -338,30 +352,34 @@ fn pem(der: &[u8]) -> Result<String, Failure> {
 async fn cmd_cert(ctx: &Ctx, conn: &Connection, a: CertArgs) -> Result<(), Failure> {
     let (r, view) = pick(ctx, conn, a.reader.reader).await?;
     let secret = match a.which {
-        Which::Sign => secret(ctx, &a.secret, M::PromptSignPassword)?,
+        CertKind::Sign => secret(ctx, &a.secret, M::PromptSignPassword)?,
         // The Android token guards its auth certificate with the auth PIN.
-        Which::Auth if view.card_kind == "android" => secret(ctx, &a.secret, M::PromptAuthPin)?,
+        CertKind::Auth if view.card_kind == CardKind::Android => {
+            secret(ctx, &a.secret, M::PromptAuthPin)?
+        }
         _ => Zeroizing::new(Vec::new()),
     };
-    let options = client::card_options(a.secret.allow_last_try, None);
+    let options = card_options(&view, &a.secret);
     let der = r
-        .read_certificate(a.which.as_str(), &secret, options)
+        .read_certificate(a.which, &secret, &options)
         .await
-        .map_err(|e| fail(ctx)(e.into()))?;
+        .map_err(fail(ctx))?;
     drop(secret);
+    let cert = der;
+    let der: &[u8] = cert.as_slice();
     if let Some(path) = &a.out {
         if a.pem {
-            write_file(path, pem(&der)?.as_bytes())?;
+            write_file(path, pem(der)?.as_bytes())?;
         } else {
-            write_file(path, &der)?;
+            write_file(path, der)?;
         }
     }
-    let info = summary(&der);
+    let info = summary(der);
     if ctx.json {
         let mut v = json!({
             "reader": view.number,
             "which": a.which.as_str(),
-            "der": hex::encode_upper(&der),
+            "der": hex::encode_upper(der),
         });
         if let Some(i) = info {
             v["certificate"] = i;
@@ -371,7 +389,7 @@ async fn cmd_cert(ctx: &Ctx, conn: &Connection, a: CertArgs) -> Result<(), Failu
         }
         ctx.print_json(&v);
     } else if a.pem && a.out.is_none() {
-        out!("{}", pem(&der)?);
+        out!("{}", pem(der)?);
     } else {
         outln!(
             "{} ({}, {} bytes)",
@@ -411,7 +429,7 @@ fn print_cert_fields(ctx: &Ctx, v: &serde_json::Value) {
     );
 }
 
-fn hash_file(path: &Path, hash: Hash) -> Result<Vec<u8>, Failure> {
+fn hash_file(path: &Path, hash: HashAlg) -> Result<Vec<u8>, Failure> {
     let mut f = std::fs::File::open(path)
         .map_err(|e| Failure::usage(format!("{}: {}", path.display(), out::chain(&e))))?;
     let mut buf = vec![0u8; 1 << 16];
@@ -426,15 +444,15 @@ fn hash_file(path: &Path, hash: Hash) -> Result<Vec<u8>, Failure> {
             break;
         }
         match hash {
-            Hash::Sha256 => h256.update(&buf[..n]),
-            Hash::Sha384 => h384.update(&buf[..n]),
-            Hash::Sha512 => h512.update(&buf[..n]),
+            HashAlg::Sha256 => h256.update(&buf[..n]),
+            HashAlg::Sha384 => h384.update(&buf[..n]),
+            HashAlg::Sha512 => h512.update(&buf[..n]),
         }
     }
     Ok(match hash {
-        Hash::Sha256 => h256.finalize().to_vec(),
-        Hash::Sha384 => h384.finalize().to_vec(),
-        Hash::Sha512 => h512.finalize().to_vec(),
+        HashAlg::Sha256 => h256.finalize().to_vec(),
+        HashAlg::Sha384 => h384.finalize().to_vec(),
+        HashAlg::Sha512 => h512.finalize().to_vec(),
     })
 }
 
@@ -446,15 +464,15 @@ async fn cmd_sign(ctx: &Ctx, conn: &Connection, a: SignArgs) -> Result<(), Failu
     };
     let (r, view) = pick(ctx, conn, a.reader.reader).await?;
     let prompt = match a.key {
-        Key::Sign => M::PromptSignPassword,
-        Key::Auth => M::PromptAuthPin,
+        KeyKind::Sign => M::PromptSignPassword,
+        KeyKind::Auth => M::PromptAuthPin,
     };
     let secret = secret(ctx, &a.secret, prompt)?;
-    let options = client::card_options(a.secret.allow_last_try, None);
+    let options = card_options(&view, &a.secret);
     let sig = r
-        .sign(a.key.as_str(), a.hash.as_str(), &digest, &secret, options)
+        .sign(a.key, a.hash, &digest, &secret, &options)
         .await
-        .map_err(|e| fail(ctx)(e.into()))?;
+        .map_err(fail(ctx))?;
     drop(secret);
     if let Some(p) = &a.out {
         write_file(p, &sig)?;
@@ -497,63 +515,69 @@ fn read_certificate_file(ctx: &Ctx, path: &Path) -> Result<Vec<u8>, Failure> {
 
 async fn cmd_verify(ctx: &Ctx, conn: &Connection, a: VerifyArgs) -> Result<(), Failure> {
     let der = read_certificate_file(ctx, &a.file)?;
-    let purpose = match a.purpose {
-        Purpose::Sign => "sign",
-        Purpose::Auth => "auth",
-    };
-    let m = client::manager(conn).await.map_err(fail(ctx))?;
-    let result = m
-        .verify_certificate(&der, purpose, client::verify_options(a.at))
+    let daemon = Client::new(conn).await.map_err(fail(ctx))?;
+    let v = daemon
+        .verify_certificate(&der, a.purpose, &VerifyOptions { at: a.at })
         .await
-        .map_err(|e| fail(ctx)(e.into()))?;
-    let fields = client::plain(&result);
-    let status = fields
-        .iter()
-        .find(|(k, _)| k == "status")
-        .and_then(|(_, v)| match v {
-            Plain::Str(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
+        .map_err(fail(ctx))?;
+    let status = v.status;
     if ctx.json {
-        let mut v = serde_json::Map::new();
-        for (k, p) in &fields {
-            let j = match p {
-                Plain::Str(s) | Plain::Other(s) => json!(s),
-                Plain::Int(i) => json!(i),
-                Plain::Bool(b) => json!(b),
-                Plain::Bytes(b) => json!(hex::encode_upper(b)),
-            };
-            v.insert(k.clone(), j);
+        let mut j = json!({
+            "status": status.as_str(),
+            "serial": v.serial,
+            "subject": v.subject,
+            "issuer": v.issuer,
+            "root": v.root,
+        });
+        let optional = [
+            ("not-before", v.not_before.map(|t| json!(t))),
+            ("not-after", v.not_after.map(|t| json!(t))),
+            (
+                "revocation-source",
+                v.revocation_source.map(|s| json!(s.as_str())),
+            ),
+            (
+                "revocation-reason",
+                v.revocation_reason.clone().map(|r| json!(r)),
+            ),
+            ("revoked-at", v.revoked_at.map(|t| json!(t))),
+        ];
+        for (k, value) in optional {
+            if let Some(value) = value {
+                j[k] = value;
+            }
         }
-        ctx.print_json(&serde_json::Value::Object(v));
+        ctx.print_json(&j);
     } else {
         outln!("{}: {status}", ctx.t(M::VerifyResult, &[]));
         if let Some(m) = crate::msg::status_meaning(status.as_str()) {
             outln!("  {}", ctx.t(m, &[]));
         }
-        for (k, p) in &fields {
-            if k == "status" {
-                continue;
+        let time = |t: Option<i64>| t.map(out::time);
+        let rows = [
+            ("issuer", Some(v.issuer.clone())),
+            ("not-after", time(v.not_after)),
+            ("not-before", time(v.not_before)),
+            ("revocation-reason", v.revocation_reason.clone()),
+            (
+                "revocation-source",
+                v.revocation_source.map(|s| s.as_str().to_owned()),
+            ),
+            ("revoked-at", time(v.revoked_at)),
+            ("root", Some(v.root.clone())),
+            ("serial", Some(v.serial.clone())),
+            ("subject", Some(v.subject.clone())),
+        ];
+        for (k, text) in rows {
+            if let Some(text) = text {
+                outln!("  {k:<18} {text}");
             }
-            let text = match p {
-                Plain::Int(i)
-                    if matches!(k.as_str(), "not-before" | "not-after" | "revoked-at") =>
-                {
-                    out::time(*i)
-                }
-                Plain::Int(i) => i.to_string(),
-                Plain::Str(s) | Plain::Other(s) => s.clone(),
-                Plain::Bool(b) => b.to_string(),
-                Plain::Bytes(b) => hex::encode_upper(b),
-            };
-            outln!("  {k:<18} {text}");
         }
     }
-    if status == "valid" {
+    if status == jpkid::api::CertStatus::Valid {
         Ok(())
     } else {
-        let mut f = Failure::failed("verify", ctx.t(M::NotValid, &[&status]));
+        let mut f = Failure::failed("verify", ctx.t(M::NotValid, &[status.as_str()]));
         f.json_printed = ctx.json;
         Err(f)
     }
@@ -626,7 +650,7 @@ fn show(ctx: &Ctx, ev: Event) {
             reason,
         } => {
             let text = format!("{old} -> {new} ({reason})");
-            let extra = json!({"old": old, "new": new, "reason": reason});
+            let extra = json!({"old": old.as_str(), "new": new.as_str(), "reason": reason});
             line(ctx, "state-changed", &path, &extra, &text);
         }
         _ => {}
@@ -635,9 +659,10 @@ fn show(ctx: &Ctx, ev: Event) {
 
 /// One line per event: a JSON object with `--json`, else time, reader and text.
 fn line(ctx: &Ctx, event: &str, path: &str, extra: &serde_json::Value, text: &str) {
-    let n = client::reader_number(path).map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let number = jpkid::api::reader_id(path);
+    let n = number.map_or_else(|| "-".to_owned(), |n| n.to_string());
     if ctx.json {
-        let mut v = json!({"time": out::now(), "event": event, "reader": client::reader_number(path), "path": path});
+        let mut v = json!({"time": out::now(), "event": event, "reader": number, "path": path});
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             for (k, x) in e {
                 o.insert(k.clone(), x.clone());
