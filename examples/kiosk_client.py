@@ -5,7 +5,8 @@ Debian package: python3-dbus (the `dbus` module of /usr/bin/python3).
 
 It lists the readers, waits until one holds a ready My Number Card, claims that reader,
 reads the user-authentication certificate, signs the SHA-256 digest of a challenge with the
-authentication key, releases the reader and prints one JSON object on stdout.
+authentication key, releases the reader and prints one JSON object on stdout. Each card
+request carries option `insertion`, which ties it to the card the client saw.
 
 The PIN comes from the environment variable JPKID_PIN, else from the first line of stdin.
 It is held as bytes only as long as the call needs it and never printed.
@@ -48,6 +49,7 @@ def reader_info(bus, path):
         "name": str(values["Name"]),
         "state": str(values["State"]),
         "card_kind": str(values["CardKind"]),
+        "insertions": int(values["Insertions"]),
     }
 
 
@@ -87,12 +89,18 @@ def main():
             print(json.dumps({"error": "timeout", "readers": readers}))
             return 2
         reader = dbus.Interface(bus.get_object(BUS_NAME, chosen["path"]), READER)
-        no_options = dbus.Dictionary({}, signature="sv")
+        # Every card request names the card it is meant for (the reader's Insertions when the
+        # customer's card was seen): if another card has been put in since, the daemon answers
+        # CardRemoved before sending anything, so this customer's PIN never reaches the next
+        # customer's card.
+        options = dbus.Dictionary(
+            {"insertion": dbus.UInt32(chosen["insertions"])}, signature="sv"
+        )
         reader.Claim()
         try:
             pins = reader.GetPinStatus()
             certificate = bytes(
-                reader.ReadCertificate("auth", dbus.ByteArray(b""), no_options, byte_arrays=True)
+                reader.ReadCertificate("auth", dbus.ByteArray(b""), options, byte_arrays=True)
             )
             digest = hashlib.sha256(args.challenge.encode("utf-8")).digest()
             pin = read_pin()
@@ -102,7 +110,7 @@ def main():
                     "sha256",
                     dbus.ByteArray(digest),
                     dbus.ByteArray(pin),
-                    no_options,
+                    options,
                     byte_arrays=True,
                 )
             )

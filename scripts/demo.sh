@@ -61,35 +61,8 @@ USER_POLICY=""
 if [ "$(id -u)" != 0 ]; then
     USER_POLICY="<policy user=\"$(id -un)\"><allow own=\"io.jpkid.Jpki1\"/><allow send_destination=\"io.jpkid.Jpki1\"/></policy>"
 fi
-cat >"$RUN/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir=$RUN</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-  </policy>
-  <includedir>$ROOT/systemd</includedir>
-  $USER_POLICY
-</busconfig>
-EOF
+sed -e "s|@LISTEN_DIR@|$RUN|" -e "s|@POLICY_DIR@|$ROOT/systemd|" -e "s|@EXTRA@|$USER_POLICY|" \
+    scripts/private-system-bus.conf.in >"$RUN/bus.conf"
 
 say "private system bus + jpkid --no-pcsc --virtual $(basename "$PERSONA")"
 dbus-daemon --config-file="$RUN/bus.conf" --nofork --nopidfile --print-address=1 >"$RUN/bus.address" 2>"$RUN/dbus.log" &

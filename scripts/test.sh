@@ -51,6 +51,8 @@ cargo build --locked -p jpki-vcard --features pcsc-wait --bins
 cargo test --locked -p jpki-vcard --test vpcd --no-run >/dev/null 2>&1
 # The tests start and stop their own pcscd (one of them restarts it).
 scripts/pcsc-ns.sh --no-pcscd cargo test --locked --test pcsc -- --ignored --test-threads 1
+# The daemon attacked through pcscd: timeouts, SIGTERM and SIGKILL mid-PIN-flow, a second client.
+scripts/pcsc-ns.sh cargo test --locked --test pcsc_daemon -- --ignored --test-threads 1
 scripts/pcsc-ns.sh cargo test --locked -p jpki-vcard --test vpcd -- --ignored --test-threads 1
 scripts/pcsc-ns.sh cargo test --locked --test jpkictl -- --ignored --test-threads 1
 scripts/pcsc-ns.sh scripts/pcsc-smoke.sh

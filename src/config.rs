@@ -11,6 +11,11 @@ use crate::pki::{Hierarchy, RevocationMode};
 
 /// Where the daemon and `jpkictl` look when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/jpkid/jpkid.toml";
+/// Bounds of `limits.op_timeout_ms`: a request gets at least a second (the floor of option
+/// `timeout-ms`), and at most what the unit's `TimeoutStopSec` leaves room to drain.
+pub const MIN_OP_TIMEOUT_MS: u64 = 1_000;
+/// See [`MIN_OP_TIMEOUT_MS`].
+pub const MAX_OP_TIMEOUT_MS: u64 = 60_000;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -205,8 +210,10 @@ impl Config {
             path: path.to_owned(),
             message: message.to_owned(),
         };
-        if self.limits.op_timeout_ms == 0 {
-            return Err(invalid("limits.op_timeout_ms must be greater than 0"));
+        if !(MIN_OP_TIMEOUT_MS..=MAX_OP_TIMEOUT_MS).contains(&self.limits.op_timeout_ms) {
+            return Err(invalid(&format!(
+                "limits.op_timeout_ms must be {MIN_OP_TIMEOUT_MS} to {MAX_OP_TIMEOUT_MS}"
+            )));
         }
         if self.limits.claim_idle_s == 0 {
             return Err(invalid("limits.claim_idle_s must be greater than 0"));
@@ -315,6 +322,8 @@ mod tests {
             ("[revocation]\nmode = \"maybe\"", "maybe"),
             ("[limits]\nqueue_depth = \"four\"", "queue_depth"),
             ("[limits]\nop_timeout_ms = 0", "op_timeout_ms"),
+            ("[limits]\nop_timeout_ms = 999", "op_timeout_ms"),
+            ("[limits]\nop_timeout_ms = 60001", "op_timeout_ms"),
             ("[readers]\nignore = [\"[\"]", "readers.ignore"),
             ("[revocation]\nocsp_url = \"ftp://x\"", "ocsp_url"),
         ] {

@@ -17,3 +17,15 @@ pub fn forbid_dumps() -> nix::Result<()> {
 pub fn dumpable() -> nix::Result<bool> {
     nix::sys::prctl::get_dumpable()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn the_process_stops_being_dumpable() {
+        forbid_dumps().unwrap();
+        assert!(!dumpable().unwrap());
+    }
+}

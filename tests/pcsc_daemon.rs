@@ -284,6 +284,63 @@ async fn sigterm_during_sign_drains_the_request_and_leaves_the_card_locked() {
     .await;
 }
 
+/// A daemon killed outright (SIGKILL, the OOM killer, a crash) cannot drain: pcscd cleans up
+/// after the vanished client without powering the card off, and the PIN stays verified. The
+/// unit's `ExecStopPost=jpkid --unpower-cards` is what ends that; here it runs by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn after_a_kill_the_stop_post_command_locks_the_card() {
+    limited(async {
+        let mut rig = rig(10_000).await;
+        let dir = persona_with_faults("ordinary", &["sign_delay_ms = 1500"]);
+        let t = insert(&rig.ctx, 0, card_at(dir.path()));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let (conn, path) = (rig.conn.clone(), rig.path.clone());
+        let in_flight =
+            tokio::spawn(async move { sign(&conn, &path, "auth", b"1234", Opts::new()).await });
+        rig.until_state("busy", Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(rig.daemon.pid()).unwrap()),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert!(rig.daemon.wait_exit(Duration::from_secs(5)).is_some());
+        let _ = in_flight.await;
+        // The signature the killed daemon asked for still completes on the card, verified.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !t.card().lock().unwrap().is_verified(PinId::Auth) {
+            assert!(Instant::now() < deadline, "the PIN was never verified");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let out = tokio::task::spawn_blocking(|| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_jpkid"))
+                .arg("--unpower-cards")
+                .env("JPKID_LOG", "info")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while t.card().lock().unwrap().is_verified(PinId::Auth) {
+            assert!(
+                Instant::now() < deadline,
+                "--unpower-cards left the card verified"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(rig.other_client_signs("0017").await, "6982");
+        remove(&rig.ctx, 0, t);
+    })
+    .await;
+}
+
 /// Defect: one caller's `timeout-ms` of 1 marked the reader `mute` for everyone; the queue
 /// wait counted against a request's own timeout; `timeout-ms` = u32::MAX with a stalling card
 /// held the worker (and everyone after it) for weeks.

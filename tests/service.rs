@@ -34,6 +34,15 @@ const R1: &str = "/io/jpkid/Jpki1/reader/1";
 const AT: i64 = 1_795_000_000;
 
 type Opts = HashMap<String, OwnedVariant>;
+
+/// No test may hang: each one ends within this, whatever the daemon does.
+const TEST_LIMIT: Duration = Duration::from_secs(120);
+
+async fn limited<F: std::future::Future<Output = ()>>(test: F) {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .expect("the test did not finish in time (a hung call?)");
+}
 type DbusErr = (String, String);
 
 fn opts(entries: &[(&str, OwnedVariant)]) -> Opts {
@@ -181,148 +190,155 @@ async fn start(personas: &[&str]) -> (TestBus, Daemon, Connection) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manager_readers_and_properties() {
-    let (_bus, _daemon, conn) = start(&["ordinary", "not-jpki"]).await;
-    let readers: Vec<OwnedObjectPath> = call(&conn, MANAGER_PATH, MANAGER, "GetReaders", &())
+    limited(async {
+        let (_bus, _daemon, conn) = start(&["ordinary", "not-jpki"]).await;
+        let readers: Vec<OwnedObjectPath> = call(&conn, MANAGER_PATH, MANAGER, "GetReaders", &())
+            .await
+            .unwrap();
+        let readers: Vec<String> = readers.iter().map(|p| p.to_string()).collect();
+        assert_eq!(readers, vec![R0, R1]);
+        let version =
+            String::try_from(prop(&conn, MANAGER_PATH, MANAGER, "Version").await).unwrap();
+        assert_eq!(version, env!("CARGO_PKG_VERSION"));
+        let hierarchy =
+            String::try_from(prop(&conn, MANAGER_PATH, MANAGER, "TrustHierarchy").await).unwrap();
+        assert_eq!(hierarchy, "test");
+        let listed: Vec<OwnedObjectPath> =
+            Vec::try_from(prop(&conn, MANAGER_PATH, MANAGER, "Readers").await).unwrap();
+        assert_eq!(listed.len(), 2);
+
+        let wait_ready = |path: &'static str, want: &'static str| {
+            let conn = conn.clone();
+            async move {
+                wait_for("reader state", Duration::from_secs(10), || {
+                    let conn = conn.clone();
+                    async move { (prop_str(&conn, path, "State").await == want).then_some(()) }
+                })
+                .await
+            }
+        };
+        wait_ready(R0, "ready").await;
+        wait_ready(R1, "unsupported").await;
+        assert_eq!(prop_str(&conn, R0, "Name").await, "jpkid Virtual Reader 0");
+        assert_eq!(prop_str(&conn, R0, "CardKind").await, "card");
+        assert_eq!(prop_str(&conn, R1, "CardKind").await, "none");
+        assert_eq!(prop_str(&conn, R0, "Claimant").await, "");
+        let insertions = u32::try_from(prop(&conn, R0, READER, "Insertions").await).unwrap();
+        assert_eq!(insertions, 1);
+        let atr: Vec<u8> = Vec::try_from(prop(&conn, R0, READER, "Atr").await).unwrap();
+        assert!(!atr.is_empty());
+
+        // The ObjectManager lists both readers with their properties.
+        type Managed = HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedVariant>>>;
+        let managed: Managed = call(
+            &conn,
+            MANAGER_PATH,
+            "org.freedesktop.DBus.ObjectManager",
+            "GetManagedObjects",
+            &(),
+        )
         .await
         .unwrap();
-    let readers: Vec<String> = readers.iter().map(|p| p.to_string()).collect();
-    assert_eq!(readers, vec![R0, R1]);
-    let version = String::try_from(prop(&conn, MANAGER_PATH, MANAGER, "Version").await).unwrap();
-    assert_eq!(version, env!("CARGO_PKG_VERSION"));
-    let hierarchy =
-        String::try_from(prop(&conn, MANAGER_PATH, MANAGER, "TrustHierarchy").await).unwrap();
-    assert_eq!(hierarchy, "test");
-    let listed: Vec<OwnedObjectPath> =
-        Vec::try_from(prop(&conn, MANAGER_PATH, MANAGER, "Readers").await).unwrap();
-    assert_eq!(listed.len(), 2);
-
-    let wait_ready = |path: &'static str, want: &'static str| {
-        let conn = conn.clone();
-        async move {
-            wait_for("reader state", Duration::from_secs(10), || {
-                let conn = conn.clone();
-                async move { (prop_str(&conn, path, "State").await == want).then_some(()) }
-            })
-            .await
-        }
-    };
-    wait_ready(R0, "ready").await;
-    wait_ready(R1, "unsupported").await;
-    assert_eq!(prop_str(&conn, R0, "Name").await, "jpkid Virtual Reader 0");
-    assert_eq!(prop_str(&conn, R0, "CardKind").await, "card");
-    assert_eq!(prop_str(&conn, R1, "CardKind").await, "none");
-    assert_eq!(prop_str(&conn, R0, "Claimant").await, "");
-    let insertions = u32::try_from(prop(&conn, R0, READER, "Insertions").await).unwrap();
-    assert_eq!(insertions, 1);
-    let atr: Vec<u8> = Vec::try_from(prop(&conn, R0, READER, "Atr").await).unwrap();
-    assert!(!atr.is_empty());
-
-    // The ObjectManager lists both readers with their properties.
-    type Managed = HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedVariant>>>;
-    let managed: Managed = call(
-        &conn,
-        MANAGER_PATH,
-        "org.freedesktop.DBus.ObjectManager",
-        "GetManagedObjects",
-        &(),
-    )
-    .await
-    .unwrap();
-    let mut with_reader: Vec<&str> = managed
-        .iter()
-        .filter(|(_, ifaces)| ifaces.contains_key(READER))
-        .map(|(p, _)| p.as_str())
-        .collect();
-    with_reader.sort_unstable();
-    assert_eq!(with_reader, vec![R0, R1], "{managed:?}");
-    assert!(managed[&OwnedObjectPath::try_from(R0).unwrap()][READER].contains_key("State"));
-    // Not-JPKI card: the named error.
-    assert_err(pin_status(&conn, R1).await, "NotJpkiCard");
-    // No Testing-only or out-of-scope methods on the manager of a non-virtual daemon? This one
-    // is virtual, so Testing is there; ConsentPeriod & co. are not (a later issue).
-    let (name, _) = call::<_, (String, String)>(
-        &conn,
-        MANAGER_PATH,
-        MANAGER,
-        "ConsentPeriod",
-        &("2026-01-01",),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(name, "org.freedesktop.DBus.Error.UnknownMethod");
+        let mut with_reader: Vec<&str> = managed
+            .iter()
+            .filter(|(_, ifaces)| ifaces.contains_key(READER))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        with_reader.sort_unstable();
+        assert_eq!(with_reader, vec![R0, R1], "{managed:?}");
+        assert!(managed[&OwnedObjectPath::try_from(R0).unwrap()][READER].contains_key("State"));
+        // Not-JPKI card: the named error.
+        assert_err(pin_status(&conn, R1).await, "NotJpkiCard");
+        // No Testing-only or out-of-scope methods on the manager of a non-virtual daemon? This one
+        // is virtual, so Testing is there; ConsentPeriod & co. are not (a later issue).
+        let (name, _) = call::<_, (String, String)>(
+            &conn,
+            MANAGER_PATH,
+            MANAGER,
+            "ConsentPeriod",
+            &("2026-01-01",),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(name, "org.freedesktop.DBus.Error.UnknownMethod");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pin_status_certificates_and_signatures_verify() {
-    let (_bus, _daemon, conn) = start(&["ordinary"]).await;
-    let before = pin_status(&conn, R0).await.unwrap();
-    assert_eq!(before["sign-password"], 5);
-    assert_eq!(before["auth-pin"], 3);
-    assert_eq!(before["text-pin"], 3);
+    limited(async {
+        let (_bus, _daemon, conn) = start(&["ordinary"]).await;
+        let before = pin_status(&conn, R0).await.unwrap();
+        assert_eq!(before["sign-password"], 5);
+        assert_eq!(before["auth-pin"], 3);
+        assert_eq!(before["text-pin"], 3);
 
-    let auth_cert = read_cert(&conn, R0, "auth", b"").await.unwrap();
-    let digest = Sha256::digest(b"kiosk login challenge");
-    let sig = sign(&conn, R0, "auth", "sha256", &digest, b"1234", none())
+        let auth_cert = read_cert(&conn, R0, "auth", b"").await.unwrap();
+        let digest = Sha256::digest(b"kiosk login challenge");
+        let sig = sign(&conn, R0, "auth", "sha256", &digest, b"1234", none())
+            .await
+            .unwrap();
+        public_key(&auth_cert)
+            .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
+            .expect("auth signature verifies with the auth certificate");
+
+        let sign_cert = read_cert(&conn, R0, "sign", b"TESTPW1").await.unwrap();
+        let digest = Sha384::digest(b"consent document");
+        let sig = sign(&conn, R0, "sign", "sha384", &digest, b"TESTPW1", none())
+            .await
+            .unwrap();
+        public_key(&sign_cert)
+            .verify(Pkcs1v15Sign::new::<Sha384>(), &digest, &sig)
+            .expect("sign signature verifies with the sign certificate");
+
+        for which in ["auth-ca", "sign-ca"] {
+            let der = read_cert(&conn, R0, which, b"").await.unwrap();
+            assert!(X509Certificate::from_der(&der).is_ok(), "{which}");
+        }
+        // Correct PINs leave the counters where they were.
+        assert_eq!(pin_status(&conn, R0).await.unwrap(), before);
+
+        // VerifyCertificate on what the card gave.
+        let result: HashMap<String, OwnedVariant> = call(
+            &conn,
+            MANAGER_PATH,
+            MANAGER,
+            "VerifyCertificate",
+            &(
+                sign_cert.clone(),
+                "sign",
+                opts(&[("at", OwnedVariant::from(AT))]),
+            ),
+        )
         .await
         .unwrap();
-    public_key(&auth_cert)
-        .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
-        .expect("auth signature verifies with the auth certificate");
-
-    let sign_cert = read_cert(&conn, R0, "sign", b"TESTPW1").await.unwrap();
-    let digest = Sha384::digest(b"consent document");
-    let sig = sign(&conn, R0, "sign", "sha384", &digest, b"TESTPW1", none())
-        .await
-        .unwrap();
-    public_key(&sign_cert)
-        .verify(Pkcs1v15Sign::new::<Sha384>(), &digest, &sig)
-        .expect("sign signature verifies with the sign certificate");
-
-    for which in ["auth-ca", "sign-ca"] {
-        let der = read_cert(&conn, R0, which, b"").await.unwrap();
-        assert!(X509Certificate::from_der(&der).is_ok(), "{which}");
-    }
-    // Correct PINs leave the counters where they were.
-    assert_eq!(pin_status(&conn, R0).await.unwrap(), before);
-
-    // VerifyCertificate on what the card gave.
-    let result: HashMap<String, OwnedVariant> = call(
-        &conn,
-        MANAGER_PATH,
-        MANAGER,
-        "VerifyCertificate",
-        &(
-            sign_cert.clone(),
-            "sign",
-            opts(&[("at", OwnedVariant::from(AT))]),
-        ),
-    )
-    .await
-    .unwrap();
-    let s = |k: &str| String::try_from(result[k].try_clone().unwrap()).unwrap();
-    assert_eq!(s("status"), "valid", "{result:?}");
-    assert_eq!(s("serial"), "1A2B3C01");
-    assert!(s("issuer").contains("JPKI-TESTPKI"));
-    assert!(!s("subject").is_empty());
-    assert_eq!(s("root").len(), 64);
-    assert_eq!(s("revocation-source"), "crl");
-    assert!(i64::try_from(result["not-before"].try_clone().unwrap()).unwrap() < AT);
-    assert!(i64::try_from(result["not-after"].try_clone().unwrap()).unwrap() > AT);
-    let mut keys: Vec<&str> = result.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        vec![
-            "issuer",
-            "not-after",
-            "not-before",
-            "revocation-source",
-            "root",
-            "serial",
-            "status",
-            "subject"
-        ]
-    );
+        let s = |k: &str| String::try_from(result[k].try_clone().unwrap()).unwrap();
+        assert_eq!(s("status"), "valid", "{result:?}");
+        assert_eq!(s("serial"), "1A2B3C01");
+        assert!(s("issuer").contains("JPKI-TESTPKI"));
+        assert!(!s("subject").is_empty());
+        assert_eq!(s("root").len(), 64);
+        assert_eq!(s("revocation-source"), "crl");
+        assert!(i64::try_from(result["not-before"].try_clone().unwrap()).unwrap() < AT);
+        assert!(i64::try_from(result["not-after"].try_clone().unwrap()).unwrap() > AT);
+        let mut keys: Vec<&str> = result.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            vec![
+                "issuer",
+                "not-after",
+                "not-before",
+                "revocation-source",
+                "root",
+                "serial",
+                "status",
+                "subject"
+            ]
+        );
+    })
+    .await;
 }
 
 async fn verify_file(
@@ -349,546 +365,574 @@ fn text(m: &HashMap<String, OwnedVariant>, k: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_certificate_outcomes() {
-    let (_bus, _daemon, conn) = start(&["ordinary"]).await;
-    let revoked = verify_file(&conn, "revoked", "jpki/0001.bin", "sign").await;
-    assert_eq!(text(&revoked, "status"), "revoked", "{revoked:?}");
-    assert_eq!(text(&revoked, "serial"), "C0000004");
-    assert_eq!(text(&revoked, "revocation-reason"), "affiliationChanged");
-    assert_eq!(text(&revoked, "revocation-source"), "crl");
-    assert!(i64::try_from(revoked["revoked-at"].try_clone().unwrap()).unwrap() > 0);
+    limited(async {
+        let (_bus, _daemon, conn) = start(&["ordinary"]).await;
+        let revoked = verify_file(&conn, "revoked", "jpki/0001.bin", "sign").await;
+        assert_eq!(text(&revoked, "status"), "revoked", "{revoked:?}");
+        assert_eq!(text(&revoked, "serial"), "C0000004");
+        assert_eq!(text(&revoked, "revocation-reason"), "affiliationChanged");
+        assert_eq!(text(&revoked, "revocation-source"), "crl");
+        assert!(i64::try_from(revoked["revoked-at"].try_clone().unwrap()).unwrap() > 0);
 
-    let expired = verify_file(&conn, "expired", "jpki/0001.bin", "sign").await;
-    assert_eq!(text(&expired, "status"), "expired", "{expired:?}");
-    assert!(!expired.contains_key("revocation-reason"));
+        let expired = verify_file(&conn, "expired", "jpki/0001.bin", "sign").await;
+        assert_eq!(text(&expired, "status"), "expired", "{expired:?}");
+        assert!(!expired.contains_key("revocation-reason"));
 
-    let valid_auth = verify_file(&conn, "ordinary", "jpki/000A.bin", "auth").await;
-    assert_eq!(text(&valid_auth, "status"), "valid", "{valid_auth:?}");
-    let wrong = verify_file(&conn, "ordinary", "jpki/000A.bin", "sign").await;
-    assert_ne!(text(&wrong, "status"), "valid");
+        let valid_auth = verify_file(&conn, "ordinary", "jpki/000A.bin", "auth").await;
+        assert_eq!(text(&valid_auth, "status"), "valid", "{valid_auth:?}");
+        let wrong = verify_file(&conn, "ordinary", "jpki/000A.bin", "sign").await;
+        assert_ne!(text(&wrong, "status"), "valid");
 
-    // Default `at` is now: the expired certificate stays expired.
-    let der = std::fs::read(persona("expired").join("jpki/0001.bin")).unwrap();
-    let now: HashMap<String, OwnedVariant> = call(
-        &conn,
-        MANAGER_PATH,
-        MANAGER,
-        "VerifyCertificate",
-        &(der.clone(), "sign", none()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(text(&now, "status"), "expired");
+        // Default `at` is now: the expired certificate stays expired.
+        let der = std::fs::read(persona("expired").join("jpki/0001.bin")).unwrap();
+        let now: HashMap<String, OwnedVariant> = call(
+            &conn,
+            MANAGER_PATH,
+            MANAGER,
+            "VerifyCertificate",
+            &(der.clone(), "sign", none()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(text(&now, "status"), "expired");
 
-    let malformed: HashMap<String, OwnedVariant> = call(
-        &conn,
-        MANAGER_PATH,
-        MANAGER,
-        "VerifyCertificate",
-        &(vec![0x30u8, 0x03, 1, 2, 3], "sign", none()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(text(&malformed, "status"), "malformed");
+        let malformed: HashMap<String, OwnedVariant> = call(
+            &conn,
+            MANAGER_PATH,
+            MANAGER,
+            "VerifyCertificate",
+            &(vec![0x30u8, 0x03, 1, 2, 3], "sign", none()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(text(&malformed, "status"), "malformed");
 
-    for (body_purpose, options) in [
-        ("signing", none()),
-        ("sign", opts(&[("at", OwnedVariant::from(5u32))])),
-        ("sign", opts(&[("when", OwnedVariant::from(5i64))])),
-    ] {
+        for (body_purpose, options) in [
+            ("signing", none()),
+            ("sign", opts(&[("at", OwnedVariant::from(5u32))])),
+            ("sign", opts(&[("when", OwnedVariant::from(5i64))])),
+        ] {
+            assert_err(
+                call::<_, HashMap<String, OwnedVariant>>(
+                    &conn,
+                    MANAGER_PATH,
+                    MANAGER,
+                    "VerifyCertificate",
+                    &(der.clone(), body_purpose, options),
+                )
+                .await,
+                "InvalidArgument",
+            );
+        }
         assert_err(
             call::<_, HashMap<String, OwnedVariant>>(
                 &conn,
                 MANAGER_PATH,
                 MANAGER,
                 "VerifyCertificate",
-                &(der.clone(), body_purpose, options),
+                &(Vec::<u8>::new(), "sign", none()),
             )
             .await,
             "InvalidArgument",
         );
-    }
-    assert_err(
-        call::<_, HashMap<String, OwnedVariant>>(
-            &conn,
-            MANAGER_PATH,
-            MANAGER,
-            "VerifyCertificate",
-            &(Vec::<u8>::new(), "sign", none()),
-        )
-        .await,
-        "InvalidArgument",
-    );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_are_named_and_change_nothing() {
-    let (_bus, _daemon, conn) = start(&["ordinary"]).await;
-    let before = pin_status(&conn, R0).await.unwrap();
-    let d256 = [7u8; 32];
-    for r in [
-        read_cert(&conn, R0, "signature", b"").await,
-        read_cert(&conn, R0, "auth-ca", b"1234").await,
-        sign(&conn, R0, "encrypt", "sha256", &d256, b"1234", none()).await,
-        sign(&conn, R0, "auth", "md5", &d256, b"1234", none()).await,
-        sign(&conn, R0, "auth", "sha256", &[], b"1234", none()).await,
-        sign(&conn, R0, "auth", "sha256", &[7u8; 33], b"1234", none()).await,
-        sign(&conn, R0, "auth", "sha512", &[7u8; 4096], b"1234", none()).await,
-        sign(
-            &conn,
-            R0,
-            "auth",
-            "sha256",
-            &d256,
-            b"1234",
-            opts(&[("colour", OwnedVariant::from(true))]),
-        )
-        .await,
-        sign(
-            &conn,
-            R0,
-            "auth",
-            "sha256",
-            &d256,
-            b"1234",
-            opts(&[("allow-last-try", OwnedVariant::from(1u32))]),
-        )
-        .await,
-        sign(
-            &conn,
-            R0,
-            "auth",
-            "sha256",
-            &d256,
-            b"1234",
-            opts(&[("timeout-ms", OwnedVariant::from(-1i64))]),
-        )
-        .await,
-    ] {
-        assert_err(r, "InvalidArgument");
-    }
-    for r in [
-        sign(&conn, R0, "auth", "sha256", &d256, b"12a4", none()).await,
-        sign(&conn, R0, "auth", "sha256", &d256, b"12345", none()).await,
-        sign(&conn, R0, "sign", "sha256", &d256, b"pw", none()).await,
-        sign(&conn, R0, "sign", "sha256", &d256, b"PASS WORD", none()).await,
-        read_cert(&conn, R0, "sign", b"").await,
-    ] {
-        let m = assert_err(r, "InvalidPinFormat");
-        assert!(!m.contains("12a4") && !m.contains("PASS"), "{m}");
-    }
-    assert_eq!(
-        pin_status(&conn, R0).await.unwrap(),
-        before,
-        "no try was spent"
-    );
+    limited(async {
+        let (_bus, _daemon, conn) = start(&["ordinary"]).await;
+        let before = pin_status(&conn, R0).await.unwrap();
+        let d256 = [7u8; 32];
+        for r in [
+            read_cert(&conn, R0, "signature", b"").await,
+            read_cert(&conn, R0, "auth-ca", b"1234").await,
+            sign(&conn, R0, "encrypt", "sha256", &d256, b"1234", none()).await,
+            sign(&conn, R0, "auth", "md5", &d256, b"1234", none()).await,
+            sign(&conn, R0, "auth", "sha256", &[], b"1234", none()).await,
+            sign(&conn, R0, "auth", "sha256", &[7u8; 33], b"1234", none()).await,
+            sign(&conn, R0, "auth", "sha512", &[7u8; 4096], b"1234", none()).await,
+            sign(
+                &conn,
+                R0,
+                "auth",
+                "sha256",
+                &d256,
+                b"1234",
+                opts(&[("colour", OwnedVariant::from(true))]),
+            )
+            .await,
+            sign(
+                &conn,
+                R0,
+                "auth",
+                "sha256",
+                &d256,
+                b"1234",
+                opts(&[("allow-last-try", OwnedVariant::from(1u32))]),
+            )
+            .await,
+            sign(
+                &conn,
+                R0,
+                "auth",
+                "sha256",
+                &d256,
+                b"1234",
+                opts(&[("timeout-ms", OwnedVariant::from(-1i64))]),
+            )
+            .await,
+        ] {
+            assert_err(r, "InvalidArgument");
+        }
+        for r in [
+            sign(&conn, R0, "auth", "sha256", &d256, b"12a4", none()).await,
+            sign(&conn, R0, "auth", "sha256", &d256, b"12345", none()).await,
+            sign(&conn, R0, "sign", "sha256", &d256, b"pw", none()).await,
+            sign(&conn, R0, "sign", "sha256", &d256, b"PASS WORD", none()).await,
+            read_cert(&conn, R0, "sign", b"").await,
+        ] {
+            let m = assert_err(r, "InvalidPinFormat");
+            assert!(!m.contains("12a4") && !m.contains("PASS"), "{m}");
+        }
+        assert_eq!(
+            pin_status(&conn, R0).await.unwrap(),
+            before,
+            "no try was spent"
+        );
 
-    // An object path no reader has: the bus library's own error.
-    let (name, _) = pin_status(&conn, "/io/jpkid/Jpki1/reader/9")
-        .await
-        .unwrap_err();
-    assert_eq!(name, "org.freedesktop.DBus.Error.UnknownObject");
-    // Wrong D-Bus signature: the bus library's InvalidArgs.
-    let (name, _) = call::<_, Vec<u8>>(&conn, R0, READER, "ReadCertificate", &("auth",))
-        .await
-        .unwrap_err();
-    assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs");
+        // An object path no reader has: the bus library's own error.
+        let (name, _) = pin_status(&conn, "/io/jpkid/Jpki1/reader/9")
+            .await
+            .unwrap_err();
+        assert_eq!(name, "org.freedesktop.DBus.Error.UnknownObject");
+        // Wrong D-Bus signature: the bus library's InvalidArgs.
+        let (name, _) = call::<_, Vec<u8>>(&conn, R0, READER, "ReadCertificate", &("auth",))
+            .await
+            .unwrap_err();
+        assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_pins_blocked_pins_and_the_guard() {
-    let (_bus, _daemon, conn) = start(&["ordinary", "blocked"]).await;
-    let d = [1u8; 32];
-    let m = assert_err(
-        sign(&conn, R0, "auth", "sha256", &d, b"9999", none()).await,
-        "PinIncorrect",
-    );
-    assert!(m.starts_with("remaining=2"), "{m}");
-    let m = assert_err(
-        sign(&conn, R0, "auth", "sha256", &d, b"9999", none()).await,
-        "PinIncorrect",
-    );
-    assert!(m.starts_with("remaining=1"), "{m}");
-    // One try left, below pin_guard.min_remaining = 2: refused without touching the PIN.
-    let m = assert_err(
-        sign(&conn, R0, "auth", "sha256", &d, b"1234", none()).await,
-        "PinGuard",
-    );
-    assert!(m.starts_with("remaining=1"), "{m}");
-    assert_eq!(pin_status(&conn, R0).await.unwrap()["auth-pin"], 1);
-    // The caller accepts the risk: the right PIN works and resets the counter.
-    sign(
-        &conn,
-        R0,
-        "auth",
-        "sha256",
-        &d,
-        b"1234",
-        opts(&[("allow-last-try", OwnedVariant::from(true))]),
-    )
-    .await
-    .unwrap();
-    assert_eq!(pin_status(&conn, R0).await.unwrap()["auth-pin"], 3);
+    limited(async {
+        let (_bus, _daemon, conn) = start(&["ordinary", "blocked"]).await;
+        let d = [1u8; 32];
+        let m = assert_err(
+            sign(&conn, R0, "auth", "sha256", &d, b"9999", none()).await,
+            "PinIncorrect",
+        );
+        assert!(m.starts_with("remaining=2"), "{m}");
+        let m = assert_err(
+            sign(&conn, R0, "auth", "sha256", &d, b"9999", none()).await,
+            "PinIncorrect",
+        );
+        assert!(m.starts_with("remaining=1"), "{m}");
+        // One try left, below pin_guard.min_remaining = 2: refused without touching the PIN.
+        let m = assert_err(
+            sign(&conn, R0, "auth", "sha256", &d, b"1234", none()).await,
+            "PinGuard",
+        );
+        assert!(m.starts_with("remaining=1"), "{m}");
+        assert_eq!(pin_status(&conn, R0).await.unwrap()["auth-pin"], 1);
+        // The caller accepts the risk: the right PIN works and resets the counter.
+        sign(
+            &conn,
+            R0,
+            "auth",
+            "sha256",
+            &d,
+            b"1234",
+            opts(&[("allow-last-try", OwnedVariant::from(true))]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(pin_status(&conn, R0).await.unwrap()["auth-pin"], 3);
 
-    // The `blocked` persona: signing password blocked, one auth try left.
-    let status = pin_status(&conn, R1).await.unwrap();
-    assert_eq!(status["sign-password"], 0);
-    assert_eq!(status["auth-pin"], 1);
-    assert_err(
-        sign(&conn, R1, "sign", "sha256", &d, b"TESTPW1", none()).await,
-        "PinBlocked",
-    );
-    assert_err(read_cert(&conn, R1, "sign", b"TESTPW1").await, "PinBlocked");
-    let m = assert_err(
-        sign(&conn, R1, "auth", "sha256", &d, b"1234", none()).await,
-        "PinGuard",
-    );
-    assert!(m.starts_with("remaining=1"), "{m}");
+        // The `blocked` persona: signing password blocked, one auth try left.
+        let status = pin_status(&conn, R1).await.unwrap();
+        assert_eq!(status["sign-password"], 0);
+        assert_eq!(status["auth-pin"], 1);
+        assert_err(
+            sign(&conn, R1, "sign", "sha256", &d, b"TESTPW1", none()).await,
+            "PinBlocked",
+        );
+        assert_err(read_cert(&conn, R1, "sign", b"TESTPW1").await, "PinBlocked");
+        let m = assert_err(
+            sign(&conn, R1, "auth", "sha256", &d, b"1234", none()).await,
+            "PinGuard",
+        );
+        assert!(m.starts_with("remaining=1"), "{m}");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn testing_interface_drives_states_and_signals() {
-    let (_bus, _daemon, conn) = start(&["ordinary"]).await;
-    let watcher = _bus.connect().await;
-    let mut states = signals(&watcher, READER, Some("StateChanged")).await;
-    let mut props = signals(
-        &watcher,
-        "org.freedesktop.DBus.Properties",
-        Some("PropertiesChanged"),
-    )
-    .await;
-    wait_for("ready", Duration::from_secs(10), || {
-        let conn = conn.clone();
-        async move { (prop_str(&conn, R0, "State").await == "ready").then_some(()) }
-    })
-    .await;
+    limited(async {
+        let (_bus, _daemon, conn) = start(&["ordinary"]).await;
+        let watcher = _bus.connect().await;
+        let mut states = signals(&watcher, READER, Some("StateChanged")).await;
+        let mut props = signals(
+            &watcher,
+            "org.freedesktop.DBus.Properties",
+            Some("PropertiesChanged"),
+        )
+        .await;
+        wait_for("ready", Duration::from_secs(10), || {
+            let conn = conn.clone();
+            async move { (prop_str(&conn, R0, "State").await == "ready").then_some(()) }
+        })
+        .await;
 
-    call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
-        .await
-        .unwrap();
-    let (path, old, new, reason) = next_signal(&mut states, state_changed).await;
-    assert_eq!(
-        (path.as_str(), old.as_str(), new.as_str()),
-        (R0, "ready", "empty")
-    );
-    assert_eq!(reason, "card removed");
-    let changed = next_signal(&mut props, |m| {
-        let (iface, changed, _): (String, HashMap<String, OwnedVariant>, Vec<String>) =
-            m.body().deserialize().ok()?;
-        (iface == READER && changed.contains_key("State")).then_some(changed)
-    })
-    .await;
-    assert_eq!(
-        String::try_from(changed["State"].try_clone().unwrap()).unwrap(),
-        "empty"
-    );
-    assert_err(pin_status(&conn, R0).await, "NoCard");
-    assert_eq!(prop_str(&conn, R0, "CardKind").await, "none");
+        call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
+            .await
+            .unwrap();
+        let (path, old, new, reason) = next_signal(&mut states, state_changed).await;
+        assert_eq!(
+            (path.as_str(), old.as_str(), new.as_str()),
+            (R0, "ready", "empty")
+        );
+        assert_eq!(reason, "card removed");
+        let changed = next_signal(&mut props, |m| {
+            let (iface, changed, _): (String, HashMap<String, OwnedVariant>, Vec<String>) =
+                m.body().deserialize().ok()?;
+            (iface == READER && changed.contains_key("State")).then_some(changed)
+        })
+        .await;
+        assert_eq!(
+            String::try_from(changed["State"].try_clone().unwrap()).unwrap(),
+            "empty"
+        );
+        assert_err(pin_status(&conn, R0).await, "NoCard");
+        assert_eq!(prop_str(&conn, R0, "CardKind").await, "none");
 
-    let not_jpki = persona("not-jpki");
-    call::<_, ()>(
-        &conn,
-        MANAGER_PATH,
-        TESTING,
-        "InsertCard",
-        &(0u32, not_jpki.to_str().unwrap()),
-    )
-    .await
-    .unwrap();
-    let (_, old, new, reason) = next_signal(&mut states, state_changed).await;
-    assert_eq!(
-        (old.as_str(), new.as_str(), reason.as_str()),
-        ("empty", "probing", "card inserted")
-    );
-    let (_, _, new, _) = next_signal(&mut states, state_changed).await;
-    assert_eq!(new, "unsupported");
-    assert_err(pin_status(&conn, R0).await, "NotJpkiCard");
-    assert_eq!(
-        u32::try_from(prop(&conn, R0, READER, "Insertions").await).unwrap(),
-        2
-    );
-
-    call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
-        .await
-        .unwrap();
-    let ordinary = persona("ordinary");
-    call::<_, ()>(
-        &conn,
-        MANAGER_PATH,
-        TESTING,
-        "InsertCard",
-        &(0u32, ordinary.to_str().unwrap()),
-    )
-    .await
-    .unwrap();
-    next_signal(&mut states, |m| {
-        let (_, _, new, _) = state_changed(m)?;
-        (new == "ready").then_some(())
-    })
-    .await;
-    assert!(pin_status(&conn, R0).await.is_ok());
-
-    assert_err(
+        let not_jpki = persona("not-jpki");
         call::<_, ()>(
             &conn,
             MANAGER_PATH,
             TESTING,
             "InsertCard",
-            &(0u32, "/nonexistent/persona"),
+            &(0u32, not_jpki.to_str().unwrap()),
         )
-        .await,
-        "InvalidArgument",
-    );
-    assert_err(
-        call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(7u32,)).await,
-        "ReaderGone",
-    );
+        .await
+        .unwrap();
+        let (_, old, new, reason) = next_signal(&mut states, state_changed).await;
+        assert_eq!(
+            (old.as_str(), new.as_str(), reason.as_str()),
+            ("empty", "probing", "card inserted")
+        );
+        let (_, _, new, _) = next_signal(&mut states, state_changed).await;
+        assert_eq!(new, "unsupported");
+        assert_err(pin_status(&conn, R0).await, "NotJpkiCard");
+        assert_eq!(
+            u32::try_from(prop(&conn, R0, READER, "Insertions").await).unwrap(),
+            2
+        );
+
+        call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
+            .await
+            .unwrap();
+        let ordinary = persona("ordinary");
+        call::<_, ()>(
+            &conn,
+            MANAGER_PATH,
+            TESTING,
+            "InsertCard",
+            &(0u32, ordinary.to_str().unwrap()),
+        )
+        .await
+        .unwrap();
+        next_signal(&mut states, |m| {
+            let (_, _, new, _) = state_changed(m)?;
+            (new == "ready").then_some(())
+        })
+        .await;
+        assert!(pin_status(&conn, R0).await.is_ok());
+
+        assert_err(
+            call::<_, ()>(
+                &conn,
+                MANAGER_PATH,
+                TESTING,
+                "InsertCard",
+                &(0u32, "/nonexistent/persona"),
+            )
+            .await,
+            "InvalidArgument",
+        );
+        assert_err(
+            call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(7u32,)).await,
+            "ReaderGone",
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_appear_with_interfaces_added() {
-    // Subscribe before the daemon starts: InterfacesAdded and ReaderAdded for both readers.
-    let bus = TestBus::start();
-    let watcher = bus.connect().await;
-    let mut added = signals(
-        &watcher,
-        "org.freedesktop.DBus.ObjectManager",
-        Some("InterfacesAdded"),
-    )
-    .await;
-    let mut reader_added = signals(&watcher, MANAGER, Some("ReaderAdded")).await;
-    let _daemon = Daemon::start(&bus, DaemonOptions::with_personas(&["ordinary", "blocked"])).await;
-    let mut paths = Vec::new();
-    while paths.len() < 2 {
-        let (path, ifaces) = next_signal(&mut added, |m| {
-            let (path, ifaces): (
-                OwnedObjectPath,
-                HashMap<String, HashMap<String, OwnedVariant>>,
-            ) = m.body().deserialize().ok()?;
-            Some((path.to_string(), ifaces))
+    limited(async {
+        // Subscribe before the daemon starts: InterfacesAdded and ReaderAdded for both readers.
+        let bus = TestBus::start();
+        let watcher = bus.connect().await;
+        let mut added = signals(
+            &watcher,
+            "org.freedesktop.DBus.ObjectManager",
+            Some("InterfacesAdded"),
+        )
+        .await;
+        let mut reader_added = signals(&watcher, MANAGER, Some("ReaderAdded")).await;
+        let _daemon =
+            Daemon::start(&bus, DaemonOptions::with_personas(&["ordinary", "blocked"])).await;
+        let mut paths = Vec::new();
+        while paths.len() < 2 {
+            let (path, ifaces) = next_signal(&mut added, |m| {
+                let (path, ifaces): (
+                    OwnedObjectPath,
+                    HashMap<String, HashMap<String, OwnedVariant>>,
+                ) = m.body().deserialize().ok()?;
+                Some((path.to_string(), ifaces))
+            })
+            .await;
+            assert!(ifaces.contains_key(READER), "{ifaces:?}");
+            paths.push(path);
+        }
+        paths.sort();
+        assert_eq!(paths, vec![R0, R1]);
+        let first = next_signal(&mut reader_added, |m| {
+            let (p,): (OwnedObjectPath,) = m.body().deserialize().ok()?;
+            Some(p.to_string())
         })
         .await;
-        assert!(ifaces.contains_key(READER), "{ifaces:?}");
-        paths.push(path);
-    }
-    paths.sort();
-    assert_eq!(paths, vec![R0, R1]);
-    let first = next_signal(&mut reader_added, |m| {
-        let (p,): (OwnedObjectPath,) = m.body().deserialize().ok()?;
-        Some(p.to_string())
+        assert_eq!(first, R0);
     })
     .await;
-    assert_eq!(first, R0);
 }
 
 /// The library API the binary uses, in this process: readers that come and go become objects
 /// that come and go (InterfacesAdded/Removed, ReaderAdded/Removed, the Readers property).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_leaving_remove_their_objects() {
-    use jpkid::readers::{ReaderManager, ReadersConfig};
-    use jpkid::service::{Service, ServiceOptions};
+    limited(async {
+        use jpkid::readers::{ReaderManager, ReadersConfig};
+        use jpkid::service::{Service, ServiceOptions};
 
-    let bus = TestBus::start();
-    let server = bus.connect().await;
-    let client = bus.connect().await;
-    let (readers, events) = ReaderManager::start(ReadersConfig {
-        pcsc: false,
-        ..ReadersConfig::default()
-    })
-    .unwrap();
-    let id = readers.add_virtual_reader("In-process Reader").unwrap();
-    let mut removed = signals(
-        &client,
-        "org.freedesktop.DBus.ObjectManager",
-        Some("InterfacesRemoved"),
-    )
-    .await;
-    let mut manager_signals = signals(&client, MANAGER, None).await;
-    let service = Service::start(
-        &server,
-        readers.clone(),
-        events,
-        ServiceOptions {
-            config: jpkid::config::Config::default(),
-            anchors: jpkid::pki::TrustAnchors::new(jpkid::pki::Hierarchy::Test),
-            crl: None,
-            ocsp: None,
-            testing: true,
-        },
-    )
-    .await
-    .unwrap();
-    service.request_name().await.unwrap();
-    let path = jpkid::api::reader_path(id);
-    let added = next_signal(&mut manager_signals, |m| {
-        let member = m.header().member()?.to_string();
-        let (p,): (OwnedObjectPath,) = m.body().deserialize().ok()?;
-        (member == "ReaderAdded").then(|| p.to_string())
-    })
-    .await;
-    assert_eq!(added, path);
-
-    readers.remove_reader(id);
-    let (gone, ifaces) = next_signal(&mut removed, |m| {
-        let (p, ifaces): (OwnedObjectPath, Vec<String>) = m.body().deserialize().ok()?;
-        Some((p.to_string(), ifaces))
-    })
-    .await;
-    assert_eq!(gone, path);
-    assert!(ifaces.contains(&READER.to_owned()), "{ifaces:?}");
-    let removed_signal = next_signal(&mut manager_signals, |m| {
-        let member = m.header().member()?.to_string();
-        let (p,): (OwnedObjectPath,) = m.body().deserialize().ok()?;
-        (member == "ReaderRemoved").then(|| p.to_string())
-    })
-    .await;
-    assert_eq!(removed_signal, path);
-    let listed: Vec<OwnedObjectPath> = call(&client, MANAGER_PATH, MANAGER, "GetReaders", &())
+        let bus = TestBus::start();
+        let server = bus.connect().await;
+        let client = bus.connect().await;
+        let (readers, events) = ReaderManager::start(ReadersConfig {
+            pcsc: false,
+            ..ReadersConfig::default()
+        })
+        .unwrap();
+        let id = readers.add_virtual_reader("In-process Reader").unwrap();
+        let mut removed = signals(
+            &client,
+            "org.freedesktop.DBus.ObjectManager",
+            Some("InterfacesRemoved"),
+        )
+        .await;
+        let mut manager_signals = signals(&client, MANAGER, None).await;
+        let service = Service::start(
+            &server,
+            readers.clone(),
+            events,
+            ServiceOptions {
+                config: jpkid::config::Config::default(),
+                anchors: jpkid::pki::TrustAnchors::new(jpkid::pki::Hierarchy::Test),
+                crl: None,
+                ocsp: None,
+                testing: true,
+            },
+        )
         .await
         .unwrap();
-    assert!(listed.is_empty());
+        service.request_name().await.unwrap();
+        let path = jpkid::api::reader_path(id);
+        let added = next_signal(&mut manager_signals, |m| {
+            let member = m.header().member()?.to_string();
+            let (p,): (OwnedObjectPath,) = m.body().deserialize().ok()?;
+            (member == "ReaderAdded").then(|| p.to_string())
+        })
+        .await;
+        assert_eq!(added, path);
 
-    // The same name comes back with the same id and a new object.
-    let again = readers.add_virtual_reader("In-process Reader").unwrap();
-    assert_eq!(again, id);
-    let back = next_signal(&mut manager_signals, |m| {
-        let member = m.header().member()?.to_string();
-        let (p,): (OwnedObjectPath,) = m.body().deserialize().ok()?;
-        (member == "ReaderAdded").then(|| p.to_string())
+        readers.remove_reader(id);
+        let (gone, ifaces) = next_signal(&mut removed, |m| {
+            let (p, ifaces): (OwnedObjectPath, Vec<String>) = m.body().deserialize().ok()?;
+            Some((p.to_string(), ifaces))
+        })
+        .await;
+        assert_eq!(gone, path);
+        assert!(ifaces.contains(&READER.to_owned()), "{ifaces:?}");
+        let removed_signal = next_signal(&mut manager_signals, |m| {
+            let member = m.header().member()?.to_string();
+            let (p,): (OwnedObjectPath,) = m.body().deserialize().ok()?;
+            (member == "ReaderRemoved").then(|| p.to_string())
+        })
+        .await;
+        assert_eq!(removed_signal, path);
+        let listed: Vec<OwnedObjectPath> = call(&client, MANAGER_PATH, MANAGER, "GetReaders", &())
+            .await
+            .unwrap();
+        assert!(listed.is_empty());
+
+        // The same name comes back with the same id and a new object.
+        let again = readers.add_virtual_reader("In-process Reader").unwrap();
+        assert_eq!(again, id);
+        let back = next_signal(&mut manager_signals, |m| {
+            let member = m.header().member()?.to_string();
+            let (p,): (OwnedObjectPath,) = m.body().deserialize().ok()?;
+            (member == "ReaderAdded").then(|| p.to_string())
+        })
+        .await;
+        assert_eq!(back, path);
+        assert_eq!(jpkid::api::reader_id(&back), Some(id));
+        service.stop(Duration::from_secs(5)).await;
     })
     .await;
-    assert_eq!(back, path);
-    assert_eq!(jpkid::api::reader_id(&back), Some(id));
-    service.stop(Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_bind_to_the_caller_and_end_when_it_leaves() {
-    let (bus, _daemon, a) = start(&["ordinary"]).await;
-    let b = bus.connect().await;
-    let a_name = a.unique_name().unwrap().to_string();
-    call::<_, ()>(&a, R0, READER, "Claim", &()).await.unwrap();
-    assert_eq!(prop_str(&b, R0, "Claimant").await, a_name);
-    let m = assert_err(pin_status(&b, R0).await, "Claimed");
-    assert!(m.contains(&a_name), "{m}");
-    assert_err(call::<_, ()>(&b, R0, READER, "Claim", &()).await, "Claimed");
-    assert_err(
-        call::<_, ()>(&b, R0, READER, "Release", &()).await,
-        "Claimed",
-    );
-    assert_err(
-        sign(&b, R0, "auth", "sha256", &[0u8; 32], b"1234", none()).await,
-        "Claimed",
-    );
-    // The claimant itself works, and claiming twice is fine.
-    pin_status(&a, R0).await.unwrap();
-    call::<_, ()>(&a, R0, READER, "Claim", &()).await.unwrap();
-    // Release, claim again, then leave the bus: the claim ends.
-    call::<_, ()>(&a, R0, READER, "Release", &()).await.unwrap();
-    assert_eq!(prop_str(&b, R0, "Claimant").await, "");
-    call::<_, ()>(&a, R0, READER, "Claim", &()).await.unwrap();
-    a.close().await.unwrap();
-    wait_for("claim to end", Duration::from_secs(10), || {
-        let b = b.clone();
-        async move { prop_str(&b, R0, "Claimant").await.is_empty().then_some(()) }
+    limited(async {
+        let (bus, _daemon, a) = start(&["ordinary"]).await;
+        let b = bus.connect().await;
+        let a_name = a.unique_name().unwrap().to_string();
+        call::<_, ()>(&a, R0, READER, "Claim", &()).await.unwrap();
+        assert_eq!(prop_str(&b, R0, "Claimant").await, a_name);
+        let m = assert_err(pin_status(&b, R0).await, "Claimed");
+        assert!(m.contains(&a_name), "{m}");
+        assert_err(call::<_, ()>(&b, R0, READER, "Claim", &()).await, "Claimed");
+        assert_err(
+            call::<_, ()>(&b, R0, READER, "Release", &()).await,
+            "Claimed",
+        );
+        assert_err(
+            sign(&b, R0, "auth", "sha256", &[0u8; 32], b"1234", none()).await,
+            "Claimed",
+        );
+        // The claimant itself works, and claiming twice is fine.
+        pin_status(&a, R0).await.unwrap();
+        call::<_, ()>(&a, R0, READER, "Claim", &()).await.unwrap();
+        // Release, claim again, then leave the bus: the claim ends.
+        call::<_, ()>(&a, R0, READER, "Release", &()).await.unwrap();
+        assert_eq!(prop_str(&b, R0, "Claimant").await, "");
+        call::<_, ()>(&a, R0, READER, "Claim", &()).await.unwrap();
+        a.close().await.unwrap();
+        wait_for("claim to end", Duration::from_secs(10), || {
+            let b = b.clone();
+            async move { prop_str(&b, R0, "Claimant").await.is_empty().then_some(()) }
+        })
+        .await;
+        pin_status(&b, R0).await.unwrap();
     })
     .await;
-    pin_status(&b, R0).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_claims_lapse() {
-    let bus = TestBus::start();
-    let _daemon = Daemon::start(
-        &bus,
-        DaemonOptions {
-            claim_idle_s: 1,
-            ..DaemonOptions::default()
-        },
-    )
-    .await;
-    let a = bus.connect().await;
-    let b = bus.connect().await;
-    call::<_, ()>(&a, R0, READER, "Claim", &()).await.unwrap();
-    assert_err(pin_status(&b, R0).await, "Claimed");
-    wait_for("idle claim to lapse", Duration::from_secs(10), || {
-        let b = b.clone();
-        async move { prop_str(&b, R0, "Claimant").await.is_empty().then_some(()) }
+    limited(async {
+        let bus = TestBus::start();
+        let _daemon = Daemon::start(
+            &bus,
+            DaemonOptions {
+                claim_idle_s: 1,
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let a = bus.connect().await;
+        let b = bus.connect().await;
+        call::<_, ()>(&a, R0, READER, "Claim", &()).await.unwrap();
+        assert_err(pin_status(&b, R0).await, "Claimed");
+        wait_for("idle claim to lapse", Duration::from_secs(10), || {
+            let b = b.clone();
+            async move { prop_str(&b, R0, "Claimant").await.is_empty().then_some(()) }
+        })
+        .await;
+        pin_status(&b, R0).await.unwrap();
     })
     .await;
-    pin_status(&b, R0).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_call_leaves_the_daemon_serving() {
-    // Every APDU takes 60 ms, so a PIN status request (5 APDUs) runs for about 300 ms.
-    let slow = persona_with_faults("ordinary", &["delay_ms = 60"]);
+    limited(async {
+        // Every APDU takes 60 ms, so a PIN status request (5 APDUs) runs for about 300 ms.
+        let slow = persona_with_faults("ordinary", &["delay_ms = 60"]);
 
-    let bus = TestBus::start();
-    let _daemon = Daemon::start(
-        &bus,
-        DaemonOptions {
-            personas: vec![slow.path().to_owned()],
-            ..DaemonOptions::default()
-        },
-    )
-    .await;
-    let b = bus.connect().await;
-    wait_for("ready", Duration::from_secs(20), || {
-        let b = b.clone();
-        async move { (prop_str(&b, R0, "State").await == "ready").then_some(()) }
-    })
-    .await;
-    let mut states = signals(&b, READER, Some("StateChanged")).await;
+        let bus = TestBus::start();
+        let _daemon = Daemon::start(
+            &bus,
+            DaemonOptions {
+                personas: vec![slow.path().to_owned()],
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let b = bus.connect().await;
+        wait_for("ready", Duration::from_secs(20), || {
+            let b = b.clone();
+            async move { (prop_str(&b, R0, "State").await == "ready").then_some(()) }
+        })
+        .await;
+        let mut states = signals(&b, READER, Some("StateChanged")).await;
 
-    let a = bus.connect().await;
-    let a_name = a.unique_name().unwrap().to_string();
-    let first = tokio::spawn({
-        let a = a.clone();
-        async move { pin_status(&a, R0).await }
-    });
-    // Wait until the first request runs, then queue a second one and leave the bus.
-    next_signal(&mut states, |m| {
-        let (_, _, new, _) = state_changed(m)?;
-        (new == "busy").then_some(())
-    })
-    .await;
-    let second = tokio::spawn({
-        let a = a.clone();
-        async move { pin_status(&a, R0).await }
-    });
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    a.close().await.unwrap();
-    let proxy = zbus::fdo::DBusProxy::new(&b).await.unwrap();
-    wait_for("the client to be gone", Duration::from_secs(10), || {
-        let proxy = proxy.clone();
-        let name = a_name.clone();
-        async move {
-            let n = zbus::names::BusName::try_from(name.as_str()).unwrap();
-            (!proxy.name_has_owner(n).await.unwrap_or(true)).then_some(())
-        }
-    })
-    .await;
-    assert!(first.await.unwrap().is_err());
-    assert!(second.await.unwrap().is_err());
+        let a = bus.connect().await;
+        let a_name = a.unique_name().unwrap().to_string();
+        let first = tokio::spawn({
+            let a = a.clone();
+            async move { pin_status(&a, R0).await }
+        });
+        // Wait until the first request runs, then queue a second one and leave the bus.
+        next_signal(&mut states, |m| {
+            let (_, _, new, _) = state_changed(m)?;
+            (new == "busy").then_some(())
+        })
+        .await;
+        let second = tokio::spawn({
+            let a = a.clone();
+            async move { pin_status(&a, R0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        a.close().await.unwrap();
+        let proxy = zbus::fdo::DBusProxy::new(&b).await.unwrap();
+        wait_for("the client to be gone", Duration::from_secs(10), || {
+            let proxy = proxy.clone();
+            let name = a_name.clone();
+            async move {
+                let n = zbus::names::BusName::try_from(name.as_str()).unwrap();
+                (!proxy.name_has_owner(n).await.unwrap_or(true)).then_some(())
+            }
+        })
+        .await;
+        assert!(first.await.unwrap().is_err());
+        assert!(second.await.unwrap().is_err());
 
-    // The daemon serves the next client; the abandoned queued request never ran.
-    let status = pin_status(&b, R0).await.unwrap();
-    assert_eq!(status["auth-pin"], 3);
-    let mut busy = 1; // the first request, seen above
-    while let Ok(Some(Ok(m))) =
-        tokio::time::timeout(Duration::from_millis(300), states.next()).await
-    {
-        if let Some((_, _, new, reason)) = state_changed(&m)
-            && new == "busy"
+        // The daemon serves the next client; the abandoned queued request never ran.
+        let status = pin_status(&b, R0).await.unwrap();
+        assert_eq!(status["auth-pin"], 3);
+        let mut busy = 1; // the first request, seen above
+        while let Ok(Some(Ok(m))) =
+            tokio::time::timeout(Duration::from_millis(300), states.next()).await
         {
-            busy += 1;
-            assert!(reason.contains("pin-status"));
+            if let Some((_, _, new, reason)) = state_changed(&m)
+                && new == "busy"
+            {
+                busy += 1;
+                assert!(reason.contains("pin-status"));
+            }
         }
-    }
-    assert_eq!(
-        busy, 2,
-        "A's first request and B's ran; A's queued one was skipped"
-    );
+        assert_eq!(
+            busy, 2,
+            "A's first request and B's ran; A's queued one was skipped"
+        );
+    })
+    .await;
 }
 
 fn output(cmd: &mut std::process::Command) -> (bool, String) {
@@ -903,6 +947,7 @@ fn output(cmd: &mut std::process::Command) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busctl_and_gdbus_clients() {
+    limited(async {
     let (bus, _daemon, conn) = start(&["ordinary"]).await;
     wait_for("ready", Duration::from_secs(10), || {
         let conn = conn.clone();
@@ -1054,425 +1099,464 @@ async fn busctl_and_gdbus_clients() {
         async move { (prop_str(&conn, R0, "State").await == "ready").then_some(()) }
     })
     .await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_policy_refuses_strangers_and_daemon_refuses_other_groups() {
-    // The group must exist before the bus reads its policy.
-    ensure_group("jpki");
-    let bus = TestBus::start();
-    let _daemon = Daemon::start(
-        &bus,
-        DaemonOptions {
-            allowed_groups: vec!["some-other-group".to_owned()],
-            ..DaemonOptions::default()
-        },
-    )
+    limited(async {
+        // The group must exist before the bus reads its policy.
+        ensure_group("jpki");
+        let bus = TestBus::start();
+        let _daemon = Daemon::start(
+            &bus,
+            DaemonOptions {
+                allowed_groups: vec!["some-other-group".to_owned()],
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let get_readers = [
+            "call",
+            "--system",
+            "--dest",
+            DEST,
+            "--object-path",
+            MANAGER_PATH,
+            "--method",
+            "io.jpkid.Jpki1.Manager.GetReaders",
+        ];
+        // nobody without groups: the bus policy says no.
+        let (ok, text) = output(bus.command_as_nobody(&[], "gdbus").args(get_readers));
+        assert!(!ok);
+        assert!(
+            text.contains("org.freedesktop.DBus.Error.AccessDenied"),
+            "{text}"
+        );
+        let (ok, text) = output(bus.command_as_nobody(&[], "busctl").args([
+            "--system",
+            "call",
+            DEST,
+            R0,
+            READER,
+            "GetPinStatus",
+        ]));
+        assert!(!ok);
+        assert!(
+            text.to_lowercase().contains("access denied") || text.contains("AccessDenied"),
+            "{text}"
+        );
+        // nobody in group jpki passes the bus, but the daemon allows only some-other-group.
+        let (ok, text) = output(bus.command_as_nobody(&["jpki"], "gdbus").args(get_readers));
+        assert!(!ok);
+        assert!(
+            text.contains("io.jpkid.Jpki1.Error.NotAuthorized"),
+            "{text}"
+        );
+        let (ok, text) = output(bus.command_as_nobody(&["jpki"], "gdbus").args([
+            "call",
+            "--system",
+            "--dest",
+            DEST,
+            "--object-path",
+            R0,
+            "--method",
+            "io.jpkid.Jpki1.Reader.GetPinStatus",
+        ]));
+        assert!(!ok);
+        assert!(
+            text.contains("io.jpkid.Jpki1.Error.NotAuthorized"),
+            "{text}"
+        );
+        // Root may.
+        let (ok, text) = output(bus.command("gdbus").args(get_readers));
+        assert!(ok, "{text}");
+    })
     .await;
-    let get_readers = [
-        "call",
-        "--system",
-        "--dest",
-        DEST,
-        "--object-path",
-        MANAGER_PATH,
-        "--method",
-        "io.jpkid.Jpki1.Manager.GetReaders",
-    ];
-    // nobody without groups: the bus policy says no.
-    let (ok, text) = output(bus.command_as_nobody(&[], "gdbus").args(get_readers));
-    assert!(!ok);
-    assert!(
-        text.contains("org.freedesktop.DBus.Error.AccessDenied"),
-        "{text}"
-    );
-    let (ok, text) = output(bus.command_as_nobody(&[], "busctl").args([
-        "--system",
-        "call",
-        DEST,
-        R0,
-        READER,
-        "GetPinStatus",
-    ]));
-    assert!(!ok);
-    assert!(
-        text.to_lowercase().contains("access denied") || text.contains("AccessDenied"),
-        "{text}"
-    );
-    // nobody in group jpki passes the bus, but the daemon allows only some-other-group.
-    let (ok, text) = output(bus.command_as_nobody(&["jpki"], "gdbus").args(get_readers));
-    assert!(!ok);
-    assert!(
-        text.contains("io.jpkid.Jpki1.Error.NotAuthorized"),
-        "{text}"
-    );
-    let (ok, text) = output(bus.command_as_nobody(&["jpki"], "gdbus").args([
-        "call",
-        "--system",
-        "--dest",
-        DEST,
-        "--object-path",
-        R0,
-        "--method",
-        "io.jpkid.Jpki1.Reader.GetPinStatus",
-    ]));
-    assert!(!ok);
-    assert!(
-        text.contains("io.jpkid.Jpki1.Error.NotAuthorized"),
-        "{text}"
-    );
-    // Root may.
-    let (ok, text) = output(bus.command("gdbus").args(get_readers));
-    assert!(ok, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_of_an_allowed_group_may_call() {
-    ensure_group("jpki");
-    let bus = TestBus::start();
-    let _daemon = Daemon::start(&bus, DaemonOptions::default()).await;
-    let (ok, text) = output(bus.command_as_nobody(&["jpki"], "gdbus").args([
-        "call",
-        "--system",
-        "--dest",
-        DEST,
-        "--object-path",
-        R0,
-        "--method",
-        "io.jpkid.Jpki1.Reader.GetPinStatus",
-    ]));
-    assert!(ok, "{text}");
-    assert!(text.contains("auth-pin"), "{text}");
+    limited(async {
+        ensure_group("jpki");
+        let bus = TestBus::start();
+        let _daemon = Daemon::start(&bus, DaemonOptions::default()).await;
+        let (ok, text) = output(bus.command_as_nobody(&["jpki"], "gdbus").args([
+            "call",
+            "--system",
+            "--dest",
+            DEST,
+            "--object-path",
+            R0,
+            "--method",
+            "io.jpkid.Jpki1.Reader.GetPinStatus",
+        ]));
+        assert!(ok, "{text}");
+        assert!(text.contains("auth-pin"), "{text}");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_hold_no_pin_and_no_attribute() {
-    let bus = TestBus::start();
-    let daemon = Daemon::start(
-        &bus,
-        DaemonOptions {
-            log: "trace".to_owned(),
-            ..DaemonOptions::default()
-        },
-    )
-    .await;
-    let conn = bus.connect().await;
-    let d = Sha256::digest(b"x");
-    // Wrong PINs with distinctive values, then the right ones.
-    assert_err(
-        sign(&conn, R0, "auth", "sha256", &d, b"8642", none()).await,
-        "PinIncorrect",
-    );
-    assert_err(
-        sign(&conn, R0, "sign", "sha256", &d, b"ZQXJ5948", none()).await,
-        "PinIncorrect",
-    );
-    assert_err(
-        sign(&conn, R0, "auth", "sha256", &d, b"86x2", none()).await,
-        "InvalidPinFormat",
-    );
-    sign(&conn, R0, "auth", "sha256", &d, b"1234", none())
+    limited(async {
+        let bus = TestBus::start();
+        let daemon = Daemon::start(
+            &bus,
+            DaemonOptions {
+                log: "trace".to_owned(),
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let conn = bus.connect().await;
+        let d = Sha256::digest(b"x");
+        // Wrong PINs with distinctive values, then the right ones.
+        assert_err(
+            sign(&conn, R0, "auth", "sha256", &d, b"8642", none()).await,
+            "PinIncorrect",
+        );
+        assert_err(
+            sign(&conn, R0, "sign", "sha256", &d, b"ZQXJ5948", none()).await,
+            "PinIncorrect",
+        );
+        assert_err(
+            sign(&conn, R0, "auth", "sha256", &d, b"86x2", none()).await,
+            "InvalidPinFormat",
+        );
+        sign(&conn, R0, "auth", "sha256", &d, b"1234", none())
+            .await
+            .unwrap();
+        let cert = read_cert(&conn, R0, "sign", b"TESTPW1").await.unwrap();
+        let v: HashMap<String, OwnedVariant> = call(
+            &conn,
+            MANAGER_PATH,
+            MANAGER,
+            "VerifyCertificate",
+            &(cert.clone(), "sign", none()),
+        )
         .await
         .unwrap();
-    let cert = read_cert(&conn, R0, "sign", b"TESTPW1").await.unwrap();
-    let v: HashMap<String, OwnedVariant> = call(
-        &conn,
-        MANAGER_PATH,
-        MANAGER,
-        "VerifyCertificate",
-        &(cert.clone(), "sign", none()),
-    )
-    .await
-    .unwrap();
-    let subject = text(&v, "subject");
-    let (_, parsed) = X509Certificate::from_der(&cert).unwrap();
-    let cn = parsed
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|c| c.as_str().ok())
-        .unwrap()
-        .to_owned();
+        let subject = text(&v, "subject");
+        let (_, parsed) = X509Certificate::from_der(&cert).unwrap();
+        let cn = parsed
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|c| c.as_str().ok())
+            .unwrap()
+            .to_owned();
 
-    let log = daemon.stderr();
-    assert!(
-        log.contains("target") || log.contains("TRACE") || log.len() > 1000,
-        "trace logging is on"
-    );
-    assert!(log.contains("audit"), "audit records are written");
-    for secret in [
-        "8642",
-        "ZQXJ5948",
-        "86x2",
-        "TESTPW1",
-        "38363432",
-        "5A51584A35393438",
-        "5a51584a35393438",
-        "[56, 54, 52, 50]",
-        "[49, 50, 51, 52]",
-        "31323334",
-        "[84, 69, 83, 84",
-    ] {
-        assert!(!contains_token(&log, secret), "the log contains {secret:?}");
-    }
-    assert!(!log.contains(&subject), "the log contains the subject");
-    assert!(!log.contains(&cn), "the log contains the CN");
-    // The audit record names the serial only by its short hash.
-    assert!(!log.contains("1A2B3C01"));
-    assert!(log.contains(&jpkid::audit::serial_hash("1A2B3C01")));
+        let log = daemon.stderr();
+        assert!(
+            log.contains("target") || log.contains("TRACE") || log.len() > 1000,
+            "trace logging is on"
+        );
+        assert!(log.contains("audit"), "audit records are written");
+        for secret in [
+            "8642",
+            "ZQXJ5948",
+            "86x2",
+            "TESTPW1",
+            "38363432",
+            "5A51584A35393438",
+            "5a51584a35393438",
+            "[56, 54, 52, 50]",
+            "[49, 50, 51, 52]",
+            "31323334",
+            "[84, 69, 83, 84",
+        ] {
+            assert!(!contains_token(&log, secret), "the log contains {secret:?}");
+        }
+        assert!(!log.contains(&subject), "the log contains the subject");
+        assert!(!log.contains(&cn), "the log contains the CN");
+        // The audit record names the serial only by its short hash.
+        assert!(!log.contains("1A2B3C01"));
+        assert!(log.contains(&jpkid::audit::serial_hash("1A2B3C01")));
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn name_taken_and_bad_configuration_fail_clearly() {
-    let (bus, daemon, _conn) = start(&["ordinary"]).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jpkid"))
-        .args(["--config"])
-        .arg(daemon.dir().join("jpkid.toml"))
-        .args(["--bus", bus.address(), "--no-pcsc"])
-        .env("JPKID_LOG", "off")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already owned"), "{err}");
+    limited(async {
+        let (bus, daemon, _conn) = start(&["ordinary"]).await;
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jpkid"))
+            .args(["--config"])
+            .arg(daemon.dir().join("jpkid.toml"))
+            .args(["--bus", bus.address(), "--no-pcsc"])
+            .env("JPKID_LOG", "off")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("already owned"), "{err}");
 
-    let bad = bus.dir().join("bad.toml");
-    std::fs::write(&bad, "[pin_guard]\nmin_remainig = 1\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jpkid"))
-        .arg("--config")
-        .arg(&bad)
-        .args(["--bus", bus.address(), "--no-pcsc"])
-        .env("JPKID_LOG", "off")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("min_remainig"), "{err}");
+        let bad = bus.dir().join("bad.toml");
+        std::fs::write(&bad, "[pin_guard]\nmin_remainig = 1\n").unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jpkid"))
+            .arg("--config")
+            .arg(&bad)
+            .args(["--bus", bus.address(), "--no-pcsc"])
+            .env("JPKID_LOG", "off")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("min_remainig"), "{err}");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_and_releases_the_name() {
-    let (bus, mut daemon, conn) = start(&["ordinary"]).await;
-    let status = daemon.stop().unwrap();
-    assert!(status.success(), "{status:?}\n{}", daemon.stderr());
-    let proxy = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
-    let name = zbus::names::BusName::try_from(DEST).unwrap();
-    assert!(!proxy.name_has_owner(name).await.unwrap());
-    drop(bus);
+    limited(async {
+        let bus = TestBus::start();
+        let mut daemon = Daemon::start(
+            &bus,
+            DaemonOptions {
+                log: "info,jpkid=debug".to_owned(),
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let conn = bus.connect().await;
+        let status = daemon.stop().unwrap();
+        let log = daemon.stderr();
+        assert!(status.success(), "{status:?}\n{log}");
+        // No core dump of a memory that held PINs (the unit also sets LimitCORE=0).
+        assert!(log.contains("process marked not dumpable"), "{log}");
+        assert!(log.contains("draining the requests in flight"), "{log}");
+        let proxy = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
+        let name = zbus::names::BusName::try_from(DEST).unwrap();
+        assert!(!proxy.name_has_owner(name).await.unwrap());
+        drop(bus);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_bus_ends_the_daemon_with_an_error() {
-    let (bus, mut daemon, conn) = start(&["ordinary"]).await;
-    drop(conn);
-    drop(bus);
-    let status = tokio::task::spawn_blocking(move || {
-        let st = daemon.wait_exit(Duration::from_secs(10));
-        (st, daemon.stderr())
+    limited(async {
+        let (bus, mut daemon, conn) = start(&["ordinary"]).await;
+        drop(conn);
+        drop(bus);
+        let status = tokio::task::spawn_blocking(move || {
+            let st = daemon.wait_exit(Duration::from_secs(10));
+            (st, daemon.stderr())
+        })
+        .await
+        .unwrap();
+        let (st, stderr) = status;
+        let st = st.expect("jpkid exits when its bus goes away");
+        assert_eq!(st.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("D-Bus connection closed"), "{stderr}");
     })
-    .await
-    .unwrap();
-    let (st, stderr) = status;
-    let st = st.expect("jpkid exits when its bus goes away");
-    assert_eq!(st.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("D-Bus connection closed"), "{stderr}");
+    .await;
 }
 
 /// `examples/kiosk_client.py` (Debian python3-dbus) against the private bus: it waits for a
 /// card, then reads the auth certificate and signs; its signature verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_kiosk_client() {
-    let python = "/usr/bin/python3";
-    let has_dbus = std::process::Command::new(python)
-        .args(["-c", "import dbus"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        has_dbus,
-        "{python} needs the dbus module (Debian package python3-dbus)"
-    );
-    let (bus, _daemon, conn) = start(&["ordinary"]).await;
-    // Start with an empty reader: the client waits for the card.
-    call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
+    limited(async {
+        let python = "/usr/bin/python3";
+        let has_dbus = std::process::Command::new(python)
+            .args(["-c", "import dbus"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            has_dbus,
+            "{python} needs the dbus module (Debian package python3-dbus)"
+        );
+        let (bus, _daemon, conn) = start(&["ordinary"]).await;
+        // Start with an empty reader: the client waits for the card.
+        call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
+            .await
+            .unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kiosk_client.py");
+        let child = bus
+            .command(python)
+            .args([script, "--challenge", "counter 3 login", "--timeout", "20"])
+            .env("JPKID_PIN", "1234")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ordinary = persona("ordinary");
+        call::<_, ()>(
+            &conn,
+            MANAGER_PATH,
+            TESTING,
+            "InsertCard",
+            &(0u32, ordinary.to_str().unwrap()),
+        )
         .await
         .unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kiosk_client.py");
-    let child = bus
-        .command(python)
-        .args([script, "--challenge", "counter 3 login", "--timeout", "20"])
-        .env("JPKID_PIN", "1234")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ordinary = persona("ordinary");
-    call::<_, ()>(
-        &conn,
-        MANAGER_PATH,
-        TESTING,
-        "InsertCard",
-        &(0u32, ordinary.to_str().unwrap()),
-    )
-    .await
-    .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(v["reader"], R0);
-    assert_eq!(v["card_kind"], "card");
-    assert_eq!(v["pin_status"]["auth-pin"], 3);
-    assert_eq!(v["readers"][0]["name"], "jpkid Virtual Reader 0");
-    let cert = hex::decode(v["certificate"].as_str().unwrap()).unwrap();
-    let digest = hex::decode(v["digest"].as_str().unwrap()).unwrap();
-    assert_eq!(digest, Sha256::digest(b"counter 3 login").to_vec());
-    let sig = hex::decode(v["signature"].as_str().unwrap()).unwrap();
-    public_key(&cert)
-        .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
-        .expect("the kiosk's signature verifies");
-    assert_eq!(prop_str(&conn, R0, "Claimant").await, "", "released");
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(v["reader"], R0);
+        assert_eq!(v["card_kind"], "card");
+        assert_eq!(v["pin_status"]["auth-pin"], 3);
+        assert_eq!(v["readers"][0]["name"], "jpkid Virtual Reader 0");
+        let cert = hex::decode(v["certificate"].as_str().unwrap()).unwrap();
+        let digest = hex::decode(v["digest"].as_str().unwrap()).unwrap();
+        assert_eq!(digest, Sha256::digest(b"counter 3 login").to_vec());
+        let sig = hex::decode(v["signature"].as_str().unwrap()).unwrap();
+        public_key(&cert)
+            .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
+            .expect("the kiosk's signature verifies");
+        assert_eq!(prop_str(&conn, R0, "Claimant").await, "", "released");
 
-    // A wrong PIN comes back as the named error, exit status 1.
-    let out = bus
-        .command(python)
-        .args([script, "--timeout", "5"])
-        .env("JPKID_PIN", "9999")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
-    assert_eq!(v["error"], "io.jpkid.Jpki1.Error.PinIncorrect");
-    assert!(v["message"].as_str().unwrap().starts_with("remaining=2"));
+        // A wrong PIN comes back as the named error, exit status 1.
+        let out = bus
+            .command(python)
+            .args([script, "--timeout", "5"])
+            .env("JPKID_PIN", "9999")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        assert_eq!(v["error"], "io.jpkid.Jpki1.Error.PinIncorrect");
+        assert!(v["message"].as_str().unwrap().starts_with("remaining=2"));
+    })
+    .await;
 }
 
 /// Card and reader faults and the request limits, each with its named error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_and_limits_have_named_errors() {
-    // Detection takes 3 APDUs; the request's second APDU meets an empty reader.
-    let removing = persona_with_faults("ordinary", &["remove_after = 4"]);
-    let muting = persona_with_faults("ordinary", &["mute_after = 4"]);
-    let slow = persona_with_faults("ordinary", &["delay_ms = 60"]);
-    let bus = TestBus::start();
-    let _daemon = Daemon::start(
-        &bus,
-        DaemonOptions {
-            personas: vec![
-                removing.path().to_owned(),
-                muting.path().to_owned(),
-                slow.path().to_owned(),
-                persona("under15"),
-                persona("android"),
-            ],
-            queue_depth: 2,
-            ..DaemonOptions::default()
-        },
-    )
-    .await;
-    let conn = bus.connect().await;
-    for r in 0..5 {
-        let path = format!("/io/jpkid/Jpki1/reader/{r}");
-        wait_for("ready", Duration::from_secs(20), || {
+    limited(async {
+        // Detection takes 3 APDUs; the request's second APDU meets an empty reader.
+        let removing = persona_with_faults("ordinary", &["remove_after = 4"]);
+        let muting = persona_with_faults("ordinary", &["mute_after = 4"]);
+        let slow = persona_with_faults("ordinary", &["delay_ms = 60"]);
+        let bus = TestBus::start();
+        let _daemon = Daemon::start(
+            &bus,
+            DaemonOptions {
+                personas: vec![
+                    removing.path().to_owned(),
+                    muting.path().to_owned(),
+                    slow.path().to_owned(),
+                    persona("under15"),
+                    persona("android"),
+                ],
+                queue_depth: 2,
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let conn = bus.connect().await;
+        for r in 0..5 {
+            let path = format!("/io/jpkid/Jpki1/reader/{r}");
+            wait_for("ready", Duration::from_secs(20), || {
+                let conn = conn.clone();
+                let path = path.clone();
+                async move { (prop_str(&conn, &path, "State").await == "ready").then_some(()) }
+            })
+            .await;
+        }
+        let [removed, mute, slow_r, under15, android] =
+            [0, 1, 2, 3, 4].map(|r| format!("/io/jpkid/Jpki1/reader/{r}"));
+
+        assert_err(read_cert(&conn, &removed, "auth", b"").await, "CardRemoved");
+        wait_for("empty", Duration::from_secs(10), || {
             let conn = conn.clone();
-            let path = path.clone();
-            async move { (prop_str(&conn, &path, "State").await == "ready").then_some(()) }
+            let path = removed.clone();
+            async move { (prop_str(&conn, &path, "State").await == "empty").then_some(()) }
         })
         .await;
-    }
-    let [removed, mute, slow_r, under15, android] =
-        [0, 1, 2, 3, 4].map(|r| format!("/io/jpkid/Jpki1/reader/{r}"));
+        assert_err(pin_status(&conn, &removed).await, "NoCard");
 
-    assert_err(read_cert(&conn, &removed, "auth", b"").await, "CardRemoved");
-    wait_for("empty", Duration::from_secs(10), || {
-        let conn = conn.clone();
-        let path = removed.clone();
-        async move { (prop_str(&conn, &path, "State").await == "empty").then_some(()) }
+        let short = opts(&[("timeout-ms", OwnedVariant::from(300u32))]);
+        let r: Result<Vec<u8>, DbusErr> = call(
+            &conn,
+            &mute,
+            READER,
+            "ReadCertificate",
+            &("auth", Vec::<u8>::new(), short.clone()),
+        )
+        .await;
+        assert_err(r, "Timeout");
+        wait_for("mute", Duration::from_secs(10), || {
+            let conn = conn.clone();
+            let path = mute.clone();
+            async move { (prop_str(&conn, &path, "State").await == "mute").then_some(()) }
+        })
+        .await;
+        assert_err(pin_status(&conn, &mute).await, "Timeout");
+
+        // queue_depth = 2: one running and one waiting; a third is ReaderBusy. The waiting one asks
+        // for 100 ms: clamped to 1 s, counted from when it starts, so the queue does not eat it.
+        let watcher = bus.connect().await;
+        let mut states = signals(&watcher, READER, Some("StateChanged")).await;
+        let running = tokio::spawn({
+            let conn = conn.clone();
+            let path = slow_r.clone();
+            async move { pin_status(&conn, &path).await }
+        });
+        next_signal(&mut states, |m| {
+            let (p, _, new, _) = state_changed(m)?;
+            (p == slow_r && new == "busy").then_some(())
+        })
+        .await;
+        let waiting = tokio::spawn({
+            let conn = conn.clone();
+            let path = slow_r.clone();
+            let o = opts(&[("timeout-ms", OwnedVariant::from(100u32))]);
+            async move {
+                call::<_, Vec<u8>>(
+                    &conn,
+                    &path,
+                    READER,
+                    "ReadCertificate",
+                    &("auth", Vec::<u8>::new(), o),
+                )
+                .await
+            }
+        });
+        // Ordering only (the waiting call must reach the daemon first), not an assertion.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let busy = assert_err(pin_status(&conn, &slow_r).await, "ReaderBusy");
+        assert!(busy.contains("busy"), "{busy}");
+        assert!(running.await.unwrap().is_ok());
+        assert!(waiting.await.unwrap().is_ok());
+
+        // Under 15: no signing certificate.
+        assert_err(
+            read_cert(&conn, &under15, "sign", b"TESTPW1").await,
+            "CertificateMissing",
+        );
+        // Android token: no text PIN; its auth certificate needs the auth PIN.
+        let status = pin_status(&conn, &android).await.unwrap();
+        assert!(!status.contains_key("text-pin"), "{status:?}");
+        assert_eq!(prop_str(&conn, &android, "CardKind").await, "android");
+        // Without it the daemon asks for it before sending anything (the card would answer 6982).
+        let m = assert_err(
+            read_cert(&conn, &android, "auth", b"").await,
+            "InvalidPinFormat",
+        );
+        assert!(m.contains("auth-pin"), "{m}");
+        // A card's authentication certificate is free: a PIN for it is refused, never sent.
+        assert_err(
+            read_cert(&conn, &slow_r, "auth", b"0000").await,
+            "InvalidArgument",
+        );
+        let der = read_cert(&conn, &android, "auth", b"1234").await.unwrap();
+        assert!(X509Certificate::from_der(&der).is_ok());
     })
     .await;
-    assert_err(pin_status(&conn, &removed).await, "NoCard");
-
-    let short = opts(&[("timeout-ms", OwnedVariant::from(300u32))]);
-    let r: Result<Vec<u8>, DbusErr> = call(
-        &conn,
-        &mute,
-        READER,
-        "ReadCertificate",
-        &("auth", Vec::<u8>::new(), short.clone()),
-    )
-    .await;
-    assert_err(r, "Timeout");
-    wait_for("mute", Duration::from_secs(10), || {
-        let conn = conn.clone();
-        let path = mute.clone();
-        async move { (prop_str(&conn, &path, "State").await == "mute").then_some(()) }
-    })
-    .await;
-    assert_err(pin_status(&conn, &mute).await, "Timeout");
-
-    // queue_depth = 2: one running and one waiting; a third is ReaderBusy. The waiting one asks
-    // for 100 ms: clamped to 1 s, counted from when it starts, so the queue does not eat it.
-    let watcher = bus.connect().await;
-    let mut states = signals(&watcher, READER, Some("StateChanged")).await;
-    let running = tokio::spawn({
-        let conn = conn.clone();
-        let path = slow_r.clone();
-        async move { pin_status(&conn, &path).await }
-    });
-    next_signal(&mut states, |m| {
-        let (p, _, new, _) = state_changed(m)?;
-        (p == slow_r && new == "busy").then_some(())
-    })
-    .await;
-    let waiting = tokio::spawn({
-        let conn = conn.clone();
-        let path = slow_r.clone();
-        let o = opts(&[("timeout-ms", OwnedVariant::from(100u32))]);
-        async move {
-            call::<_, Vec<u8>>(
-                &conn,
-                &path,
-                READER,
-                "ReadCertificate",
-                &("auth", Vec::<u8>::new(), o),
-            )
-            .await
-        }
-    });
-    // Ordering only (the waiting call must reach the daemon first), not an assertion.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let busy = assert_err(pin_status(&conn, &slow_r).await, "ReaderBusy");
-    assert!(busy.contains("busy"), "{busy}");
-    assert!(running.await.unwrap().is_ok());
-    assert!(waiting.await.unwrap().is_ok());
-
-    // Under 15: no signing certificate.
-    assert_err(
-        read_cert(&conn, &under15, "sign", b"TESTPW1").await,
-        "CertificateMissing",
-    );
-    // Android token: no text PIN; its auth certificate needs the auth PIN.
-    let status = pin_status(&conn, &android).await.unwrap();
-    assert!(!status.contains_key("text-pin"), "{status:?}");
-    assert_eq!(prop_str(&conn, &android, "CardKind").await, "android");
-    // Without it the daemon asks for it before sending anything (the card would answer 6982).
-    let m = assert_err(
-        read_cert(&conn, &android, "auth", b"").await,
-        "InvalidPinFormat",
-    );
-    assert!(m.contains("auth-pin"), "{m}");
-    // A card's authentication certificate is free: a PIN for it is refused, never sent.
-    assert_err(
-        read_cert(&conn, &slow_r, "auth", b"0000").await,
-        "InvalidArgument",
-    );
-    let der = read_cert(&conn, &android, "auth", b"1234").await.unwrap();
-    assert!(X509Certificate::from_der(&der).is_ok());
 }
 
 /// Members of one interface from introspection XML: `method Name(in)(out)`, `signal Name(args)`,
@@ -1535,132 +1619,138 @@ fn members(xml: &str, interface: &str) -> Vec<String> {
 /// The API has exactly the names and signatures of DESIGN §6.1–6.3 (this issue's part).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_matches_the_design() {
-    let (_bus, _daemon, conn) = start(&["ordinary"]).await;
-    let intro = |path: &'static str| {
-        let conn = conn.clone();
-        async move {
-            call::<_, String>(
-                &conn,
-                path,
-                "org.freedesktop.DBus.Introspectable",
-                "Introspect",
-                &(),
-            )
-            .await
-            .unwrap()
-        }
-    };
-    let root = intro(MANAGER_PATH).await;
-    let mut want = vec![
-        "method GetReaders()(ao)",
-        "method VerifyCertificate(aysa{sv})(a{sv})",
-        "property Readers ao",
-        "property TrustHierarchy s",
-        "property Version s",
-        "signal ReaderAdded(o)",
-        "signal ReaderRemoved(o)",
-    ];
-    want.sort_unstable();
-    assert_eq!(members(&root, MANAGER), want);
-    assert_eq!(
-        members(&root, TESTING),
-        vec!["method InsertCard(us)()", "method RemoveCard(u)()"]
-    );
-    assert!(root.contains("org.freedesktop.DBus.ObjectManager"));
-    let reader = intro(R0).await;
-    let mut want = vec![
-        "method Claim()()",
-        "method GetPinStatus()(a{sy})",
-        "method ReadCertificate(saya{sv})(ay)",
-        "method Release()()",
-        "method Sign(ssayaya{sv})(ay)",
-        "property Atr ay",
-        "property CardKind s",
-        "property Claimant s",
-        "property Insertions u",
-        "property Name s",
-        "property State s",
-        "signal StateChanged(sss)",
-    ];
-    want.sort_unstable();
-    assert_eq!(members(&reader, READER), want);
+    limited(async {
+        let (_bus, _daemon, conn) = start(&["ordinary"]).await;
+        let intro = |path: &'static str| {
+            let conn = conn.clone();
+            async move {
+                call::<_, String>(
+                    &conn,
+                    path,
+                    "org.freedesktop.DBus.Introspectable",
+                    "Introspect",
+                    &(),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let root = intro(MANAGER_PATH).await;
+        let mut want = vec![
+            "method GetReaders()(ao)",
+            "method VerifyCertificate(aysa{sv})(a{sv})",
+            "property Readers ao",
+            "property TrustHierarchy s",
+            "property Version s",
+            "signal ReaderAdded(o)",
+            "signal ReaderRemoved(o)",
+        ];
+        want.sort_unstable();
+        assert_eq!(members(&root, MANAGER), want);
+        assert_eq!(
+            members(&root, TESTING),
+            vec!["method InsertCard(us)()", "method RemoveCard(u)()"]
+        );
+        assert!(root.contains("org.freedesktop.DBus.ObjectManager"));
+        let reader = intro(R0).await;
+        let mut want = vec![
+            "method Claim()()",
+            "method GetPinStatus()(a{sy})",
+            "method ReadCertificate(saya{sv})(ay)",
+            "method Release()()",
+            "method Sign(ssayaya{sv})(ay)",
+            "property Atr ay",
+            "property CardKind s",
+            "property Claimant s",
+            "property Insertions u",
+            "property Name s",
+            "property State s",
+            "signal StateChanged(sss)",
+        ];
+        want.sort_unstable();
+        assert_eq!(members(&reader, READER), want);
 
-    // Without --virtual there is no Testing interface (and, here, no reader).
-    let bus = TestBus::start();
-    let _plain = Daemon::start(
-        &bus,
-        DaemonOptions {
-            personas: Vec::new(),
-            ..DaemonOptions::default()
-        },
-    )
-    .await;
-    let conn = bus.connect().await;
-    let root: String = call(
-        &conn,
-        MANAGER_PATH,
-        "org.freedesktop.DBus.Introspectable",
-        "Introspect",
-        &(),
-    )
-    .await
-    .unwrap();
-    assert!(members(&root, TESTING).is_empty(), "{root}");
-    assert!(!members(&root, MANAGER).is_empty());
-    let readers: Vec<OwnedObjectPath> = call(&conn, MANAGER_PATH, MANAGER, "GetReaders", &())
+        // Without --virtual there is no Testing interface (and, here, no reader).
+        let bus = TestBus::start();
+        let _plain = Daemon::start(
+            &bus,
+            DaemonOptions {
+                personas: Vec::new(),
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let conn = bus.connect().await;
+        let root: String = call(
+            &conn,
+            MANAGER_PATH,
+            "org.freedesktop.DBus.Introspectable",
+            "Introspect",
+            &(),
+        )
         .await
         .unwrap();
-    assert!(readers.is_empty());
+        assert!(members(&root, TESTING).is_empty(), "{root}");
+        assert!(!members(&root, MANAGER).is_empty());
+        let readers: Vec<OwnedObjectPath> = call(&conn, MANAGER_PATH, MANAGER, "GetReaders", &())
+            .await
+            .unwrap();
+        assert!(readers.is_empty());
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_records_name_who_what_and_result_and_can_be_off() {
-    let bus = TestBus::start();
-    let on = Daemon::start(&bus, DaemonOptions::default()).await;
-    let conn = bus.connect().await;
-    let me = conn.unique_name().unwrap().to_string();
-    assert_err(
-        sign(&conn, R0, "auth", "sha256", &[0u8; 32], b"9999", none()).await,
-        "PinIncorrect",
-    );
-    pin_status(&conn, R0).await.unwrap();
-    let log = on.stderr();
-    let records: Vec<&str> = log.lines().filter(|l| l.contains(" audit: ")).collect();
-    let sign_record = records
-        .iter()
-        .find(|l| l.contains("operation=\"sign\""))
-        .unwrap_or_else(|| panic!("no sign record in:\n{log}"));
-    for field in [
-        "uid=0",
-        &format!("bus_name=\"{me}\""),
-        "reader=0",
-        "result=\"PinIncorrect\"",
-        "duration_ms=",
-    ] {
-        assert!(
-            sign_record.contains(field),
-            "{field} missing: {sign_record}"
+    limited(async {
+        let bus = TestBus::start();
+        let on = Daemon::start(&bus, DaemonOptions::default()).await;
+        let conn = bus.connect().await;
+        let me = conn.unique_name().unwrap().to_string();
+        assert_err(
+            sign(&conn, R0, "auth", "sha256", &[0u8; 32], b"9999", none()).await,
+            "PinIncorrect",
         );
-    }
-    assert!(
-        records
+        pin_status(&conn, R0).await.unwrap();
+        let log = on.stderr();
+        let records: Vec<&str> = log.lines().filter(|l| l.contains(" audit: ")).collect();
+        let sign_record = records
             .iter()
-            .any(|l| l.contains("operation=\"pin-status\"") && l.contains("result=\"ok\""))
-    );
-    drop(on);
+            .find(|l| l.contains("operation=\"sign\""))
+            .unwrap_or_else(|| panic!("no sign record in:\n{log}"));
+        for field in [
+            "uid=0",
+            &format!("bus_name=\"{me}\""),
+            "reader=0",
+            "result=\"PinIncorrect\"",
+            "duration_ms=",
+        ] {
+            assert!(
+                sign_record.contains(field),
+                "{field} missing: {sign_record}"
+            );
+        }
+        assert!(
+            records
+                .iter()
+                .any(|l| l.contains("operation=\"pin-status\"") && l.contains("result=\"ok\""))
+        );
+        drop(on);
 
-    let bus = TestBus::start();
-    let off = Daemon::start(
-        &bus,
-        DaemonOptions {
-            audit: false,
-            ..DaemonOptions::default()
-        },
-    )
+        let bus = TestBus::start();
+        let off = Daemon::start(
+            &bus,
+            DaemonOptions {
+                audit: false,
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let conn = bus.connect().await;
+        pin_status(&conn, R0).await.unwrap();
+        assert!(!off.stderr().contains(" audit: "), "{}", off.stderr());
+    })
     .await;
-    let conn = bus.connect().await;
-    pin_status(&conn, R0).await.unwrap();
-    assert!(!off.stderr().contains(" audit: "), "{}", off.stderr());
 }
 
 /// The support helpers also serve plain `#[test]`s (as CLI tests use them).

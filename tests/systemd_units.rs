@@ -59,8 +59,8 @@ fn values<'a>(d: &'a [(String, String)], key: &str) -> Vec<&'a str> {
 fn unit_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let text = read("systemd/jpkid.service").replace(
-        "ExecStart=/usr/bin/jpkid ",
-        &format!("ExecStart={} ", env!("CARGO_BIN_EXE_jpkid")),
+        "=/usr/bin/jpkid ",
+        &format!("={} ", env!("CARGO_BIN_EXE_jpkid")),
     );
     assert!(text.contains(env!("CARGO_BIN_EXE_jpkid")));
     let path = dir.path().join("jpkid.service");
@@ -123,6 +123,18 @@ fn unit_has_the_design_settings() {
         one("ExecStart"),
         "/usr/bin/jpkid --config /etc/jpkid/jpkid.toml"
     );
+    // A daemon that ended any way at all leaves no card unlocked (tests/pcsc_daemon.rs runs
+    // the command after a SIGKILL).
+    assert_eq!(
+        one("ExecStopPost"),
+        "/usr/bin/jpkid --config /etc/jpkid/jpkid.toml --unpower-cards"
+    );
+    // Room to drain: the longest request the configuration allows, plus the margin.
+    let stop: u64 = one("TimeoutStopSec").trim_end_matches('s').parse().unwrap();
+    assert!(
+        stop * 1000 >= jpkid::config::MAX_OP_TIMEOUT_MS + 5_000,
+        "TimeoutStopSec={stop}s"
+    );
     for (k, v) in [
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),
@@ -132,6 +144,7 @@ fn unit_has_the_design_settings() {
         ("MemoryDenyWriteExecute", "yes"),
         ("CapabilityBoundingSet", ""),
         ("StateDirectory", "jpkid"),
+        ("LimitCORE", "0"),
     ] {
         assert_eq!(one(k), v, "{k}");
     }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -51,8 +51,9 @@ fn main() -> ExitCode {
     // No core dump and no ptrace by other processes of the same user: the memory holds PINs
     // and personal data for the length of a request (LimitCORE=0 in the unit does the same for
     // the dump).
-    if let Err(e) = jpkid::process::forbid_dumps() {
-        warn!(error = %e, "cannot mark the process not dumpable");
+    match jpkid::process::forbid_dumps() {
+        Ok(()) => debug!("process marked not dumpable"),
+        Err(e) => warn!(error = %e, "cannot mark the process not dumpable"),
     }
     if args.unpower_cards {
         return unpower_cards(args.config.as_deref());

@@ -170,40 +170,14 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// The system bus's default policy (as in `/usr/share/dbus-1/system.conf`) with the project's
-/// policy directory included.
+/// The configuration of a private system-type bus (`scripts/private-system-bus.conf.in`, the one
+/// `scripts/demo.sh` uses too): the system bus's default policy with the project's policy
+/// directory included.
 pub fn bus_config(socket_dir: &Path, policy_dir: &Path) -> String {
-    format!(
-        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-  </policy>
-  <includedir>{policy}</includedir>
-</busconfig>
-"#,
-        socket = socket_dir.display(),
-        policy = policy_dir.display()
-    )
+    include_str!("../../scripts/private-system-bus.conf.in")
+        .replace("@LISTEN_DIR@", &socket_dir.display().to_string())
+        .replace("@POLICY_DIR@", &policy_dir.display().to_string())
+        .replace("@EXTRA@", "")
 }
 
 /// What the daemon is started with.
