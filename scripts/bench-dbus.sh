@@ -3,6 +3,8 @@
 # Sign (auth key, SHA-256, PIN) over D-Bus — with the in-process virtual card, then through
 # pcscd + vpcd — next to OpenSC's `pkcs11-tool --sign` on the same virtual card.
 # Usage: N=500 scripts/bench-dbus.sh      (root: the pcscd part runs in scripts/pcsc-ns.sh)
+#        JPKID=/path/to/other/jpkid N=300 scripts/bench-dbus.sh   (the same driver, another daemon
+#        binary: an older build beside the current one, to tell a change from the VM's mood)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-500}
@@ -16,6 +18,8 @@ if [[ ${1:-} != --inside ]]; then
 fi
 
 rel=$CARGO_TARGET_DIR/release
+jpkid=${JPKID:-$rel/jpkid}
+echo "daemon: $jpkid"
 persona=hw-fixtures/personas/ordinary
 pin=$(sed -n '/^\[pins.auth\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$persona/persona.toml")
 work=$(mktemp -d)
@@ -41,7 +45,7 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 echo "== jpkid --virtual (in-process virtual card)"
 bus
-out=$("$rel/examples/bench_dbus" start "$addr" -- "$rel/jpkid" --bus "$addr" --no-pcsc \
+out=$("$rel/examples/bench_dbus" start "$addr" -- "$jpkid" --bus "$addr" --no-pcsc \
   --config "$work/jpkid.toml" --virtual "$persona")
 echo "$out"; pid=${out##*pid=}; pids+=("$pid")
 sleep 2; echo "idle RSS: $(rss_kib "$pid") KiB"
@@ -52,7 +56,7 @@ kill "$pid"
 echo "== jpkid through pcscd + vpcd"
 scripts/vcard.sh start 0 "$persona"
 bus
-out=$("$rel/examples/bench_dbus" start "$addr" -- "$rel/jpkid" --bus "$addr" --config "$work/jpkid.toml")
+out=$("$rel/examples/bench_dbus" start "$addr" -- "$jpkid" --bus "$addr" --config "$work/jpkid.toml")
 echo "$out"; pid=${out##*pid=}; pids+=("$pid")
 sleep 2; echo "idle RSS: $(rss_kib "$pid") KiB"
 "$rel/examples/bench_dbus" sign "$addr" "$N" "$pin"
