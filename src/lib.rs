@@ -15,5 +15,6 @@ pub mod jpki;
 pub mod pki;
 pub mod readers;
 pub mod service;
+pub mod terms;
 pub mod tlv;
 pub mod transport;

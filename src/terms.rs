@@ -1,0 +1,367 @@
+//! The rules of the National Police Agency's service terms that jpkid applies or reports
+//! (DESIGN §1, §6.1 `ConsentPeriod`, `Eligibility`, `ConsentStatus`, `LinkRequirement`).
+//!
+//! Two sets of terms are cited, by the number of their file in `seeds/`:
+//! - **000** — 規約(マイナポータル連携・住所変更等ワンストップサービス等): §2 対象者,
+//!   §4 マイナポータル連携の手続 (1回目, 2回目, なお), §5 引き継ぎ, §6 解除手続, and the closing
+//!   規約(住所変更ワンストップサービス等の利用解除(同意の取消)手続) cited as `000 利用解除`;
+//! - **001** — 規約(住所変更ワンストップサービスの利用開始手続): §2 対象者, §4(1) 同意の方法,
+//!   §4(2) 同意の有効期間, §4(3) 同意状況の確認・同意の取消, §5(1)–(3) 同意期間中の取得.
+//!
+//! Period arithmetic follows 民法 §140–143, which the terms rely on by saying "同意の日の翌日を
+//! 起算日として10年" (001 §4(2)).
+//!
+//! Pure: no I/O, and the clock is never read — every question about a day takes that day (or
+//! the time) from its caller. Every function answers bad input with a [`TermsError`] that names
+//! it, never with a panic.
+
+use time::{Date, Month, OffsetDateTime, UtcOffset, macros::offset};
+
+/// Why a question to this module has no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TermsError {
+    #[error("not a date of the form YYYY-MM-DD: {0:?}")]
+    InvalidDate(String),
+    #[error("the consent period of a consent on {0} does not fit the supported dates")]
+    DateOutOfRange(String),
+}
+
+/// Japan Standard Time: UTC+9 all year (Japan has no daylight saving time).
+const JAPAN: UtcOffset = offset!(+9);
+
+/// A consent is valid for ten years (001 §4(2) "10年").
+const CONSENT_YEARS: i32 = 10;
+
+/// Parse a date in the strict ISO 8601 calendar form `YYYY-MM-DD` (four-digit year, two-digit
+/// month and day, nothing before or after). The D-Bus API carries dates this way (DESIGN §6.1);
+/// a lax parser would let `2026-2-3` or `2026-02-03x` mean something the caller did not write.
+pub fn parse_date(s: &str) -> Result<Date, TermsError> {
+    let bad = || TermsError::InvalidDate(s.to_owned());
+    let b = s.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return Err(bad());
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
+        return Err(bad());
+    };
+    let year = i32::try_from(year).map_err(|_| bad())?;
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or_else(bad)?;
+    let day = u8::try_from(day).map_err(|_| bad())?;
+    Date::from_calendar_date(year, month, day).map_err(|_| bad())
+}
+
+/// Format a date as `YYYY-MM-DD`, the form [`parse_date`] reads. Years outside 0000–9999 (which
+/// only arithmetic on the ends of `time`'s range produces) get ISO 8601's expanded form with a
+/// sign, e.g. `-0001-12-31`; [`parse_date`] never accepts those.
+pub fn format_date(d: Date) -> String {
+    let (year, month, day) = (d.year(), u8::from(d.month()), d.day());
+    if (0..=9999).contains(&year) {
+        format!("{year:04}-{month:02}-{day:02}")
+    } else {
+        let sign = if year < 0 { '-' } else { '+' };
+        format!("{sign}{:04}-{month:02}-{day:02}", year.unsigned_abs())
+    }
+}
+
+/// The calendar day in Japan at `now`, whatever the offset `now` carries and whatever the
+/// machine's zone: consent dates are J-LIS's days (001 §4(2) なお), i.e. days in Japan. At the
+/// very ends of `time`'s range, where that day cannot be represented, the answer is
+/// `Date::MAX` or `Date::MIN`.
+pub fn today_in_japan(now: OffsetDateTime) -> Date {
+    match now.checked_to_offset(JAPAN) {
+        Some(t) => t.date(),
+        None if now.year() > 0 => Date::MAX,
+        None => Date::MIN,
+    }
+}
+
+/// The validity period of a consent: from its 起算日 to the last day on which it is still valid,
+/// both inclusive (民法 §141: a period ends at the end of its last day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentPeriod {
+    /// 起算日: the day after the consent date (001 §4(2); 民法 §140 leaves the first, partial,
+    /// day out of the count).
+    pub first_day: Date,
+    /// 満了日: the last day of the ten years (民法 §141, §143).
+    pub last_day: Date,
+}
+
+/// The period of a consent made on `consent_date` (the day J-LIS recorded it, 001 §4(2) なお).
+///
+/// 001 §4(2): "同意の日の翌日を起算日として10年". 民法 §143: a period in years is counted by the
+/// calendar; it ends on the day before the day of the last year that corresponds to the first
+/// day (応当日); when the last month has no such day (a first day of 29 February, the tenth
+/// year never being a leap year), on the last day of that month. A first day of 1 January
+/// (§143(2)'s 年の初めから起算 case) ends on 31 December of the tenth year, which the same
+/// arithmetic gives. 民法 §142 (a last day on a holiday moves to the next day where no business
+/// is done that day) is not applied: it concerns acts that fall due, not how long a recorded
+/// consent lasts, and J-LIS's record does not move with holidays.
+///
+/// A consent whose period would end beyond `time`'s dates is [`TermsError::DateOutOfRange`].
+pub fn consent_period(consent_date: Date) -> Result<ConsentPeriod, TermsError> {
+    let out_of_range = || TermsError::DateOutOfRange(format_date(consent_date));
+    let first_day = consent_date.next_day().ok_or_else(out_of_range)?;
+    let year = first_day
+        .year()
+        .checked_add(CONSENT_YEARS)
+        .ok_or_else(out_of_range)?;
+    let month = first_day.month();
+    let length = month.length(year);
+    // The day before the 応当日 is built directly, so that a 応当日 just past `time`'s last date
+    // still gives a last day that fits.
+    let (year, month, day) = match first_day.day() {
+        // 民法 §143(2) ただし: no 応当日 in the last month — the period ends on its last day.
+        day if day > length => (year, month, length),
+        // 民法 §143(2): the day before a 応当日 on the 1st is the previous month's last day.
+        1 if month == Month::January => (
+            year.checked_sub(1).ok_or_else(out_of_range)?,
+            Month::December,
+            31,
+        ),
+        1 => (year, month.previous(), month.previous().length(year)),
+        // 民法 §143(2): the day before the 応当日.
+        day => (year, month, day - 1),
+    };
+    let last_day = Date::from_calendar_date(year, month, day).map_err(|_| out_of_range())?;
+    Ok(ConsentPeriod {
+        first_day,
+        last_day,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::{date, datetime};
+
+    fn period(consent: Date) -> (Date, Date) {
+        let p = consent_period(consent).unwrap();
+        (p.first_day, p.last_day)
+    }
+
+    #[test]
+    fn parse_date_accepts_strict_iso_and_round_trips() {
+        assert_eq!(parse_date("2026-02-03").unwrap(), date!(2026 - 02 - 03));
+        assert_eq!(parse_date("2028-02-29").unwrap(), date!(2028 - 02 - 29));
+        assert_eq!(parse_date("0000-01-01").unwrap(), date!(0000 - 01 - 01));
+        assert_eq!(parse_date("9999-12-31").unwrap(), date!(9999 - 12 - 31));
+        assert_eq!(format_date(date!(2026 - 02 - 03)), "2026-02-03");
+        assert_eq!(format_date(date!(0033 - 01 - 09)), "0033-01-09");
+    }
+
+    #[test]
+    fn parse_date_rejects_everything_else_naming_the_text() {
+        for s in [
+            "2026-02-30",
+            "2027-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-00",
+            "2026-2-3",
+            "2026-02-3",
+            "20260203",
+            "2026-02-03x",
+            " 2026-02-03",
+            "2026-02-03\n",
+            "2026/02/03",
+            "+2026-02-03",
+            "-202-02-03",
+            "２０２６-02-03",
+            "2026-02-03T00:00:00",
+            "",
+        ] {
+            assert_eq!(
+                parse_date(s),
+                Err(TermsError::InvalidDate(s.to_owned())),
+                "{s:?}"
+            );
+        }
+        let msg = parse_date("2026-02-30").unwrap_err().to_string();
+        assert!(msg.contains("2026-02-30"), "{msg}");
+    }
+
+    #[test]
+    fn format_date_marks_years_outside_four_digits() {
+        assert_eq!(format_date(date!(-0001 - 12 - 31)), "-0001-12-31");
+        assert_eq!(format_date(Date::MIN), "-9999-01-01");
+        assert!(parse_date(&format_date(Date::MIN)).is_err());
+    }
+
+    #[test]
+    fn today_in_japan_is_utc_plus_nine_whatever_the_offset() {
+        // 14:59:59 UTC is 23:59:59 in Japan; 15:00 UTC is already the next day.
+        assert_eq!(
+            today_in_japan(datetime!(2026-03-31 14:59:59 UTC)),
+            date!(2026 - 03 - 31)
+        );
+        assert_eq!(
+            today_in_japan(datetime!(2026-03-31 15:00:00 UTC)),
+            date!(2026 - 04 - 01)
+        );
+        // The same instant written in another zone gives the same day in Japan.
+        assert_eq!(
+            today_in_japan(datetime!(2026-03-31 08:00:00 -07:00)),
+            date!(2026 - 04 - 01)
+        );
+        assert_eq!(
+            today_in_japan(datetime!(2026-04-01 00:59:59 +10:00)),
+            date!(2026 - 03 - 31)
+        );
+        // No daylight saving time: midsummer is the same +9.
+        assert_eq!(
+            today_in_japan(datetime!(2026-07-31 14:59:59 UTC)),
+            date!(2026 - 07 - 31)
+        );
+        // The ends of the range do not panic.
+        assert_eq!(
+            today_in_japan(datetime!(9999-12-31 23:00:00 UTC)),
+            Date::MAX
+        );
+        assert_eq!(
+            today_in_japan(datetime!(-9999-01-01 00:00:00 +23:59:59)),
+            Date::MIN
+        );
+    }
+
+    #[test]
+    fn consent_period_001_4_2_ordinary_day_ends_the_day_before_the_anniversary_of_the_first_day() {
+        // Consent 3 Feb 2026: 起算日 4 Feb 2026, 応当日 4 Feb 2036, last day 3 Feb 2036.
+        assert_eq!(
+            period(date!(2026 - 02 - 03)),
+            (date!(2026 - 02 - 04), date!(2036 - 02 - 03))
+        );
+    }
+
+    #[test]
+    fn consent_period_001_4_2_first_day_29_february_ends_28_february() {
+        // Consent 28 Feb 2028 (leap year): 起算日 29 Feb 2028; 2038 has no 29 February, so the
+        // period ends on the last day of February 2038 (民法 §143(2) ただし).
+        assert_eq!(
+            period(date!(2028 - 02 - 28)),
+            (date!(2028 - 02 - 29), date!(2038 - 02 - 28))
+        );
+    }
+
+    #[test]
+    fn consent_period_001_4_2_consent_on_29_february_ends_28_february() {
+        // Consent 29 Feb 2028: 起算日 1 Mar 2028, 応当日 1 Mar 2038, last day 28 Feb 2038.
+        assert_eq!(
+            period(date!(2028 - 02 - 29)),
+            (date!(2028 - 03 - 01), date!(2038 - 02 - 28))
+        );
+    }
+
+    #[test]
+    fn consent_period_001_4_2_consent_1_march_after_a_leap_day_ends_1_march() {
+        assert_eq!(
+            period(date!(2028 - 03 - 01)),
+            (date!(2028 - 03 - 02), date!(2038 - 03 - 01))
+        );
+    }
+
+    #[test]
+    fn consent_period_001_4_2_first_day_1_march_ends_29_february_when_the_tenth_year_is_leap() {
+        // Consent 28 Feb 2030: 起算日 1 Mar 2030, 応当日 1 Mar 2040; 2040 is a leap year.
+        assert_eq!(
+            period(date!(2030 - 02 - 28)),
+            (date!(2030 - 03 - 01), date!(2040 - 02 - 29))
+        );
+    }
+
+    #[test]
+    fn consent_period_001_4_2_first_day_1_january_ends_31_december_of_the_tenth_year() {
+        // Consent 31 Dec 2026: 起算日 1 Jan 2027 (年の初めから起算), ends 31 Dec 2036.
+        assert_eq!(
+            period(date!(2026 - 12 - 31)),
+            (date!(2027 - 01 - 01), date!(2036 - 12 - 31))
+        );
+    }
+
+    #[test]
+    fn consent_period_001_4_2_year_end_first_day_31_december_ends_30_december() {
+        assert_eq!(
+            period(date!(2026 - 12 - 30)),
+            (date!(2026 - 12 - 31), date!(2036 - 12 - 30))
+        );
+        // Month ends that exist in every year are ordinary 応当日.
+        assert_eq!(
+            period(date!(2026 - 04 - 29)),
+            (date!(2026 - 04 - 30), date!(2036 - 04 - 29))
+        );
+    }
+
+    #[test]
+    fn consent_period_001_4_2_largest_and_smallest_dates_are_named_errors_or_exact() {
+        // The latest consent whose period still fits ends on the last supported day.
+        let latest = date!(9989 - 12 - 31);
+        assert_eq!(
+            period(latest),
+            (date!(9990 - 01 - 01), date!(9999 - 12 - 31))
+        );
+        for consent in [date!(9990 - 01 - 01), date!(9999 - 12 - 30), Date::MAX] {
+            assert_eq!(
+                consent_period(consent),
+                Err(TermsError::DateOutOfRange(format_date(consent))),
+                "{consent}"
+            );
+        }
+        let msg = consent_period(Date::MAX).unwrap_err().to_string();
+        assert!(msg.contains("9999-12-31"), "{msg}");
+        assert_eq!(
+            period(Date::MIN),
+            (date!(-9999 - 01 - 02), date!(-9989 - 01 - 01))
+        );
+    }
+
+    proptest! {
+        /// 民法 §143(2): the day after the last day is the 応当日 of the first day in the tenth
+        /// year, or — when that month has no such day — the first of the next month.
+        #[test]
+        fn consent_period_001_4_2_day_after_last_day_is_the_anniversary_or_the_next_month(
+            days in 0i32..=Date::from_calendar_date(9989, Month::December, 31).unwrap().to_julian_day()
+                - Date::MIN.to_julian_day(),
+        ) {
+            let consent = Date::from_julian_day(Date::MIN.to_julian_day() + days).unwrap();
+            let p = consent_period(consent).unwrap();
+            prop_assert_eq!(p.first_day, consent.next_day().unwrap());
+            let after = p.last_day.next_day().unwrap();
+            prop_assert_eq!(after.year(), p.first_day.year() + 10);
+            if after.day() == p.first_day.day() {
+                prop_assert_eq!(after.month(), p.first_day.month());
+            } else {
+                // Only a first day of 29 February lacks its 応当日.
+                prop_assert_eq!((p.first_day.month(), p.first_day.day()), (Month::February, 29));
+                prop_assert_eq!((after.month(), after.day()), (Month::March, 1));
+            }
+            // Ten calendar years hold 3650 days and one to three leap days (one only across a
+            // century that is not a leap year, such as 2100).
+            let len = (after - p.first_day).whole_days();
+            prop_assert!((3651..=3653).contains(&len), "{len}");
+        }
+
+        #[test]
+        fn parse_date_round_trips_format_date_for_four_digit_years(
+            days in 0i32..=date!(9999 - 12 - 31).to_julian_day() - date!(0000 - 01 - 01).to_julian_day(),
+        ) {
+            let d = Date::from_julian_day(date!(0000 - 01 - 01).to_julian_day() + days).unwrap();
+            prop_assert_eq!(parse_date(&format_date(d)).unwrap(), d);
+        }
+
+        #[test]
+        fn parse_date_never_panics(s in "\\PC{0,14}") {
+            let _ = parse_date(&s);
+        }
+    }
+}
