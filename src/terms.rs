@@ -24,6 +24,10 @@ pub enum TermsError {
     InvalidDate(String),
     #[error("the consent period of a consent on {0} does not fit the supported dates")]
     DateOutOfRange(String),
+    #[error(
+        "unknown holding {0:?} (license-only, myna-license-only, license-and-myna-license, history-only, myna-history-only, history-and-myna-history)"
+    )]
+    UnknownHolding(String),
 }
 
 /// Japan Standard Time: UTC+9 all year (Japan has no daylight saving time).
@@ -136,6 +140,144 @@ pub fn consent_period(consent_date: Date) -> Result<ConsentPeriod, TermsError> {
         first_day,
         last_day,
     })
+}
+
+/// What the holder carries: a plastic driving licence (運転免許証), a マイナ免許証
+/// (免許情報記録個人番号カード), a plastic 運転経歴証明書 or a マイナ経歴証明書
+/// (運転経歴情報記録個人番号カード), alone or the plastic one and the card together
+/// (000 §2(2): "免許証やマイナ免許証、運転経歴証明書やマイナ経歴証明書の保有状況によって異なります").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Holding {
+    LicenseOnly,
+    MynaLicenseOnly,
+    LicenseAndMynaLicense,
+    HistoryOnly,
+    MynaHistoryOnly,
+    HistoryAndMynaHistory,
+}
+
+impl Holding {
+    /// Every holding, in the order of the D-Bus documentation (DESIGN §6.1).
+    pub const ALL: [Holding; 6] = [
+        Holding::LicenseOnly,
+        Holding::MynaLicenseOnly,
+        Holding::LicenseAndMynaLicense,
+        Holding::HistoryOnly,
+        Holding::MynaHistoryOnly,
+        Holding::HistoryAndMynaHistory,
+    ];
+
+    /// The D-Bus name (DESIGN §6.1 `Eligibility`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Holding::LicenseOnly => "license-only",
+            Holding::MynaLicenseOnly => "myna-license-only",
+            Holding::LicenseAndMynaLicense => "license-and-myna-license",
+            Holding::HistoryOnly => "history-only",
+            Holding::MynaHistoryOnly => "myna-history-only",
+            Holding::HistoryAndMynaHistory => "history-and-myna-history",
+        }
+    }
+
+    /// Holds a マイナ免許証 (alone or beside a plastic licence).
+    fn myna_license(self) -> bool {
+        matches!(
+            self,
+            Holding::MynaLicenseOnly | Holding::LicenseAndMynaLicense
+        )
+    }
+
+    /// Holds a マイナ経歴証明書 (alone or beside a plastic 運転経歴証明書).
+    fn myna_history(self) -> bool {
+        matches!(
+            self,
+            Holding::MynaHistoryOnly | Holding::HistoryAndMynaHistory
+        )
+    }
+
+    /// マイナ免許証のみ or マイナ経歴証明書のみ: the only holdings the address-change one-stop
+    /// service is for (001 §2), and outside which its updates stop (001 §5(3)).
+    fn one_stop(self) -> bool {
+        matches!(self, Holding::MynaLicenseOnly | Holding::MynaHistoryOnly)
+    }
+}
+
+impl std::fmt::Display for Holding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Holding {
+    type Err = TermsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Holding::ALL
+            .into_iter()
+            .find(|h| h.as_str() == s)
+            .ok_or_else(|| TermsError::UnknownHolding(s.to_owned()))
+    }
+}
+
+/// Which services of 000 §1 a holder may use (000 §2; 001 §2 for the one-stop service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eligibility {
+    /// 000 §2(1) マイナポータル連携.
+    pub mynaportal_link: bool,
+    /// 000 §2(2)① 免許情報等の確認.
+    pub license_info: bool,
+    /// 000 §2(2)② オンライン更新時講習の受講.
+    pub online_lecture: bool,
+    /// 000 §2(2)③ 本籍のオンライン変更.
+    pub domicile_change: bool,
+    /// 000 §2(2)④ and 001 §2 住所変更ワンストップサービス等.
+    pub address_one_stop: bool,
+    /// 000 §2(2)⑤ お知らせ情報の受信.
+    pub notifications: bool,
+}
+
+impl Eligibility {
+    /// The answer under its D-Bus keys (DESIGN §6.1 `Eligibility`), in the order of 000 §2.
+    pub fn entries(&self) -> [(&'static str, bool); 6] {
+        [
+            ("mynaportal-link", self.mynaportal_link),
+            ("license-info", self.license_info),
+            ("online-lecture", self.online_lecture),
+            ("domicile-change", self.domicile_change),
+            ("address-one-stop", self.address_one_stop),
+            ("notifications", self.notifications),
+        ]
+    }
+}
+
+/// Which services a holder may use, from the holding and whether the licence's effect is
+/// suspended (免許の効力が停止中又は仮停止中).
+///
+/// Every service rides on the マイナポータル link, so each needs a マイナ免許証 or a
+/// マイナ経歴証明書 (000 §2(1)). A suspension takes away only the two services that 000 §2(2)①
+/// and ② deny to a suspended licence holder ("免許の効力が停止中又は仮停止中の方は利用できません"):
+/// the licence information and the online lecture. The link itself (§2(1)), 本籍 changes (③),
+/// the one-stop service (④) and notifications (⑤) carry no such proviso. A 経歴証明書 holder has
+/// no licence to suspend, so `suspended` changes nothing for them (① grants the マイナ経歴証明書
+/// holder the licence-history information without a proviso).
+pub fn eligibility(holding: Holding, suspended: bool) -> Eligibility {
+    let license = holding.myna_license();
+    let history = holding.myna_history();
+    let active_license = license && !suspended;
+    Eligibility {
+        // 000 §2(1): マイナ免許証又はマイナ経歴証明書を有する方.
+        mynaportal_link: license || history,
+        // 000 §2(2)①: マイナ免許証 (not while suspended), or マイナ経歴証明書.
+        license_info: active_license || history,
+        // 000 §2(2)②: マイナ免許証 only, not while suspended.
+        online_lecture: active_license,
+        // 000 §2(2)③: マイナ免許証のみを有する方.
+        domicile_change: holding == Holding::MynaLicenseOnly,
+        // 000 §2(2)④, 001 §2: マイナ免許証のみ or マイナ経歴証明書のみ.
+        address_one_stop: holding.one_stop(),
+        // 000 §2(2)⑤: マイナ免許証 or マイナ経歴証明書.
+        notifications: license || history,
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +464,159 @@ mod tests {
         assert_eq!(
             period(Date::MIN),
             (date!(-9999 - 01 - 02), date!(-9989 - 01 - 01))
+        );
+    }
+
+    #[test]
+    fn holding_names_round_trip_and_unknown_names_are_named_errors() {
+        let names: Vec<&str> = Holding::ALL.iter().map(|h| h.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "license-only",
+                "myna-license-only",
+                "license-and-myna-license",
+                "history-only",
+                "myna-history-only",
+                "history-and-myna-history"
+            ]
+        );
+        for h in Holding::ALL {
+            assert_eq!(h.as_str().parse::<Holding>().unwrap(), h);
+            assert_eq!(h.to_string(), h.as_str());
+        }
+        for s in [
+            "",
+            "License-only",
+            "license_only",
+            "myna-license",
+            " license-only",
+        ] {
+            assert_eq!(
+                s.parse::<Holding>(),
+                Err(TermsError::UnknownHolding(s.to_owned()))
+            );
+        }
+        let msg = "card".parse::<Holding>().unwrap_err().to_string();
+        assert!(msg.contains("card"), "{msg}");
+    }
+
+    /// (mynaportal-link, license-info, online-lecture, domicile-change, address-one-stop,
+    /// notifications).
+    fn services(e: Eligibility) -> [bool; 6] {
+        e.entries().map(|(_, v)| v)
+    }
+
+    #[test]
+    fn eligibility_000_2_1_link_needs_a_myna_license_or_a_myna_history() {
+        for h in Holding::ALL {
+            let expected = !matches!(h, Holding::LicenseOnly | Holding::HistoryOnly);
+            for suspended in [false, true] {
+                assert_eq!(eligibility(h, suspended).mynaportal_link, expected, "{h}");
+            }
+        }
+    }
+
+    #[test]
+    fn eligibility_000_2_plastic_cards_alone_get_nothing() {
+        for h in [Holding::LicenseOnly, Holding::HistoryOnly] {
+            for suspended in [false, true] {
+                assert_eq!(services(eligibility(h, suspended)), [false; 6], "{h}");
+            }
+        }
+    }
+
+    #[test]
+    fn eligibility_000_2_2_myna_license_only_gets_every_service() {
+        assert_eq!(
+            services(eligibility(Holding::MynaLicenseOnly, false)),
+            [true; 6]
+        );
+    }
+
+    #[test]
+    fn eligibility_000_2_2_3_4_license_beside_myna_license_loses_domicile_and_one_stop() {
+        // ③ and ④ are for マイナ免許証「のみ」: a plastic licence beside it takes both away.
+        assert_eq!(
+            services(eligibility(Holding::LicenseAndMynaLicense, false)),
+            [true, true, true, false, false, true]
+        );
+    }
+
+    #[test]
+    fn eligibility_000_2_2_myna_history_gets_information_and_notifications() {
+        // ② and ③ are for マイナ免許証 holders only; ④ for マイナ経歴証明書のみ.
+        assert_eq!(
+            services(eligibility(Holding::MynaHistoryOnly, false)),
+            [true, true, false, false, true, true]
+        );
+        assert_eq!(
+            services(eligibility(Holding::HistoryAndMynaHistory, false)),
+            [true, true, false, false, false, true]
+        );
+    }
+
+    #[test]
+    fn eligibility_000_2_2_1_2_suspension_removes_licence_information_and_online_lecture_only() {
+        assert_eq!(
+            services(eligibility(Holding::MynaLicenseOnly, true)),
+            [true, false, false, true, true, true]
+        );
+        assert_eq!(
+            services(eligibility(Holding::LicenseAndMynaLicense, true)),
+            [true, false, false, false, false, true]
+        );
+    }
+
+    #[test]
+    fn eligibility_000_2_2_1_suspension_is_no_fact_for_a_history_holder() {
+        for h in [Holding::MynaHistoryOnly, Holding::HistoryAndMynaHistory] {
+            assert_eq!(eligibility(h, true), eligibility(h, false), "{h}");
+        }
+    }
+
+    #[test]
+    fn eligibility_001_2_one_stop_is_for_myna_license_only_or_myna_history_only() {
+        for h in Holding::ALL {
+            let expected = matches!(h, Holding::MynaLicenseOnly | Holding::MynaHistoryOnly);
+            assert_eq!(eligibility(h, false).address_one_stop, expected, "{h}");
+        }
+    }
+
+    #[test]
+    fn eligibility_entries_use_the_dbus_keys() {
+        let keys = eligibility(Holding::LicenseOnly, false)
+            .entries()
+            .map(|(k, _)| k);
+        assert_eq!(
+            keys,
+            [
+                "mynaportal-link",
+                "license-info",
+                "online-lecture",
+                "domicile-change",
+                "address-one-stop",
+                "notifications"
+            ]
+        );
+        let e = Eligibility {
+            mynaportal_link: false,
+            license_info: true,
+            online_lecture: false,
+            domicile_change: false,
+            address_one_stop: true,
+            notifications: false,
+        };
+        assert_eq!(
+            e.entries(),
+            [
+                ("mynaportal-link", false),
+                ("license-info", true),
+                ("online-lecture", false),
+                ("domicile-change", false),
+                ("address-one-stop", true),
+                ("notifications", false)
+            ]
         );
     }
 
