@@ -28,6 +28,21 @@ pub enum TermsError {
         "unknown holding {0:?} (license-only, myna-license-only, license-and-myna-license, history-only, myna-history-only, history-and-myna-history)"
     )]
     UnknownHolding(String),
+    #[error("unknown certificate lapse {0:?} (none, expiry, other)")]
+    UnknownLapse(String),
+    #[error("{on} is before the consent date {consent_date}: no consent stood then")]
+    BeforeConsent { on: String, consent_date: String },
+    #[error(
+        "a withdrawal on {withdrawn_on} precedes the consent date {consent_date}: it withdrew an earlier consent, not this one"
+    )]
+    WithdrawnBeforeConsent {
+        withdrawn_on: String,
+        consent_date: String,
+    },
+    #[error(
+        "new-certificate without a certificate lapse: a new certificate is a fact only after the old one lapsed"
+    )]
+    NewCertificateWithoutLapse,
 }
 
 /// Japan Standard Time: UTC+9 all year (Japan has no daylight saving time).
@@ -278,6 +293,230 @@ pub fn eligibility(holding: Holding, suspended: bool) -> Eligibility {
         // 000 §2(2)⑤: マイナ免許証 or マイナ経歴証明書.
         notifications: license || history,
     }
+}
+
+/// How the signing certificate (署名用電子証明書) of a consent lapsed, which 001 §5 treats in
+/// two different ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertificateLapse {
+    /// Still valid.
+    None,
+    /// Lapsed at the end of its validity (有効期間満了), 001 §5(2).
+    Expiry,
+    /// Lapsed for any other reason (revoked, card returned, …), 001 §5(1).
+    Other,
+}
+
+impl CertificateLapse {
+    pub const ALL: [CertificateLapse; 3] = [
+        CertificateLapse::None,
+        CertificateLapse::Expiry,
+        CertificateLapse::Other,
+    ];
+
+    /// The D-Bus name (DESIGN §6.1 `ConsentStatus`, fact `certificate-lapse`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateLapse::None => "none",
+            CertificateLapse::Expiry => "expiry",
+            CertificateLapse::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for CertificateLapse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CertificateLapse {
+    type Err = TermsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CertificateLapse::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| TermsError::UnknownLapse(s.to_owned()))
+    }
+}
+
+/// What is known on a day about a consent of 001 (DESIGN §6.1 `ConsentStatus` facts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentFacts {
+    /// The day asked about (the caller's "today in Japan" by default, [`today_in_japan`]).
+    pub on: Date,
+    /// The holding on `on`; `None` when not stated, taken as unchanged since the consent, which
+    /// needed a one-stop holding (001 §2).
+    pub holding: Option<Holding>,
+    /// How the signing certificate the consent was made with lapsed, if it did.
+    pub certificate_lapse: CertificateLapse,
+    /// A new signing certificate was issued after that lapse (only meaningful with a lapse).
+    pub new_certificate: bool,
+    /// The day the consent was withdrawn (001 §4(3)イ), if it was.
+    pub withdrawn_on: Option<Date>,
+}
+
+impl ConsentFacts {
+    /// The facts of a day on which nothing has happened to the consent: holding not stated,
+    /// certificate valid, not withdrawn.
+    pub fn on(day: Date) -> ConsentFacts {
+        ConsentFacts {
+            on: day,
+            holding: None,
+            certificate_lapse: CertificateLapse::None,
+            new_certificate: false,
+            withdrawn_on: None,
+        }
+    }
+}
+
+/// What the holder (or the counter staff) should do about a consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Nothing: updates flow.
+    None,
+    /// Have a new signing certificate issued (001 §5(1)).
+    IssueCertificate,
+    /// Consent again — the period ended (001 §4(2)), or the certificate expired (001 §5(2));
+    /// a new consent is signed with a valid signing certificate, so an expired one is renewed
+    /// first.
+    ConsentAgain,
+    /// The holding is not one the service is for (001 §2, §5(3)).
+    NotEligible,
+    /// The consent was withdrawn: changes are reported to the licence centre
+    /// (000 利用解除).
+    ReportChanges,
+}
+
+impl Action {
+    /// The D-Bus name (DESIGN §6.1 `ConsentStatus`, key `action`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::None => "none",
+            Action::IssueCertificate => "issue-certificate",
+            Action::ConsentAgain => "consent-again",
+            Action::NotEligible => "not-eligible",
+            Action::ReportChanges => "report-changes",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a consent stands on a day (DESIGN §6.1 `ConsentStatus` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentStatus {
+    /// 起算日 of the consent period.
+    pub first_day: Date,
+    /// Last day of the consent period.
+    pub last_day: Date,
+    /// The day lies between the consent date and the last day, both inclusive — a fact of the
+    /// calendar alone, whatever else happened (withdrawal, lapse, holding).
+    pub in_period: bool,
+    /// J-LIS address, name and birth-date changes reach the licence record on that day.
+    pub updates: bool,
+    pub action: Action,
+    /// The clause that decided, e.g. `001 §5(2)`.
+    pub clause: &'static str,
+}
+
+const CLAUSE_PERIOD: &str = "001 §4(2)";
+const CLAUSE_OTHER_LAPSE: &str = "001 §5(1)";
+const CLAUSE_EXPIRY: &str = "001 §5(2)";
+const CLAUSE_HOLDING_CHANGED: &str = "001 §5(3)";
+const CLAUSE_ONE_STOP_HOLDERS: &str = "001 §2";
+const CLAUSE_WITHDRAWN: &str = "000 利用解除";
+
+/// Where a consent made on `consent_date` stands on `facts.on`.
+///
+/// The rules, each from its clause:
+/// - the period is [`consent_period`] (001 §4(2)); the consent is in force from the consent
+///   date itself — the day J-LIS recorded it — through the last day: 民法 §140 leaves that
+///   partial day out of the ten years' count, it does not postpone the consent;
+/// - a lapse of the signing certificate does not end the consent (001 §4(2) なお: "失効しても、
+///   同意については引き続き有効"), but it stops updates until: after a lapse other than expiry,
+///   a new certificate is issued (001 §5(1)); after expiry, never with a new certificate alone —
+///   only a new consent restarts the service (001 §5(2));
+/// - a holding other than マイナ免許証のみ / マイナ経歴証明書のみ stops updates even within the
+///   period (001 §5(3) "同意期間中であっても…停止します");
+/// - a withdrawal on or before the day ends the consent (001 §4(3)イ): the holder reports
+///   changes to the licence centre themselves (000 利用解除).
+///
+/// When several apply, the first of these decides `action` and `clause` (`updates` is false in
+/// all of them):
+/// 1. withdrawn on or before `on` → `report-changes`, `000 利用解除`: the holder ended the
+///    consent; suggesting anything else would go against that choice;
+/// 2. a holding outside マイナ免許証のみ / マイナ経歴証明書のみ → `not-eligible`, `001 §5(3)`
+///    within the period, `001 §2` after it: neither a new certificate nor a new consent helps
+///    such a holder, a new consent being only for those holdings;
+/// 3. past the last day → `consent-again`, `001 §4(2)`;
+/// 4. certificate expired → `consent-again`, `001 §5(2)`, with or without a new certificate;
+/// 5. certificate lapsed otherwise, no new one → `issue-certificate`, `001 §5(1)`;
+///
+/// otherwise updates flow (`none`): `001 §5(1)` after a new certificate, `001 §4(2)` else.
+///
+/// Questions with no answer are errors: a day before the consent date (no consent stood then,
+/// [`TermsError::BeforeConsent`]); a withdrawal before the consent date (it withdrew an earlier
+/// consent, and a later consent is not withdrawn by it, [`TermsError::WithdrawnBeforeConsent`]);
+/// a new certificate with no lapse ([`TermsError::NewCertificateWithoutLapse`]); a period out
+/// of range ([`TermsError::DateOutOfRange`]). A withdrawal after `on` is not yet a fact on `on`
+/// and is ignored.
+pub fn consent_status(
+    consent_date: Date,
+    facts: &ConsentFacts,
+) -> Result<ConsentStatus, TermsError> {
+    let period = consent_period(consent_date)?;
+    if facts.on < consent_date {
+        return Err(TermsError::BeforeConsent {
+            on: format_date(facts.on),
+            consent_date: format_date(consent_date),
+        });
+    }
+    if let Some(withdrawn_on) = facts.withdrawn_on.filter(|w| *w < consent_date) {
+        return Err(TermsError::WithdrawnBeforeConsent {
+            withdrawn_on: format_date(withdrawn_on),
+            consent_date: format_date(consent_date),
+        });
+    }
+    if facts.new_certificate && facts.certificate_lapse == CertificateLapse::None {
+        return Err(TermsError::NewCertificateWithoutLapse);
+    }
+    let in_period = facts.on <= period.last_day;
+    let stopped = |action, clause| (false, action, clause);
+    let (updates, action, clause) = if facts.withdrawn_on.is_some_and(|w| w <= facts.on) {
+        stopped(Action::ReportChanges, CLAUSE_WITHDRAWN)
+    } else if facts.holding.is_some_and(|h| !h.one_stop()) {
+        let clause = if in_period {
+            CLAUSE_HOLDING_CHANGED
+        } else {
+            CLAUSE_ONE_STOP_HOLDERS
+        };
+        stopped(Action::NotEligible, clause)
+    } else if !in_period {
+        stopped(Action::ConsentAgain, CLAUSE_PERIOD)
+    } else {
+        match (facts.certificate_lapse, facts.new_certificate) {
+            (CertificateLapse::Expiry, _) => stopped(Action::ConsentAgain, CLAUSE_EXPIRY),
+            (CertificateLapse::Other, false) => {
+                stopped(Action::IssueCertificate, CLAUSE_OTHER_LAPSE)
+            }
+            (CertificateLapse::Other, true) => (true, Action::None, CLAUSE_OTHER_LAPSE),
+            (CertificateLapse::None, _) => (true, Action::None, CLAUSE_PERIOD),
+        }
+    };
+    Ok(ConsentStatus {
+        first_day: period.first_day,
+        last_day: period.last_day,
+        in_period,
+        updates,
+        action,
+        clause,
+    })
 }
 
 #[cfg(test)]
@@ -618,6 +857,314 @@ mod tests {
                 ("notifications", false)
             ]
         );
+    }
+
+    const CONSENT: Date = date!(2026 - 02 - 03);
+    /// The last day of [`CONSENT`]'s period.
+    const LAST: Date = date!(2036 - 02 - 03);
+
+    fn status(facts: ConsentFacts) -> ConsentStatus {
+        consent_status(CONSENT, &facts).unwrap()
+    }
+
+    fn outcome(s: ConsentStatus) -> (bool, bool, Action, &'static str) {
+        (s.in_period, s.updates, s.action, s.clause)
+    }
+
+    fn in_period_day() -> ConsentFacts {
+        ConsentFacts::on(date!(2030 - 06 - 01))
+    }
+
+    #[test]
+    fn consent_status_names_round_trip() {
+        for l in CertificateLapse::ALL {
+            assert_eq!(l.as_str().parse::<CertificateLapse>().unwrap(), l);
+        }
+        assert_eq!(
+            CertificateLapse::ALL.map(CertificateLapse::as_str),
+            ["none", "expiry", "other"]
+        );
+        assert_eq!(
+            "revoked".parse::<CertificateLapse>(),
+            Err(TermsError::UnknownLapse("revoked".into()))
+        );
+        assert_eq!(
+            [
+                Action::None,
+                Action::IssueCertificate,
+                Action::ConsentAgain,
+                Action::NotEligible,
+                Action::ReportChanges
+            ]
+            .map(Action::as_str),
+            [
+                "none",
+                "issue-certificate",
+                "consent-again",
+                "not-eligible",
+                "report-changes"
+            ]
+        );
+    }
+
+    #[test]
+    fn consent_status_001_4_2_updates_flow_within_the_period_and_report_it() {
+        let s = status(in_period_day());
+        assert_eq!((s.first_day, s.last_day), (date!(2026 - 02 - 04), LAST));
+        assert_eq!(outcome(s), (true, true, Action::None, "001 §4(2)"));
+        for h in [Holding::MynaLicenseOnly, Holding::MynaHistoryOnly] {
+            let facts = ConsentFacts {
+                holding: Some(h),
+                ..in_period_day()
+            };
+            assert_eq!(
+                outcome(status(facts)),
+                (true, true, Action::None, "001 §4(2)")
+            );
+        }
+    }
+
+    #[test]
+    fn consent_status_001_4_2_consent_date_itself_is_in_force() {
+        // J-LIS recorded the consent that day; 民法 §140 only leaves it out of the count.
+        assert_eq!(
+            outcome(status(ConsentFacts::on(CONSENT))),
+            (true, true, Action::None, "001 §4(2)")
+        );
+    }
+
+    #[test]
+    fn consent_status_001_4_2_last_day_is_in_and_the_next_day_asks_for_a_new_consent() {
+        assert_eq!(
+            outcome(status(ConsentFacts::on(LAST))),
+            (true, true, Action::None, "001 §4(2)")
+        );
+        let after = LAST.next_day().unwrap();
+        assert_eq!(
+            outcome(status(ConsentFacts::on(after))),
+            (false, false, Action::ConsentAgain, "001 §4(2)")
+        );
+    }
+
+    #[test]
+    fn consent_status_001_4_2_past_the_period_a_new_certificate_does_not_help() {
+        let facts = ConsentFacts {
+            certificate_lapse: CertificateLapse::Other,
+            new_certificate: true,
+            ..ConsentFacts::on(date!(2040 - 01 - 01))
+        };
+        assert_eq!(
+            outcome(status(facts)),
+            (false, false, Action::ConsentAgain, "001 §4(2)")
+        );
+    }
+
+    #[test]
+    fn consent_status_001_4_2_nao_a_lapsed_certificate_does_not_end_the_consent() {
+        for lapse in [CertificateLapse::Expiry, CertificateLapse::Other] {
+            let s = status(ConsentFacts {
+                certificate_lapse: lapse,
+                ..in_period_day()
+            });
+            assert!(s.in_period, "{lapse}");
+            assert_eq!(s.last_day, LAST, "{lapse}");
+        }
+    }
+
+    #[test]
+    fn consent_status_001_5_1_other_lapse_stops_updates_until_a_new_certificate() {
+        let lapsed = ConsentFacts {
+            certificate_lapse: CertificateLapse::Other,
+            ..in_period_day()
+        };
+        assert_eq!(
+            outcome(status(lapsed)),
+            (true, false, Action::IssueCertificate, "001 §5(1)")
+        );
+        let renewed = ConsentFacts {
+            new_certificate: true,
+            ..lapsed
+        };
+        assert_eq!(
+            outcome(status(renewed)),
+            (true, true, Action::None, "001 §5(1)")
+        );
+    }
+
+    #[test]
+    fn consent_status_001_5_2_expiry_needs_a_new_consent_even_with_a_new_certificate() {
+        for new_certificate in [false, true] {
+            let facts = ConsentFacts {
+                certificate_lapse: CertificateLapse::Expiry,
+                new_certificate,
+                ..in_period_day()
+            };
+            assert_eq!(
+                outcome(status(facts)),
+                (true, false, Action::ConsentAgain, "001 §5(2)"),
+                "new certificate: {new_certificate}"
+            );
+        }
+    }
+
+    #[test]
+    fn consent_status_001_5_3_other_holdings_stop_updates_within_the_period() {
+        for h in Holding::ALL {
+            let facts = ConsentFacts {
+                holding: Some(h),
+                ..in_period_day()
+            };
+            let expected = if matches!(h, Holding::MynaLicenseOnly | Holding::MynaHistoryOnly) {
+                (true, true, Action::None, "001 §4(2)")
+            } else {
+                (true, false, Action::NotEligible, "001 §5(3)")
+            };
+            assert_eq!(outcome(status(facts)), expected, "{h}");
+        }
+    }
+
+    #[test]
+    fn consent_status_001_5_3_not_eligible_beats_certificate_and_period_rules() {
+        // Neither a new certificate nor a new consent helps a holder the service is not for.
+        for lapse in CertificateLapse::ALL {
+            let facts = ConsentFacts {
+                holding: Some(Holding::LicenseAndMynaLicense),
+                certificate_lapse: lapse,
+                ..in_period_day()
+            };
+            assert_eq!(
+                outcome(status(facts)),
+                (true, false, Action::NotEligible, "001 §5(3)"),
+                "{lapse}"
+            );
+        }
+        // After the period the rule is the one for a new consent: 001 §2.
+        let facts = ConsentFacts {
+            holding: Some(Holding::HistoryAndMynaHistory),
+            ..ConsentFacts::on(date!(2037 - 01 - 01))
+        };
+        assert_eq!(
+            outcome(status(facts)),
+            (false, false, Action::NotEligible, "001 §2")
+        );
+    }
+
+    #[test]
+    fn consent_status_000_riyou_kaijo_withdrawal_stops_updates_from_its_day() {
+        let withdrawn = date!(2030 - 06 - 01);
+        let facts = |on| ConsentFacts {
+            withdrawn_on: Some(withdrawn),
+            ..ConsentFacts::on(on)
+        };
+        // The day before, the consent still stood.
+        assert_eq!(
+            outcome(status(facts(date!(2030 - 05 - 31)))),
+            (true, true, Action::None, "001 §4(2)")
+        );
+        for on in [withdrawn, date!(2031 - 01 - 01)] {
+            assert_eq!(
+                outcome(status(facts(on))),
+                (true, false, Action::ReportChanges, "000 利用解除"),
+                "{on}"
+            );
+        }
+        // A withdrawal on the consent date itself is one.
+        let same_day = ConsentFacts {
+            withdrawn_on: Some(CONSENT),
+            ..ConsentFacts::on(CONSENT)
+        };
+        assert_eq!(status(same_day).action, Action::ReportChanges);
+    }
+
+    #[test]
+    fn consent_status_000_riyou_kaijo_withdrawal_decides_before_every_other_rule() {
+        for (holding, lapse, on) in [
+            (
+                Some(Holding::LicenseOnly),
+                CertificateLapse::None,
+                date!(2030 - 06 - 01),
+            ),
+            (None, CertificateLapse::Expiry, date!(2030 - 06 - 01)),
+            (None, CertificateLapse::Other, date!(2030 - 06 - 01)),
+            (None, CertificateLapse::None, date!(2040 - 01 - 01)),
+        ] {
+            let facts = ConsentFacts {
+                holding,
+                certificate_lapse: lapse,
+                withdrawn_on: Some(date!(2029 - 01 - 01)),
+                ..ConsentFacts::on(on)
+            };
+            let s = status(facts);
+            assert_eq!(
+                (s.updates, s.action, s.clause),
+                (false, Action::ReportChanges, "000 利用解除"),
+                "{facts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn consent_status_001_4_2_questions_before_the_consent_are_named_errors() {
+        let before = date!(2026 - 02 - 02);
+        assert_eq!(
+            consent_status(CONSENT, &ConsentFacts::on(before)),
+            Err(TermsError::BeforeConsent {
+                on: "2026-02-02".into(),
+                consent_date: "2026-02-03".into()
+            })
+        );
+        let facts = ConsentFacts {
+            withdrawn_on: Some(before),
+            ..in_period_day()
+        };
+        let err = consent_status(CONSENT, &facts).unwrap_err();
+        assert_eq!(
+            err,
+            TermsError::WithdrawnBeforeConsent {
+                withdrawn_on: "2026-02-02".into(),
+                consent_date: "2026-02-03".into()
+            }
+        );
+        assert!(err.to_string().contains("2026-02-02"), "{err}");
+        let facts = ConsentFacts {
+            new_certificate: true,
+            ..in_period_day()
+        };
+        assert_eq!(
+            consent_status(CONSENT, &facts),
+            Err(TermsError::NewCertificateWithoutLapse)
+        );
+        assert_eq!(
+            consent_status(Date::MAX, &ConsentFacts::on(Date::MAX)),
+            Err(TermsError::DateOutOfRange("9999-12-31".into()))
+        );
+    }
+
+    proptest! {
+        /// Updates flow only in force (001 §4(2)) and only with the action `none`.
+        #[test]
+        fn consent_status_001_updates_only_within_the_period_and_without_action(
+            offset in 0i64..8000,
+            holding in proptest::option::of(proptest::sample::select(Holding::ALL.to_vec())),
+            lapse in proptest::sample::select(CertificateLapse::ALL.to_vec()),
+            new_certificate in any::<bool>(),
+            withdrawn in proptest::option::of(0i64..8000),
+        ) {
+            let day = |d: i64| CONSENT + time::Duration::days(d);
+            let facts = ConsentFacts {
+                on: day(offset),
+                holding,
+                certificate_lapse: lapse,
+                new_certificate: new_certificate && lapse != CertificateLapse::None,
+                withdrawn_on: withdrawn.map(day),
+            };
+            let s = consent_status(CONSENT, &facts).unwrap();
+            prop_assert_eq!(s.in_period, facts.on <= LAST);
+            prop_assert_eq!(s.updates, s.action == Action::None);
+            if s.updates {
+                prop_assert!(s.in_period);
+            }
+        }
     }
 
     proptest! {
