@@ -519,6 +519,96 @@ pub fn consent_status(
     })
 }
 
+/// What is known about a holder's マイナポータル link (DESIGN §6.1 `LinkRequirement` facts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkFacts {
+    pub holding: Holding,
+    /// The one-stop service was started at a licence centre or police station, which linked
+    /// the certificate's issue number to the licence record then (000 §4 なお).
+    pub one_stop_started: bool,
+    /// Linked in the past under a holding whose link 000 §5 carries over.
+    pub linked_before: bool,
+    /// The link was cancelled in マイナポータル (000 §6).
+    pub unlinked: bool,
+    /// After that cancellation the licence lapsed or was revoked, and the holder holds a
+    /// マイナ免許証 again (000 §6 ただし). Considered only with `unlinked`.
+    pub licence_lapsed_after_unlink: bool,
+}
+
+/// Whether the counter submission of the signing certificate (000 §4 1回目) is still needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CounterSubmission {
+    Needed,
+    NotNeeded,
+    /// 000 §6 ただし "必要な場合があります": the licence centre decides.
+    MayBeNeeded,
+    /// Neither a マイナ免許証 nor a マイナ経歴証明書: no link at all (000 §2(1)).
+    NotEligible,
+}
+
+impl CounterSubmission {
+    /// The D-Bus name (DESIGN §6.1 `LinkRequirement`, key `counter-submission`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CounterSubmission::Needed => "needed",
+            CounterSubmission::NotNeeded => "not-needed",
+            CounterSubmission::MayBeNeeded => "may-be-needed",
+            CounterSubmission::NotEligible => "not-eligible",
+        }
+    }
+}
+
+impl std::fmt::Display for CounterSubmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The answer of [`link_requirement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkRequirement {
+    pub counter_submission: CounterSubmission,
+    /// The clause that decided, e.g. `000 §6 ただし`.
+    pub clause: &'static str,
+}
+
+/// Whether マイナポータル連携 still needs the signing certificate submitted at the licence
+/// centre (000 §4 1回目); the second submission, from マイナポータル (2回目), is always the
+/// holder's own and is not asked about here.
+///
+/// The first rule that applies decides:
+/// 1. neither マイナ免許証 nor マイナ経歴証明書 → `not-eligible` (000 §2(1));
+/// 2. the link was cancelled in マイナポータル (000 §6): re-linking needs no counter submission
+///    ("住所地の免許センター等での…提出は不要"), `not-needed`, unless the licence lapsed or was
+///    revoked after the cancellation and the holder holds a マイナ免許証 again — then
+///    "提出が必要な場合があります", `may-be-needed` (§6 ただし). This comes before the rules
+///    below because §6 ただし is the one case where an earlier link (or an earlier one-stop
+///    start) may no longer count;
+/// 3. linked before under a holding §5 carries over → `not-needed` (000 §5 "再度、マイナポータル
+///    連携の手続を行う必要はありません": not even the 2回目);
+/// 4. the one-stop service was started at a counter → `not-needed` (000 §4 なお: that start
+///    already linked the issue number, "本手続を行う必要はありません");
+/// 5. otherwise → `needed` (000 §4 1回目).
+pub fn link_requirement(facts: &LinkFacts) -> LinkRequirement {
+    let answer = |counter_submission, clause| LinkRequirement {
+        counter_submission,
+        clause,
+    };
+    if !(facts.holding.myna_license() || facts.holding.myna_history()) {
+        answer(CounterSubmission::NotEligible, "000 §2(1)")
+    } else if facts.unlinked && facts.licence_lapsed_after_unlink {
+        answer(CounterSubmission::MayBeNeeded, "000 §6 ただし")
+    } else if facts.unlinked {
+        answer(CounterSubmission::NotNeeded, "000 §6")
+    } else if facts.linked_before {
+        answer(CounterSubmission::NotNeeded, "000 §5")
+    } else if facts.one_stop_started {
+        answer(CounterSubmission::NotNeeded, "000 §4 なお")
+    } else {
+        answer(CounterSubmission::Needed, "000 §4 1回目")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -1137,6 +1227,152 @@ mod tests {
         assert_eq!(
             consent_status(Date::MAX, &ConsentFacts::on(Date::MAX)),
             Err(TermsError::DateOutOfRange("9999-12-31".into()))
+        );
+    }
+
+    fn link(holding: Holding) -> LinkFacts {
+        LinkFacts {
+            holding,
+            one_stop_started: false,
+            linked_before: false,
+            unlinked: false,
+            licence_lapsed_after_unlink: false,
+        }
+    }
+
+    fn requirement(facts: LinkFacts) -> (CounterSubmission, &'static str) {
+        let r = link_requirement(&facts);
+        (r.counter_submission, r.clause)
+    }
+
+    #[test]
+    fn link_requirement_names() {
+        assert_eq!(
+            [
+                CounterSubmission::Needed,
+                CounterSubmission::NotNeeded,
+                CounterSubmission::MayBeNeeded,
+                CounterSubmission::NotEligible
+            ]
+            .map(CounterSubmission::as_str),
+            ["needed", "not-needed", "may-be-needed", "not-eligible"]
+        );
+    }
+
+    #[test]
+    fn link_requirement_000_4_first_submission_is_needed_for_every_myna_holding() {
+        for h in [
+            Holding::MynaLicenseOnly,
+            Holding::LicenseAndMynaLicense,
+            Holding::MynaHistoryOnly,
+            Holding::HistoryAndMynaHistory,
+        ] {
+            assert_eq!(
+                requirement(link(h)),
+                (CounterSubmission::Needed, "000 §4 1回目"),
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn link_requirement_000_2_1_plastic_cards_alone_cannot_link_whatever_the_history() {
+        for h in [Holding::LicenseOnly, Holding::HistoryOnly] {
+            let facts = LinkFacts {
+                one_stop_started: true,
+                linked_before: true,
+                unlinked: true,
+                licence_lapsed_after_unlink: true,
+                ..link(h)
+            };
+            assert_eq!(
+                requirement(facts),
+                (CounterSubmission::NotEligible, "000 §2(1)"),
+                "{h}"
+            );
+            assert_eq!(requirement(link(h)).0, CounterSubmission::NotEligible);
+        }
+    }
+
+    #[test]
+    fn link_requirement_000_4_nao_one_stop_start_already_linked_the_issue_number() {
+        let facts = LinkFacts {
+            one_stop_started: true,
+            ..link(Holding::MynaLicenseOnly)
+        };
+        assert_eq!(
+            requirement(facts),
+            (CounterSubmission::NotNeeded, "000 §4 なお")
+        );
+    }
+
+    #[test]
+    fn link_requirement_000_5_carried_over_link_needs_nothing_again() {
+        for h in [
+            Holding::MynaLicenseOnly,
+            Holding::LicenseAndMynaLicense,
+            Holding::MynaHistoryOnly,
+            Holding::HistoryAndMynaHistory,
+        ] {
+            for one_stop_started in [false, true] {
+                let facts = LinkFacts {
+                    linked_before: true,
+                    one_stop_started,
+                    ..link(h)
+                };
+                assert_eq!(
+                    requirement(facts),
+                    (CounterSubmission::NotNeeded, "000 §5"),
+                    "{h}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn link_requirement_000_6_relinking_after_cancellation_needs_no_counter() {
+        let facts = LinkFacts {
+            unlinked: true,
+            ..link(Holding::MynaHistoryOnly)
+        };
+        assert_eq!(requirement(facts), (CounterSubmission::NotNeeded, "000 §6"));
+        let facts = LinkFacts {
+            linked_before: true,
+            one_stop_started: true,
+            ..facts
+        };
+        assert_eq!(requirement(facts), (CounterSubmission::NotNeeded, "000 §6"));
+    }
+
+    #[test]
+    fn link_requirement_000_6_tadashi_licence_lapse_after_cancellation_may_need_the_counter() {
+        // The ただし outranks an earlier link and an earlier one-stop start.
+        for (linked_before, one_stop_started) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let facts = LinkFacts {
+                unlinked: true,
+                licence_lapsed_after_unlink: true,
+                linked_before,
+                one_stop_started,
+                ..link(Holding::MynaLicenseOnly)
+            };
+            assert_eq!(
+                requirement(facts),
+                (CounterSubmission::MayBeNeeded, "000 §6 ただし")
+            );
+        }
+    }
+
+    #[test]
+    fn link_requirement_000_6_tadashi_applies_only_after_a_cancellation() {
+        let facts = LinkFacts {
+            licence_lapsed_after_unlink: true,
+            ..link(Holding::MynaLicenseOnly)
+        };
+        assert_eq!(
+            requirement(facts),
+            (CounterSubmission::Needed, "000 §4 1回目")
         );
     }
 
