@@ -43,6 +43,26 @@ pub enum TermsError {
         "new-certificate without a certificate lapse: a new certificate is a fact only after the old one lapsed"
     )]
     NewCertificateWithoutLapse,
+    #[error("no consent items: choose at least one of address, name, birth-date")]
+    NoItems,
+    #[error("consent item {0:?} given more than once")]
+    RepeatedItem(String),
+    #[error("unknown consent item {0:?} (address, name, birth-date)")]
+    UnknownItem(String),
+    #[error("unknown document kind {0:?} (consent, withdrawal)")]
+    UnknownKind(String),
+    #[error("unknown service {0:?} (address-one-stop)")]
+    UnknownService(String),
+    #[error("invalid terminal: {0}")]
+    InvalidTerminal(String),
+    #[error("invalid reference: {0}")]
+    InvalidReference(String),
+    #[error("invalid serial: {0}")]
+    InvalidSerial(String),
+    #[error("invalid signed-at: {0}")]
+    InvalidSignedAt(String),
+    #[error("not a consent document of jpkid: {0}")]
+    DocumentForm(String),
 }
 
 /// Japan Standard Time: UTC+9 all year (Japan has no daylight saving time).
@@ -606,6 +626,409 @@ pub fn link_requirement(facts: &LinkFacts) -> LinkRequirement {
         answer(CounterSubmission::NotNeeded, "000 §4 なお")
     } else {
         answer(CounterSubmission::Needed, "000 §4 1回目")
+    }
+}
+
+/// One of the items J-LIS may provide, which the holder chooses one by one (001 §4(1):
+/// "住所等のうち、提供に同意する事項として利用者が選択したもの"). 性別 and the My Number are
+/// never among them (001 §1, §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConsentItem {
+    /// 住所.
+    Address,
+    /// 氏名.
+    Name,
+    /// 生年月日.
+    BirthDate,
+}
+
+impl ConsentItem {
+    /// Every item, in the fixed order of documents and answers (that of 001 §1 "住所、氏名及び
+    /// 生年月日").
+    pub const ALL: [ConsentItem; 3] = [
+        ConsentItem::Address,
+        ConsentItem::Name,
+        ConsentItem::BirthDate,
+    ];
+
+    /// The D-Bus and document name (DESIGN §6.2 `SignConsent`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentItem::Address => "address",
+            ConsentItem::Name => "name",
+            ConsentItem::BirthDate => "birth-date",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            ConsentItem::Address => 1,
+            ConsentItem::Name => 2,
+            ConsentItem::BirthDate => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for ConsentItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ConsentItem {
+    type Err = TermsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ConsentItem::ALL
+            .into_iter()
+            .find(|i| i.as_str() == s)
+            .ok_or_else(|| TermsError::UnknownItem(s.to_owned()))
+    }
+}
+
+/// A non-empty set of [`ConsentItem`]s: a consent to provide nothing is no consent, and a
+/// withdrawal names what it withdraws (DESIGN §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConsentItems {
+    /// [`ConsentItem::bit`]s; never 0.
+    bits: u8,
+}
+
+impl ConsentItems {
+    /// Read the items a caller chose. The names are exact (`address`, `name`, `birth-date`):
+    /// anything else — `my-number`, `sex`, `Address` — is [`TermsError::UnknownItem`]; a name
+    /// given twice is [`TermsError::RepeatedItem`] (the caller's list is not what it meant);
+    /// none at all is [`TermsError::NoItems`]. The order given does not matter.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<ConsentItems, TermsError> {
+        let mut bits = 0u8;
+        for name in items {
+            let item: ConsentItem = name.as_ref().parse()?;
+            if bits & item.bit() != 0 {
+                return Err(TermsError::RepeatedItem(item.as_str().to_owned()));
+            }
+            bits |= item.bit();
+        }
+        if bits == 0 {
+            return Err(TermsError::NoItems);
+        }
+        Ok(ConsentItems { bits })
+    }
+
+    /// All three items.
+    pub fn all() -> ConsentItems {
+        ConsentItems { bits: 7 }
+    }
+
+    pub fn contains(&self, item: ConsentItem) -> bool {
+        self.bits & item.bit() != 0
+    }
+
+    /// The items in the fixed order address, name, birth-date.
+    pub fn iter(&self) -> impl Iterator<Item = ConsentItem> + use<> {
+        let set = *self;
+        ConsentItem::ALL
+            .into_iter()
+            .filter(move |i| set.contains(*i))
+    }
+
+    /// The names in the fixed order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.iter().map(ConsentItem::as_str).collect()
+    }
+}
+
+/// Whether a signed document gives or withdraws a consent (001 §4(1), §4(3)イ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentKind {
+    Consent,
+    Withdrawal,
+}
+
+impl DocumentKind {
+    pub const ALL: [DocumentKind; 2] = [DocumentKind::Consent, DocumentKind::Withdrawal];
+
+    /// The document and D-Bus name (DESIGN §6.1 `VerifyConsent`, key `kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Consent => "consent",
+            DocumentKind::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+impl std::fmt::Display for DocumentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DocumentKind {
+    type Err = TermsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DocumentKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| TermsError::UnknownKind(s.to_owned()))
+    }
+}
+
+/// The one service a consent document is for: the address-change one-stop service of 001.
+pub const ONE_STOP_SERVICE: &str = "address-one-stop";
+
+/// The longest `reference` or `terminal`, in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 256;
+
+/// The longest serial: 20 octets (RFC 5280 §4.1.2.2) as hex.
+const MAX_SERIAL_HEX: usize = 40;
+
+/// No canonical document is longer (every field at its limit, each byte escaped, is far less);
+/// [`ConsentDocument::parse_canonical`] reads nothing longer.
+pub const MAX_DOCUMENT_BYTES: usize = 4096;
+
+/// The document a consent or its withdrawal signs: the holder's will, item by item, made sure by
+/// the signature with the card's signing key (001 §4(1) "本人の意思に基づくものであることを確実
+/// に示すため、…電子署名を行います"). Its bytes are [`ConsentDocument::to_canonical_json`], so
+/// that the police-side check (DESIGN §6.1 `VerifyConsent`) can rebuild and compare them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentDocument {
+    pub kind: DocumentKind,
+    pub items: ConsentItems,
+    /// Always [`ONE_STOP_SERVICE`].
+    pub service: String,
+    /// When it was signed; any offset (written in UTC), whole seconds, years 0000–9999.
+    pub signed_at: OffsetDateTime,
+    /// The counter terminal that made it: 1–[`MAX_TEXT_BYTES`] bytes, no control character.
+    pub terminal: String,
+    /// The signing certificate's serial: upper-case hex of its magnitude, as DESIGN §6.1
+    /// reports serials (even length, no leading `00` octet, at most 20 octets).
+    pub serial: String,
+    /// The caller's reference (DESIGN §6.2 option `reference`), copied as given:
+    /// 1–[`MAX_TEXT_BYTES`] bytes, no control character; absent from the document when `None`.
+    pub reference: Option<String>,
+}
+
+/// The document's JSON, as RFC 8785 orders it. Keys sort by UTF-16 code units; for these ASCII
+/// keys that is the order written here.
+#[derive(serde::Serialize)]
+struct WireDocument<'a> {
+    items: Vec<&'static str>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+    serial: &'a str,
+    service: &'a str,
+    #[serde(rename = "signed-at")]
+    signed_at: String,
+    terminal: &'a str,
+}
+
+const DOCUMENT_KEYS: [&str; 7] = [
+    "items",
+    "kind",
+    "reference",
+    "serial",
+    "service",
+    "signed-at",
+    "terminal",
+];
+
+impl ConsentDocument {
+    /// The canonical JSON (RFC 8785, JCS) of the document: keys `items` (the names in the
+    /// fixed order), `kind`, `reference` (absent when `None`), `serial`, `service`, `signed-at`
+    /// (RFC 3339 in UTC, whole seconds, `Z`), `terminal`; no whitespace; strings with RFC 8785's
+    /// minimal escaping (only `"`, `\` and U+0000–U+001F, those as `\b \f \n \r \t` or
+    /// `\u00xx`; everything else, non-ASCII included, as UTF-8 — the fields' own rules keep
+    /// control characters out in any case).
+    ///
+    /// Every field is checked first: a document that could not be read back by
+    /// [`ConsentDocument::parse_canonical`] is never produced.
+    pub fn to_canonical_json(&self) -> Result<String, TermsError> {
+        if self.service != ONE_STOP_SERVICE {
+            return Err(TermsError::UnknownService(self.service.clone()));
+        }
+        check_text(&self.terminal, "terminal").map_err(TermsError::InvalidTerminal)?;
+        if let Some(reference) = &self.reference {
+            check_text(reference, "reference").map_err(TermsError::InvalidReference)?;
+        }
+        check_serial(&self.serial).map_err(TermsError::InvalidSerial)?;
+        let wire = WireDocument {
+            items: self.items.names(),
+            kind: self.kind.as_str(),
+            reference: self.reference.as_deref(),
+            serial: &self.serial,
+            service: &self.service,
+            signed_at: format_signed_at(self.signed_at)?,
+            terminal: &self.terminal,
+        };
+        serde_json_canonicalizer::to_string(&wire)
+            .map_err(|e| TermsError::DocumentForm(format!("cannot be serialised: {e}")))
+    }
+
+    /// Read a document, accepting only what [`ConsentDocument::to_canonical_json`] produces:
+    /// one JSON object with exactly the document's keys (`reference` optional), each of its type,
+    /// a known kind, items and service, fields within their rules, and the whole text equal,
+    /// byte for byte, to the document's canonical form (so no whitespace, other key order,
+    /// other escaping, duplicate key, item order or time form slips through a signature check).
+    /// Anything else is [`TermsError::DocumentForm`] saying what is wrong.
+    pub fn parse_canonical(text: &str) -> Result<ConsentDocument, TermsError> {
+        let form = TermsError::DocumentForm;
+        if text.len() > MAX_DOCUMENT_BYTES {
+            return Err(form(format!(
+                "{} bytes long, at most {MAX_DOCUMENT_BYTES}",
+                text.len()
+            )));
+        }
+        let StrictObject(entries) = serde_json::from_str(text)
+            .map_err(|e| form(format!("not one JSON object with distinct keys: {e}")))?;
+        for (key, _) in &entries {
+            if !DOCUMENT_KEYS.contains(&key.as_str()) {
+                return Err(form(format!("unknown key {key:?}")));
+            }
+        }
+        let field = |key: &str| entries.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        let string = |key: &'static str| -> Result<Option<&str>, TermsError> {
+            match field(key) {
+                None => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(form(format!("{key:?} is not a string"))),
+            }
+        };
+        let required = |key: &'static str| -> Result<&str, TermsError> {
+            string(key)?.ok_or_else(|| form(format!("missing key {key:?}")))
+        };
+        let items = match field("items") {
+            None => return Err(form("missing key \"items\"".to_owned())),
+            Some(serde_json::Value::Array(values)) => values
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| form("\"items\" holds a value that is not a string".into()))
+                })
+                .collect::<Result<Vec<&str>, TermsError>>()?,
+            Some(_) => return Err(form("\"items\" is not an array".to_owned())),
+        };
+        let items = ConsentItems::parse(&items).map_err(|e| form(format!("items: {e}")))?;
+        let kind = required("kind")?
+            .parse::<DocumentKind>()
+            .map_err(|e| form(e.to_string()))?;
+        let service = required("service")?;
+        let signed_at = required("signed-at")?;
+        let doc = ConsentDocument {
+            kind,
+            items,
+            service: service.to_owned(),
+            signed_at: time::PrimitiveDateTime::parse(signed_at, SIGNED_AT_FORMAT)
+                .map_err(|e| {
+                    form(format!(
+                        "\"signed-at\" {signed_at:?} is not YYYY-MM-DDThh:mm:ssZ: {e}"
+                    ))
+                })?
+                .assume_utc(),
+            terminal: required("terminal")?.to_owned(),
+            serial: required("serial")?.to_owned(),
+            reference: string("reference")?.map(str::to_owned),
+        };
+        let canonical = doc.to_canonical_json().map_err(|e| match e {
+            TermsError::DocumentForm(m) => TermsError::DocumentForm(m),
+            other => form(other.to_string()),
+        })?;
+        if canonical != text {
+            let at = canonical
+                .bytes()
+                .zip(text.bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(canonical.len().min(text.len()));
+            return Err(form(format!(
+                "not in the canonical form (RFC 8785): it differs from the canonical text at byte {at}"
+            )));
+        }
+        Ok(doc)
+    }
+}
+
+/// `signed-at`: RFC 3339 in UTC with whole seconds, e.g. `2026-02-03T01:02:03Z`.
+const SIGNED_AT_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+fn format_signed_at(at: OffsetDateTime) -> Result<String, TermsError> {
+    let bad = |why: &str| TermsError::InvalidSignedAt(format!("{at}: {why}"));
+    if at.nanosecond() != 0 {
+        return Err(bad("a document carries whole seconds"));
+    }
+    let utc = at
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .ok_or_else(|| bad("outside the years 0000–9999 in UTC"))?;
+    utc.format(SIGNED_AT_FORMAT)
+        .map_err(|e| bad(&e.to_string()))
+}
+
+/// A `terminal` or `reference`: present, bounded, and printable as one line.
+fn check_text(s: &str, what: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if s.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "{what} is {} bytes long, at most {MAX_TEXT_BYTES}",
+            s.len()
+        ));
+    }
+    if let Some((at, c)) = s.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(format!(
+            "{what} has the control character U+{:04X} at byte {at}",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
+/// The serial as DESIGN §6.1 writes it: upper-case hex of the unsigned magnitude.
+fn check_serial(s: &str) -> Result<(), String> {
+    let shown: String = s.chars().take(MAX_SERIAL_HEX + 2).collect();
+    let bad = |why: &str| Err(format!("serial {shown:?} {why}"));
+    if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > MAX_SERIAL_HEX {
+        return bad("is not 1 to 20 octets of hex");
+    }
+    if !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F')) {
+        return bad("is not upper-case hex");
+    }
+    if s.starts_with("00") {
+        return bad("starts with a 00 octet");
+    }
+    Ok(())
+}
+
+/// A JSON object read with its keys in order and duplicates refused: `serde_json::Value` would
+/// keep one of two equal keys silently.
+struct StrictObject(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for StrictObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = StrictObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StrictObject, A::Error> {
+                let mut entries: Vec<(String, serde_json::Value)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
+                    if entries.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+                    }
+                    entries.push((key, value));
+                }
+                Ok(StrictObject(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -1440,6 +1863,393 @@ mod tests {
         #[test]
         fn parse_date_never_panics(s in "\\PC{0,14}") {
             let _ = parse_date(&s);
+        }
+    }
+
+    #[test]
+    fn consent_items_001_4_1_are_chosen_one_by_one_in_any_order() {
+        let items = ConsentItems::parse(&["birth-date", "address"]).unwrap();
+        assert!(items.contains(ConsentItem::Address));
+        assert!(!items.contains(ConsentItem::Name));
+        assert!(items.contains(ConsentItem::BirthDate));
+        assert_eq!(items.names(), ["address", "birth-date"]);
+        assert_eq!(
+            items.iter().collect::<Vec<_>>(),
+            [ConsentItem::Address, ConsentItem::BirthDate]
+        );
+        let owned: Vec<String> = vec!["name".into()];
+        assert_eq!(ConsentItems::parse(&owned).unwrap().names(), ["name"]);
+        assert_eq!(
+            ConsentItems::parse(&["name", "birth-date", "address"]).unwrap(),
+            ConsentItems::all()
+        );
+        assert_eq!(
+            ConsentItems::all().names(),
+            ["address", "name", "birth-date"]
+        );
+        for i in ConsentItem::ALL {
+            assert_eq!(i.as_str().parse::<ConsentItem>().unwrap(), i);
+        }
+    }
+
+    #[test]
+    fn consent_items_001_4_1_nothing_twice_nothing_else_and_not_none() {
+        assert_eq!(ConsentItems::parse::<&str>(&[]), Err(TermsError::NoItems));
+        assert_eq!(
+            ConsentItems::parse(&["name", "address", "name"]),
+            Err(TermsError::RepeatedItem("name".into()))
+        );
+        // 性別 and the My Number are never provided (001 §1, §3); names are exact.
+        for bad in [
+            "my-number",
+            "sex",
+            "Address",
+            "birth_date",
+            "birthdate",
+            "",
+            " name",
+        ] {
+            assert_eq!(
+                ConsentItems::parse(&["address", bad]),
+                Err(TermsError::UnknownItem(bad.into())),
+                "{bad:?}"
+            );
+        }
+        let msg = ConsentItems::parse(&["my-number"]).unwrap_err().to_string();
+        assert!(msg.contains("my-number"), "{msg}");
+    }
+
+    #[test]
+    fn document_kind_names() {
+        assert_eq!(
+            DocumentKind::ALL.map(DocumentKind::as_str),
+            ["consent", "withdrawal"]
+        );
+        for k in DocumentKind::ALL {
+            assert_eq!(k.as_str().parse::<DocumentKind>().unwrap(), k);
+        }
+        assert_eq!(
+            "revocation".parse::<DocumentKind>(),
+            Err(TermsError::UnknownKind("revocation".into()))
+        );
+    }
+
+    fn document() -> ConsentDocument {
+        ConsentDocument {
+            kind: DocumentKind::Consent,
+            items: ConsentItems::parse(&["name", "address"]).unwrap(),
+            service: ONE_STOP_SERVICE.to_owned(),
+            signed_at: datetime!(2026-02-03 10:04:05 +09:00),
+            terminal: "counter-01".to_owned(),
+            serial: "0A1B2C".to_owned(),
+            reference: Some("受付 42".to_owned()),
+        }
+    }
+
+    const DOCUMENT: &str = r#"{"items":["address","name"],"kind":"consent","reference":"受付 42","serial":"0A1B2C","service":"address-one-stop","signed-at":"2026-02-03T01:04:05Z","terminal":"counter-01"}"#;
+
+    #[test]
+    fn consent_document_001_4_1_canonical_json_is_exact() {
+        assert_eq!(document().to_canonical_json().unwrap(), DOCUMENT);
+        let withdrawal = ConsentDocument {
+            kind: DocumentKind::Withdrawal,
+            items: ConsentItems::all(),
+            reference: None,
+            signed_at: datetime!(2036-12-31 23:59:59 UTC),
+            ..document()
+        };
+        assert_eq!(
+            withdrawal.to_canonical_json().unwrap(),
+            r#"{"items":["address","name","birth-date"],"kind":"withdrawal","serial":"0A1B2C","service":"address-one-stop","signed-at":"2036-12-31T23:59:59Z","terminal":"counter-01"}"#
+        );
+    }
+
+    #[test]
+    fn consent_document_001_4_1_round_trips() {
+        let doc = ConsentDocument::parse_canonical(DOCUMENT).unwrap();
+        assert_eq!(doc, document());
+        assert_eq!(doc.signed_at.offset(), UtcOffset::UTC);
+        assert_eq!(doc.to_canonical_json().unwrap(), DOCUMENT);
+    }
+
+    #[test]
+    fn consent_document_strings_use_rfc_8785_minimal_escaping() {
+        let doc = ConsentDocument {
+            terminal: "窓口\"1\"\\東/😀\u{2028}é".to_owned(),
+            reference: Some("a\u{a0}b".to_owned()),
+            ..document()
+        };
+        let json = doc.to_canonical_json().unwrap();
+        // `"` and `\` escaped; `/`, non-ASCII (also U+2028 and the no-break space) raw UTF-8.
+        assert!(json.contains(r#""terminal":"窓口\"1\"\\東/😀"#), "{json}");
+        assert!(json.contains("😀\u{2028}é\"}"), "{json}");
+        assert!(json.contains("\"reference\":\"a\u{a0}b\""), "{json}");
+        assert_eq!(ConsentDocument::parse_canonical(&json).unwrap(), doc);
+    }
+
+    #[test]
+    fn consent_document_jcs_escapes_control_characters_as_rfc_8785_says() {
+        // The fields refuse control characters, but the serialiser the document relies on is
+        // pinned here to RFC 8785 §3.2.2.2: \b \t \n \f \r short, other U+0000–U+001F as
+        // \u00xx in lower-case hex, U+007F and everything above raw.
+        let s = "\u{0}\u{8}\t\n\u{b}\u{c}\r\u{1b}\u{1f} \u{7f}\u{80}é";
+        assert_eq!(
+            serde_json_canonicalizer::to_string(&s).unwrap(),
+            "\"\\u0000\\b\\t\\n\\u000b\\f\\r\\u001b\\u001f \u{7f}\u{80}é\""
+        );
+        // The string of RFC 8785 §3.2.4's example.
+        let rfc = "\u{20ac}$\u{f}\nA'B\"\\\\\"/";
+        assert_eq!(
+            serde_json_canonicalizer::to_string(&rfc).unwrap(),
+            r#""€$\u000f\nA'B\"\\\\\"/""#
+        );
+    }
+
+    #[test]
+    fn consent_document_fields_are_checked_with_named_errors() {
+        let with = |f: fn(&mut ConsentDocument)| {
+            let mut d = document();
+            f(&mut d);
+            d.to_canonical_json()
+        };
+        assert_eq!(
+            with(|d| d.service = "mynaportal-link".into()),
+            Err(TermsError::UnknownService("mynaportal-link".into()))
+        );
+        for f in [
+            (|d: &mut ConsentDocument| d.terminal = String::new()) as fn(&mut ConsentDocument),
+            |d| d.terminal = "a".repeat(MAX_TEXT_BYTES + 1),
+            |d| d.terminal = "counter\n01".into(),
+            |d| d.terminal = "counter\u{7f}".into(),
+            |d| d.terminal = "counter\u{85}".into(),
+        ] {
+            assert!(
+                matches!(with(f), Err(TermsError::InvalidTerminal(_))),
+                "{:?}",
+                with(f)
+            );
+        }
+        for f in [
+            (|d: &mut ConsentDocument| d.reference = Some(String::new()))
+                as fn(&mut ConsentDocument),
+            |d| d.reference = Some("窓".repeat(86)),
+            |d| d.reference = Some("a\tb".into()),
+        ] {
+            assert!(
+                matches!(with(f), Err(TermsError::InvalidReference(_))),
+                "{:?}",
+                with(f)
+            );
+        }
+        for f in [
+            (|d: &mut ConsentDocument| d.serial = String::new()) as fn(&mut ConsentDocument),
+            |d| d.serial = "0a1b".into(),
+            |d| d.serial = "A1B".into(),
+            |d| d.serial = "001A".into(),
+            |d| d.serial = "AB".repeat(21),
+            |d| d.serial = "0X1B".into(),
+        ] {
+            assert!(
+                matches!(with(f), Err(TermsError::InvalidSerial(_))),
+                "{:?}",
+                with(f)
+            );
+        }
+        for f in [
+            (|d: &mut ConsentDocument| d.signed_at = datetime!(2026-02-03 01:04:05.5 UTC))
+                as fn(&mut ConsentDocument),
+            |d| d.signed_at = datetime!(0000-01-01 00:30:00 +01:00),
+            |d| d.signed_at = datetime!(-0001-06-01 00:00:00 UTC),
+        ] {
+            assert!(
+                matches!(with(f), Err(TermsError::InvalidSignedAt(_))),
+                "{:?}",
+                with(f)
+            );
+        }
+        // The limits are inclusive, counted in bytes.
+        let doc = ConsentDocument {
+            terminal: format!("{}a", "窓".repeat(85)),
+            reference: Some("R".repeat(MAX_TEXT_BYTES)),
+            serial: "7F".repeat(20),
+            ..document()
+        };
+        assert_eq!(doc.terminal.len(), MAX_TEXT_BYTES);
+        let json = doc.to_canonical_json().unwrap();
+        assert_eq!(ConsentDocument::parse_canonical(&json).unwrap(), doc);
+        let msg = with(|d| d.terminal = "a\u{7}".into())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("U+0007"), "{msg}");
+    }
+
+    #[test]
+    fn consent_document_the_largest_document_fits_the_parse_limit() {
+        let doc = ConsentDocument {
+            terminal: "\"".repeat(MAX_TEXT_BYTES),
+            reference: Some("\\".repeat(MAX_TEXT_BYTES)),
+            serial: "FF".repeat(20),
+            items: ConsentItems::all(),
+            kind: DocumentKind::Withdrawal,
+            ..document()
+        };
+        let json = doc.to_canonical_json().unwrap();
+        assert!(json.len() < MAX_DOCUMENT_BYTES, "{}", json.len());
+        assert_eq!(ConsentDocument::parse_canonical(&json).unwrap(), doc);
+    }
+
+    #[test]
+    fn consent_document_parse_canonical_refuses_every_other_form() {
+        let swap = |from: &str, to: &str| {
+            assert!(DOCUMENT.contains(from), "{from}");
+            DOCUMENT.replacen(from, to, 1)
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (format!("{DOCUMENT}\n"), "canonical form"),
+            (format!(" {DOCUMENT}"), "canonical form"),
+            (format!("\u{feff}{DOCUMENT}"), "JSON"),
+            (swap(",", ", "), "canonical form"),
+            (
+                swap(
+                    r#""items":["address","name"],"kind":"consent""#,
+                    r#""kind":"consent","items":["address","name"]"#,
+                ),
+                "canonical form",
+            ),
+            (
+                swap(r#"["address","name"]"#, r#"["name","address"]"#),
+                "canonical form",
+            ),
+            (
+                swap(r#"["address","name"]"#, r#"["address","address"]"#),
+                "more than once",
+            ),
+            (swap(r#"["address","name"]"#, "[]"), "no consent items"),
+            (
+                swap(r#"["address","name"]"#, r#"["address","sex"]"#),
+                "\"sex\"",
+            ),
+            (
+                swap(r#"["address","name"]"#, r#""address""#),
+                "\"items\" is not an array",
+            ),
+            (
+                swap(r#"["address","name"]"#, r#"["address",1]"#),
+                "not a string",
+            ),
+            (swap(r#""consent""#, r#""revocation""#), "revocation"),
+            (swap(r#""consent""#, "1"), "\"kind\" is not a string"),
+            (
+                swap(r#""受付 42""#, "null"),
+                "\"reference\" is not a string",
+            ),
+            (swap(r#""受付 42""#, r#""受付\u0020""#), "canonical form"),
+            (swap(r#""受付 42""#, r#""\u53d7付 42""#), "canonical form"),
+            (
+                swap(r#""counter-01""#, r#""counter\/01""#),
+                "canonical form",
+            ),
+            (
+                swap(r#""counter-01""#, r#""counter\u000a01""#),
+                "control character U+000A",
+            ),
+            (swap(r#""counter-01""#, r#""""#), "terminal is empty"),
+            (swap(r#""0A1B2C""#, r#""0a1b2c""#), "upper-case hex"),
+            (swap("address-one-stop", "mynaportal"), "mynaportal"),
+            (swap("T01:04:05Z", "T01:04:05.000Z"), "signed-at"),
+            (swap("T01:04:05Z", "T01:04:05+00:00"), "signed-at"),
+            (swap("T01:04:05Z", "T01:04:05z"), "signed-at"),
+            (swap("T01:04:05Z", "t01:04:05Z"), "signed-at"),
+            (swap("2026-02-03T", "2026-02-30T"), "signed-at"),
+            (
+                swap(r#","terminal":"counter-01""#, ""),
+                "missing key \"terminal\"",
+            ),
+            (
+                swap(r#""items":["address","name"],"#, ""),
+                "missing key \"items\"",
+            ),
+            (
+                swap(r#""terminal""#, r#""terminals""#),
+                "unknown key \"terminals\"",
+            ),
+            (
+                swap(r#"{"items""#, r#"{"extra":1,"items""#),
+                "unknown key \"extra\"",
+            ),
+            (
+                swap(
+                    r#","terminal":"counter-01""#,
+                    r#","terminal":"counter-01","terminal":"counter-01""#,
+                ),
+                "duplicate key \"terminal\"",
+            ),
+            (format!("[{DOCUMENT}]"), "JSON object"),
+            ("".to_owned(), "JSON"),
+            ("{".to_owned(), "JSON"),
+            (format!("{DOCUMENT}{DOCUMENT}"), "JSON"),
+            (" ".repeat(MAX_DOCUMENT_BYTES + 1), "at most 4096"),
+        ];
+        for (text, says) in cases {
+            match ConsentDocument::parse_canonical(&text) {
+                Err(TermsError::DocumentForm(msg)) => {
+                    assert!(
+                        msg.contains(says),
+                        "{text:?}: {msg:?} does not say {says:?}"
+                    )
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+    }
+
+    fn arb_text() -> impl Strategy<Value = String> {
+        // Printable text of any script, within the byte limit.
+        "[^\\p{Cc}]{1,80}".prop_filter("at most 256 bytes", |s| s.len() <= MAX_TEXT_BYTES)
+    }
+
+    proptest! {
+        #[test]
+        fn consent_document_001_4_1_any_valid_document_round_trips_and_is_plain_json(
+            bits in 1u8..8,
+            withdrawal in any::<bool>(),
+            seconds in 0i64..253_402_300_799,
+            offset_minutes in -(23 * 60)..=(23 * 60i32),
+            terminal in arb_text(),
+            reference in proptest::option::of(arb_text()),
+            serial in "[1-9A-F][0-9A-F]([0-9A-F]{2}){0,19}",
+        ) {
+            let names: Vec<&str> = ConsentItem::ALL
+                .into_iter()
+                .filter(|i| bits & i.bit() != 0)
+                .map(ConsentItem::as_str)
+                .collect();
+            let offset = UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap();
+            let signed_at = OffsetDateTime::from_unix_timestamp(seconds).unwrap();
+            let Some(signed_at) = signed_at.checked_to_offset(offset) else {
+                return Ok(());
+            };
+            let doc = ConsentDocument {
+                kind: if withdrawal { DocumentKind::Withdrawal } else { DocumentKind::Consent },
+                items: ConsentItems::parse(&names).unwrap(),
+                service: ONE_STOP_SERVICE.to_owned(),
+                signed_at,
+                terminal,
+                serial,
+                reference,
+            };
+            let json = doc.to_canonical_json().unwrap();
+            prop_assert_eq!(&ConsentDocument::parse_canonical(&json).unwrap(), &doc);
+            // The same text read as ordinary JSON gives the same fields.
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(value["terminal"].as_str(), Some(doc.terminal.as_str()));
+            prop_assert_eq!(value["reference"].as_str(), doc.reference.as_deref());
+            prop_assert_eq!(value["items"].as_array().map(Vec::len), Some(names.len()));
+        }
+
+        #[test]
+        fn consent_document_parse_canonical_never_panics(s in "\\PC{0,300}") {
+            let _ = ConsentDocument::parse_canonical(&s);
         }
     }
 }
