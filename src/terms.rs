@@ -65,6 +65,16 @@ pub enum TermsError {
     DocumentForm(String),
 }
 
+/// The caller's text as an error names it: whole up to 64 characters, cut with `…` beyond, so
+/// that an error never carries an unbounded input back over D-Bus.
+fn shown(s: &str) -> String {
+    const MAX_SHOWN: usize = 64;
+    match s.char_indices().nth(MAX_SHOWN) {
+        Some((cut, _)) => format!("{}…", s.get(..cut).unwrap_or_default()),
+        None => s.to_owned(),
+    }
+}
+
 /// Japan Standard Time: UTC+9 all year (Japan has no daylight saving time).
 const JAPAN: UtcOffset = offset!(+9);
 
@@ -75,7 +85,7 @@ const CONSENT_YEARS: i32 = 10;
 /// month and day, nothing before or after). The D-Bus API carries dates this way (DESIGN §6.1);
 /// a lax parser would let `2026-2-3` or `2026-02-03x` mean something the caller did not write.
 pub fn parse_date(s: &str) -> Result<Date, TermsError> {
-    let bad = || TermsError::InvalidDate(s.to_owned());
+    let bad = || TermsError::InvalidDate(shown(s));
     let b = s.as_bytes();
     if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return Err(bad());
@@ -140,10 +150,11 @@ pub struct ConsentPeriod {
 /// calendar; it ends on the day before the day of the last year that corresponds to the first
 /// day (応当日); when the last month has no such day (a first day of 29 February, the tenth
 /// year never being a leap year), on the last day of that month. A first day of 1 January
-/// (§143(2)'s 年の初めから起算 case) ends on 31 December of the tenth year, which the same
-/// arithmetic gives. 民法 §142 (a last day on a holiday moves to the next day where no business
-/// is done that day) is not applied: it concerns acts that fall due, not how long a recorded
-/// consent lasts, and J-LIS's record does not move with holidays.
+/// counts from the start of a year, which §143(2) leaves to §143(1)'s count by the calendar:
+/// ten whole years, ending on 31 December of the tenth — the day the 応当日 rule gives too.
+/// 民法 §142 (a last day on a Sunday or holiday moves to the next day where no business is done
+/// on such days) is not applied: it concerns acts that fall due, not how long a recorded
+/// consent lasts, and the terms give the end as a date (同意の有効期限, 001 §4(3)ア).
 ///
 /// A consent whose period would end beyond `time`'s dates is [`TermsError::DateOutOfRange`].
 pub fn consent_period(consent_date: Date) -> Result<ConsentPeriod, TermsError> {
@@ -250,7 +261,7 @@ impl std::str::FromStr for Holding {
         Holding::ALL
             .into_iter()
             .find(|h| h.as_str() == s)
-            .ok_or_else(|| TermsError::UnknownHolding(s.to_owned()))
+            .ok_or_else(|| TermsError::UnknownHolding(shown(s)))
     }
 }
 
@@ -357,7 +368,7 @@ impl std::str::FromStr for CertificateLapse {
         CertificateLapse::ALL
             .into_iter()
             .find(|l| l.as_str() == s)
-            .ok_or_else(|| TermsError::UnknownLapse(s.to_owned()))
+            .ok_or_else(|| TermsError::UnknownLapse(shown(s)))
     }
 }
 
@@ -452,7 +463,9 @@ const CLAUSE_HOLDING_CHANGED: &str = "001 §5(3)";
 const CLAUSE_ONE_STOP_HOLDERS: &str = "001 §2";
 const CLAUSE_WITHDRAWN: &str = "000 利用解除";
 
-/// Where a consent made on `consent_date` stands on `facts.on`.
+/// Where a consent made on `consent_date` stands on `facts.on`. `consent_date` is that of the
+/// latest consent: a new consent within the period restarts the ten years (001 §4(2)
+/// "再度行った利用開始手続を基準に有効期間が10年").
 ///
 /// The rules, each from its clause:
 /// - the period is [`consent_period`] (001 §4(2)); the consent is in force from the consent
@@ -682,7 +695,7 @@ impl std::str::FromStr for ConsentItem {
         ConsentItem::ALL
             .into_iter()
             .find(|i| i.as_str() == s)
-            .ok_or_else(|| TermsError::UnknownItem(s.to_owned()))
+            .ok_or_else(|| TermsError::UnknownItem(shown(s)))
     }
 }
 
@@ -769,7 +782,7 @@ impl std::str::FromStr for DocumentKind {
         DocumentKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| TermsError::UnknownKind(s.to_owned()))
+            .ok_or_else(|| TermsError::UnknownKind(shown(s)))
     }
 }
 
@@ -845,7 +858,7 @@ impl ConsentDocument {
     /// [`ConsentDocument::parse_canonical`] is never produced.
     pub fn to_canonical_json(&self) -> Result<String, TermsError> {
         if self.service != ONE_STOP_SERVICE {
-            return Err(TermsError::UnknownService(self.service.clone()));
+            return Err(TermsError::UnknownService(shown(&self.service)));
         }
         check_text(&self.terminal, "terminal").map_err(TermsError::InvalidTerminal)?;
         if let Some(reference) = &self.reference {
@@ -1084,6 +1097,18 @@ mod tests {
         }
         let msg = parse_date("2026-02-30").unwrap_err().to_string();
         assert!(msg.contains("2026-02-30"), "{msg}");
+        // A long input is named by its first 64 characters only.
+        let long = format!("2026-02-03{}", "日".repeat(1000));
+        let expected = format!("2026-02-03{}…", "日".repeat(54));
+        assert_eq!(parse_date(&long), Err(TermsError::InvalidDate(expected)));
+        assert_eq!(
+            "x".repeat(65).parse::<Holding>(),
+            Err(TermsError::UnknownHolding(format!("{}…", "x".repeat(64))))
+        );
+        assert_eq!(
+            "x".repeat(64).parse::<ConsentItem>(),
+            Err(TermsError::UnknownItem("x".repeat(64)))
+        );
     }
 
     #[test]
@@ -1094,7 +1119,7 @@ mod tests {
     }
 
     #[test]
-    fn today_in_japan_is_utc_plus_nine_whatever_the_offset() {
+    fn today_in_japan_001_4_2_nao_consent_days_are_days_in_japan_utc_plus_nine() {
         // 14:59:59 UTC is 23:59:59 in Japan; 15:00 UTC is already the next day.
         assert_eq!(
             today_in_japan(datetime!(2026-03-31 14:59:59 UTC)),
@@ -1220,7 +1245,7 @@ mod tests {
     }
 
     #[test]
-    fn holding_names_round_trip_and_unknown_names_are_named_errors() {
+    fn holding_000_2_2_names_round_trip_and_unknown_names_are_named_errors() {
         let names: Vec<&str> = Holding::ALL.iter().map(|h| h.as_str()).collect();
         assert_eq!(
             names,
@@ -1336,7 +1361,7 @@ mod tests {
     }
 
     #[test]
-    fn eligibility_entries_use_the_dbus_keys() {
+    fn eligibility_000_2_entries_use_the_dbus_keys() {
         let keys = eligibility(Holding::LicenseOnly, false)
             .entries()
             .map(|(k, _)| k);
@@ -1389,7 +1414,7 @@ mod tests {
     }
 
     #[test]
-    fn consent_status_names_round_trip() {
+    fn consent_status_001_5_names_round_trip() {
         for l in CertificateLapse::ALL {
             assert_eq!(l.as_str().parse::<CertificateLapse>().unwrap(), l);
         }
@@ -1669,7 +1694,7 @@ mod tests {
     }
 
     #[test]
-    fn link_requirement_names() {
+    fn link_requirement_000_4_names() {
         assert_eq!(
             [
                 CounterSubmission::Needed,
@@ -1802,7 +1827,7 @@ mod tests {
     proptest! {
         /// Updates flow only in force (001 §4(2)) and only with the action `none`.
         #[test]
-        fn consent_status_001_updates_only_within_the_period_and_without_action(
+        fn consent_status_001_4_2_updates_only_within_the_period_and_without_action(
             offset in 0i64..8000,
             holding in proptest::option::of(proptest::sample::select(Holding::ALL.to_vec())),
             lapse in proptest::sample::select(CertificateLapse::ALL.to_vec()),
@@ -1920,7 +1945,7 @@ mod tests {
     }
 
     #[test]
-    fn document_kind_names() {
+    fn document_kind_001_4_1_and_4_3_i_names() {
         assert_eq!(
             DocumentKind::ALL.map(DocumentKind::as_str),
             ["consent", "withdrawal"]
@@ -1973,7 +1998,7 @@ mod tests {
     }
 
     #[test]
-    fn consent_document_strings_use_rfc_8785_minimal_escaping() {
+    fn consent_document_001_4_1_strings_use_rfc_8785_minimal_escaping() {
         let doc = ConsentDocument {
             terminal: "窓口\"1\"\\東/😀\u{2028}é".to_owned(),
             reference: Some("a\u{a0}b".to_owned()),
@@ -1988,7 +2013,7 @@ mod tests {
     }
 
     #[test]
-    fn consent_document_jcs_escapes_control_characters_as_rfc_8785_says() {
+    fn consent_document_001_4_1_jcs_escapes_control_characters_as_rfc_8785_says() {
         // The fields refuse control characters, but the serialiser the document relies on is
         // pinned here to RFC 8785 §3.2.2.2: \b \t \n \f \r short, other U+0000–U+001F as
         // \u00xx in lower-case hex, U+007F and everything above raw.
@@ -2006,7 +2031,7 @@ mod tests {
     }
 
     #[test]
-    fn consent_document_fields_are_checked_with_named_errors() {
+    fn consent_document_001_4_1_fields_are_checked_with_named_errors() {
         let with = |f: fn(&mut ConsentDocument)| {
             let mut d = document();
             f(&mut d);
@@ -2084,7 +2109,7 @@ mod tests {
     }
 
     #[test]
-    fn consent_document_the_largest_document_fits_the_parse_limit() {
+    fn consent_document_001_4_1_the_largest_document_fits_the_parse_limit() {
         let doc = ConsentDocument {
             terminal: "\"".repeat(MAX_TEXT_BYTES),
             reference: Some("\\".repeat(MAX_TEXT_BYTES)),
@@ -2099,7 +2124,7 @@ mod tests {
     }
 
     #[test]
-    fn consent_document_parse_canonical_refuses_every_other_form() {
+    fn consent_document_001_4_1_parse_canonical_refuses_every_other_form() {
         let swap = |from: &str, to: &str| {
             assert!(DOCUMENT.contains(from), "{from}");
             DOCUMENT.replacen(from, to, 1)
@@ -2248,7 +2273,7 @@ mod tests {
         }
 
         #[test]
-        fn consent_document_parse_canonical_never_panics(s in "\\PC{0,300}") {
+        fn consent_document_001_4_1_parse_canonical_never_panics(s in "\\PC{0,300}") {
             let _ = ConsentDocument::parse_canonical(&s);
         }
     }
