@@ -18,5 +18,6 @@ pub mod pki;
 pub mod process;
 pub mod readers;
 pub mod service;
+pub mod terms;
 pub mod tlv;
 pub mod transport;
