@@ -10,7 +10,8 @@
 //! one should not hide the same bug in the other.
 //!
 //! The persona format, the test PKI (roots, CRLs, the card CA keys of [`card_ca_dir`]) and the
-//! `[expect]` keys tests assert on are described in `PERSONAS.md`.
+//! `[expect]` keys tests assert on are described in `PERSONAS.md`; real J-LIS test-card files
+//! for parser tests are in [`jlis_test_card_dir`].
 
 pub mod card;
 pub mod persona;
@@ -42,4 +43,10 @@ pub fn testpki_dir() -> PathBuf {
 /// the 32 upper-case hex digits of its 16-byte 証明者鍵ID.
 pub fn card_ca_dir() -> PathBuf {
     testpki_dir().join("card_ca")
+}
+
+/// Files read off a J-LIS test card, as shipped by myna-card 3.3.4, and the two J-LIS test
+/// card CA keys in `card_ca` form (`hw-fixtures/jlis-test-card`, see its README).
+pub fn jlis_test_card_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jlis-test-card")
 }
