@@ -1,4 +1,4 @@
-//! The virtual My Number Card: JPKI AP and text AP answering APDUs the way
+//! The virtual My Number Card: JPKI AP, text AP and visual AP answering APDUs the way
 //! `shared/reference/jpki-protocol.md` (cited as "ref §n") says a physical card does.
 //!
 //! Decisions where the reference is silent or conflicting (each is also noted at its code):
@@ -14,6 +14,17 @@
 //! - READ BINARY at an offset equal to the EF size answers `6B00` (nothing is there).
 //! - The SW for a protected READ BINARY is `6982` (ref §16.9, ISO).
 //! - A GET RESPONSE with nothing pending answers `6985`.
+//! - Visual AP (ref §4, §4.1): EF 0001 opens with the 生年月日 key `0011` only; EF 0002, 0003,
+//!   0004 and 0006 with 照合番号B `0012` or 照合番号A `0013`; EF 0005 with `0013` only. EF 0003
+//!   and 0004 are modelled as **protected**, the stricter of the two readings of myna-card 3.3.4
+//!   (`src/ap/surface.rs` module doc: "照合番号A reaches 0002 0003 0004 0005 0006, and 照合番号B the
+//!   same set without 0005"; the same file's `read_certificate` doc and its fixtures README say
+//!   EF 0004 reads with nothing presented): a reader that works here works on either card.
+//! - The visual AP's `80 2A 00 00` signs with the card key (DF24) without any credential, like
+//!   the text AP's (ref §6.7); no key EF of the visual AP can be selected.
+//! - Selecting another AP does **not** clear a verified PIN here (ref §15 says real cards do);
+//!   only power-off does. That is the model the JPKI and text APs have always had; the visual
+//!   AP follows it.
 
 mod apdu;
 
@@ -27,6 +38,11 @@ use apdu::{Command, parse};
 pub const AID_JPKI: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
 /// Text AP (券面事項入力補助AP) DF name (ref §1).
 pub const AID_TEXT: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+/// Visual AP (券面事項確認AP) DF name (ref §1, §4.1).
+pub const AID_VISUAL: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
+
+/// Number of key references with a retry counter ([`PinId::ALL`]).
+const PINS: usize = PinId::ALL.len();
 
 /// JPKI signature key EF (ref §2.1).
 const EF_SIGN_KEY: u16 = 0x001A;
@@ -96,8 +112,8 @@ pub struct VirtualCard {
     df: Option<Ap>,
     /// Current EF within `df`.
     ef: Option<Ef>,
-    verified: [bool; 3],
-    remaining: [u8; 3],
+    verified: [bool; PINS],
+    remaining: [u8; PINS],
     /// Next APDU answers 6F00 (armed by power-on when the fault is set).
     fresh_power_on: bool,
     /// Data + SW left for GET RESPONSE (fault `chain_61xx`).
@@ -118,7 +134,7 @@ impl VirtualCard {
             faults,
             df: None,
             ef: None,
-            verified: [false; 3],
+            verified: [false; PINS],
             remaining,
             fresh_power_on: false,
             pending: None,
@@ -171,7 +187,7 @@ impl VirtualCard {
         self.df = None;
         self.ef = None;
         self.pending = None;
-        self.verified = [false; 3];
+        self.verified = [false; PINS];
     }
 
     /// Current faults.
@@ -363,6 +379,7 @@ impl VirtualCard {
         match ap {
             Ap::Jpki => self.persona.jpki_ap,
             Ap::Text => self.persona.text_ap,
+            Ap::Visual => self.persona.visual_ap,
         }
     }
 
@@ -375,6 +392,9 @@ impl VirtualCard {
             (Ap::Jpki, 0x001B) => Some(Ef::Pin(PinId::Sign)),
             (Ap::Jpki, 0x0018) => Some(Ef::Pin(PinId::Auth)),
             (Ap::Text, 0x0011) => Some(Ef::Pin(PinId::Text)),
+            (Ap::Visual, 0x0011) => Some(Ef::Pin(PinId::Birth)),
+            (Ap::Visual, 0x0012) => Some(Ef::Pin(PinId::CodeB)),
+            (Ap::Visual, 0x0013) => Some(Ef::Pin(PinId::CodeA)),
             (Ap::Jpki, EF_SIGN_KEY) if self.persona.sign_key.is_some() => {
                 Some(Ef::Key(PinId::Sign))
             }
@@ -397,6 +417,8 @@ impl VirtualCard {
                     Ap::Jpki
                 } else if cmd.data == AID_TEXT {
                     Ap::Text
+                } else if cmd.data == AID_VISUAL {
+                    Ap::Visual
                 } else {
                     return status(sw::NOT_FOUND);
                 };
@@ -481,9 +503,7 @@ impl VirtualCard {
         let (Ef::Binary(fid), Some(ap)) = (ef, self.df) else {
             return status(sw::INCOMPATIBLE_FILE);
         };
-        if let Some(pin) = self.read_condition(ap, fid)
-            && !self.is_verified(pin)
-        {
+        if !self.may_read(ap, fid) {
             return status(sw::SECURITY);
         }
         let Some(content) = self.persona.file(ap, fid) else {
@@ -503,13 +523,17 @@ impl VirtualCard {
         with_data(out, sw::OK)
     }
 
-    /// The PIN a READ BINARY of `fid` needs (ref §2.1, §3.1, §13.1).
-    fn read_condition(&self, ap: Ap, fid: u16) -> Option<PinId> {
+    /// Whether the security state allows a READ BINARY of `fid` (ref §2.1, §3.1, §4.1, §13.1).
+    fn may_read(&self, ap: Ap, fid: u16) -> bool {
+        let any = |pins: &[PinId]| pins.iter().any(|p| self.is_verified(*p));
         match (ap, fid) {
-            (Ap::Jpki, 0x0001) => Some(PinId::Sign),
-            (Ap::Jpki, 0x000A) if self.persona.auth_cert_requires_pin => Some(PinId::Auth),
-            (Ap::Text, 0x0001..=0x0003) => Some(PinId::Text),
-            _ => None,
+            (Ap::Jpki, 0x0001) => any(&[PinId::Sign]),
+            (Ap::Jpki, 0x000A) if self.persona.auth_cert_requires_pin => any(&[PinId::Auth]),
+            (Ap::Text, 0x0001..=0x0003) => any(&[PinId::Text]),
+            (Ap::Visual, 0x0001) => any(&[PinId::Birth]),
+            (Ap::Visual, 0x0002..=0x0004 | 0x0006) => any(&[PinId::CodeB, PinId::CodeA]),
+            (Ap::Visual, 0x0005) => any(&[PinId::CodeA]),
+            _ => true,
         }
     }
 
@@ -578,6 +602,9 @@ impl VirtualCard {
         if cmd.p2 == 0x00 && self.df == Some(Ap::Text) {
             return self.sign_text_ap(cmd);
         }
+        if cmd.p2 == 0x00 && self.df == Some(Ap::Visual) {
+            return self.sign_visual_ap(cmd);
+        }
         let which = match cmd.p2 {
             0x80 => match self.ef {
                 Some(Ef::Key(k)) => k,
@@ -622,16 +649,29 @@ impl VirtualCard {
     /// 券面 AP card-key signature `80 2A 00 00 Lc <DigestInfo> 00` in the text AP: the AP's own
     /// key, no credential (ref §6.7, soltia48 `TextAp::sign`); PKCS#1 v1.5 over the given bytes.
     fn sign_text_ap(&self, cmd: &Command<'_>) -> Vec<u8> {
-        let Some(key) = self.persona.textap_key.as_ref() else {
-            return status(sw::DATA_NOT_FOUND);
-        };
-        if cmd.data.is_empty() || cmd.data.len() > key.size().saturating_sub(11) {
-            return status(sw::WRONG_LENGTH);
-        }
-        match key.sign(Pkcs1v15Sign::new_unprefixed(), cmd.data) {
-            Ok(sig) => with_data(sig, sw::OK),
-            Err(_) => status(sw::NO_DIAG),
-        }
+        sign_without_credential(self.persona.textap_key.as_ref(), cmd)
+    }
+
+    /// 券面 AP card-key signature `80 2A 00 00 Lc <DigestInfo> 00` in the visual AP: the card
+    /// key, whose public half is EF 0002 DF24, no credential (ref §4.1, §6.7, soltia48
+    /// `SurfaceAp::sign`); PKCS#1 v1.5 over exactly the given bytes.
+    fn sign_visual_ap(&self, cmd: &Command<'_>) -> Vec<u8> {
+        sign_without_credential(self.persona.card_key.as_ref(), cmd)
+    }
+}
+
+/// `80 2A 00 00` of the 券面 APs: `6A88` without a key, `6700` for no data or more than k − 11
+/// bytes, else the PKCS#1 v1.5 signature of exactly the given bytes.
+fn sign_without_credential(key: Option<&rsa::RsaPrivateKey>, cmd: &Command<'_>) -> Vec<u8> {
+    let Some(key) = key else {
+        return status(sw::DATA_NOT_FOUND);
+    };
+    if cmd.data.is_empty() || cmd.data.len() > key.size().saturating_sub(11) {
+        return status(sw::WRONG_LENGTH);
+    }
+    match key.sign(Pkcs1v15Sign::new_unprefixed(), cmd.data) {
+        Ok(sig) => with_data(sig, sw::OK),
+        Err(_) => status(sw::NO_DIAG),
     }
 }
 

@@ -20,7 +20,8 @@ use zeroize::Zeroizing;
 /// historical bytes; the only JPKI ATR in OpenSC's table.
 pub const DEFAULT_ATR: [u8; 9] = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
 
-/// The three PINs the virtual card knows (jpki-protocol.md §7).
+/// The PINs (key references) the virtual card knows (jpki-protocol.md §7). The discriminants
+/// are the indices of [`Persona::pins`]: new variants are only ever appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PinId {
     /// 署名用パスワード, JPKI AP EF `001B` (6–16 characters, 5 tries).
@@ -29,11 +30,24 @@ pub enum PinId {
     Auth,
     /// 券面事項入力補助用暗証番号, text AP EF `0011` (4 digits, 3 tries).
     Text,
+    /// 生年月日 key of the visual AP, EF `0011` (`YYMMDD`, Japanese-era year; opens EF 0001).
+    Birth,
+    /// 照合番号B of the visual AP, EF `0012` (14 digits; opens EF 0002, 0003, 0004, 0006).
+    CodeB,
+    /// 照合番号A of the visual AP, EF `0013` (the 12-digit My Number; also opens EF 0005).
+    CodeA,
 }
 
 impl PinId {
     /// All PINs, in index order.
-    pub const ALL: [PinId; 3] = [PinId::Sign, PinId::Auth, PinId::Text];
+    pub const ALL: [PinId; 6] = [
+        PinId::Sign,
+        PinId::Auth,
+        PinId::Text,
+        PinId::Birth,
+        PinId::CodeB,
+        PinId::CodeA,
+    ];
 
     /// Index into per-PIN arrays.
     pub(crate) fn index(self) -> usize {
@@ -41,18 +55,47 @@ impl PinId {
             PinId::Sign => 0,
             PinId::Auth => 1,
             PinId::Text => 2,
+            PinId::Birth => 3,
+            PinId::CodeB => 4,
+            PinId::CodeA => 5,
         }
     }
 
-    /// The PIN EF's file ID inside its AP.
+    /// The PIN EF's file ID inside its AP ([`PinId::ap`]).
     pub fn ef(self) -> u16 {
         match self {
             PinId::Sign => 0x001B,
             PinId::Auth => 0x0018,
-            PinId::Text => 0x0011,
+            PinId::Text | PinId::Birth => 0x0011,
+            PinId::CodeB => 0x0012,
+            PinId::CodeA => 0x0013,
+        }
+    }
+
+    /// The AP the PIN lives in.
+    pub fn ap(self) -> Ap {
+        match self {
+            PinId::Sign | PinId::Auth => Ap::Jpki,
+            PinId::Text => Ap::Text,
+            PinId::Birth | PinId::CodeB | PinId::CodeA => Ap::Visual,
+        }
+    }
+
+    /// The table name in `persona.toml` (`[pins.<name>]`).
+    pub fn toml_name(self) -> &'static str {
+        match self {
+            PinId::Sign => "sign",
+            PinId::Auth => "auth",
+            PinId::Text => "text",
+            PinId::Birth => "birth",
+            PinId::CodeB => "code_b",
+            PinId::CodeA => "code_a",
         }
     }
 }
+
+/// Tries of the visual AP's three keys when `persona.toml` does not say (PERSONAS.md).
+pub const VISUAL_TRIES: u8 = 10;
 
 /// One PIN's reference value and retry counter as loaded from `[pins.*]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -89,6 +132,11 @@ impl PinConfig {
         match pin {
             PinId::Sign => PinConfig::new("TESTPW1", 5),
             PinId::Auth | PinId::Text => PinConfig::new("1234", 3),
+            // The visual AP's counters are not published (jpki-protocol.md §7); PERSONAS.md
+            // explains the choice of 10.
+            PinId::Birth => PinConfig::new("000101", VISUAL_TRIES),
+            PinId::CodeB => PinConfig::new("00010120350000", VISUAL_TRIES),
+            PinId::CodeA => PinConfig::new("000000000000", VISUAL_TRIES),
         }
     }
 }
@@ -142,6 +190,17 @@ pub struct Expect {
     pub auth_issuer: Option<String>,
     /// The digits of text EF 0001 (synthetic).
     pub my_number: Option<String>,
+    /// Text AP integrity as `MatchAttributes` reports it with the test PKI's `card_ca/`
+    /// configured: `verified | unverifiable` (only on personas with a text AP).
+    pub integrity: Option<String>,
+    /// Outcome of `CheckAuthenticity` with the right 照合番号B and `card_ca/` configured:
+    /// `genuine | card-face-mismatch | cv-untrusted | challenge-failed` (only with a visual AP).
+    pub authenticity: Option<String>,
+    /// The signing key (EF 001A) belongs to the signing certificate (EF 0001); only on
+    /// personas with a signing certificate.
+    pub key_matches_certificate: Option<bool>,
+    /// Card expiry (visual EF 0002 DF29) as an ISO date, only with a visual AP.
+    pub expiry: Option<String>,
     /// Any other key.
     #[serde(flatten)]
     pub other: BTreeMap<String, toml::Value>,
@@ -154,6 +213,8 @@ pub enum Ap {
     Jpki,
     /// 券面事項入力補助AP, `D3921000310001010408` (directory `text/`).
     Text,
+    /// 券面事項確認AP, `D3921000310001010402` (directory `visual/`).
+    Visual,
 }
 
 impl Ap {
@@ -162,6 +223,7 @@ impl Ap {
         match self {
             Ap::Jpki => "jpki",
             Ap::Text => "text",
+            Ap::Visual => "visual",
         }
     }
 }
@@ -223,6 +285,9 @@ struct PinsToml {
     sign: Option<PinToml>,
     auth: Option<PinToml>,
     text: Option<PinToml>,
+    birth: Option<PinToml>,
+    code_b: Option<PinToml>,
+    code_a: Option<PinToml>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +297,7 @@ struct PersonaToml {
     atr: Option<String>,
     jpki_ap: Option<bool>,
     text_ap: Option<bool>,
+    visual_ap: Option<bool>,
     sfi: Option<bool>,
     extended: Option<bool>,
     auth_cert_requires_pin: Option<bool>,
@@ -256,14 +322,16 @@ pub struct Persona {
     pub jpki_ap: bool,
     /// Text AP present (`text_ap`).
     pub text_ap: bool,
+    /// Visual AP present (`visual_ap`; default: whether `visual/` exists).
+    pub visual_ap: bool,
     /// SFI forms of READ BINARY / VERIFY / SIGN supported (`sfi`).
     pub sfi: bool,
     /// Extended-length APDUs supported (`extended`).
     pub extended: bool,
     /// EF 000A needs VERIFY 0018 first (the Android token, jpki-protocol.md §13.1).
     pub auth_cert_requires_pin: bool,
-    /// PINs indexed by [`PinId`] order (sign, auth, text).
-    pub pins: [PinConfig; 3],
+    /// PINs indexed by [`PinId`] order (sign, auth, text, birth, code B, code A).
+    pub pins: [PinConfig; 6],
     /// `[expect]`.
     pub expect: Expect,
     /// `[faults]`.
@@ -272,12 +340,17 @@ pub struct Persona {
     pub jpki_files: BTreeMap<u16, Vec<u8>>,
     /// Transparent EFs of the text AP, by file ID.
     pub text_files: BTreeMap<u16, Vec<u8>>,
+    /// Transparent EFs of the visual AP, by file ID.
+    pub visual_files: BTreeMap<u16, Vec<u8>>,
     /// JPKI signing key (EF 001A), if `keys/sign.pk8.der` exists.
     pub sign_key: Option<RsaPrivateKey>,
     /// JPKI authentication key (EF 0017), if `keys/auth.pk8.der` exists.
     pub auth_key: Option<RsaPrivateKey>,
     /// The text AP's own key (`80 2A 00 00` in the text AP), if `keys/textap.pk8.der` exists.
     pub textap_key: Option<RsaPrivateKey>,
+    /// The card key of the visual AP (public half in EF 0002 DF24; `80 2A 00 00` in the visual
+    /// AP), if `keys/card.pk8.der` exists.
+    pub card_key: Option<RsaPrivateKey>,
 }
 
 impl fmt::Debug for Persona {
@@ -288,6 +361,7 @@ impl fmt::Debug for Persona {
             .field("atr", &hex::encode_upper(&self.atr))
             .field("jpki_ap", &self.jpki_ap)
             .field("text_ap", &self.text_ap)
+            .field("visual_ap", &self.visual_ap)
             .field("sfi", &self.sfi)
             .field("extended", &self.extended)
             .field("auth_cert_requires_pin", &self.auth_cert_requires_pin)
@@ -295,9 +369,14 @@ impl fmt::Debug for Persona {
             .field("faults", &self.faults)
             .field("jpki_files", &self.jpki_files.keys().collect::<Vec<_>>())
             .field("text_files", &self.text_files.keys().collect::<Vec<_>>())
+            .field(
+                "visual_files",
+                &self.visual_files.keys().collect::<Vec<_>>(),
+            )
             .field("sign_key", &self.sign_key.is_some())
             .field("auth_key", &self.auth_key.is_some())
             .field("textap_key", &self.textap_key.is_some())
+            .field("card_key", &self.card_key.is_some())
             .finish()
     }
 }
@@ -402,6 +481,9 @@ impl Persona {
             pin_from(t.pins.sign, PinId::Sign, &toml_path)?,
             pin_from(t.pins.auth, PinId::Auth, &toml_path)?,
             pin_from(t.pins.text, PinId::Text, &toml_path)?,
+            pin_from(t.pins.birth, PinId::Birth, &toml_path)?,
+            pin_from(t.pins.code_b, PinId::CodeB, &toml_path)?,
+            pin_from(t.pins.code_a, PinId::CodeA, &toml_path)?,
         ];
         for name in &t.faults.corrupt {
             if parse_file_name(name).is_none() {
@@ -417,6 +499,7 @@ impl Persona {
             atr,
             jpki_ap: t.jpki_ap.unwrap_or(true),
             text_ap: t.text_ap.unwrap_or(true),
+            visual_ap: t.visual_ap.unwrap_or_else(|| dir.join("visual").is_dir()),
             sfi: t.sfi.unwrap_or(true),
             extended: t.extended.unwrap_or(true),
             auth_cert_requires_pin: t.auth_cert_requires_pin.unwrap_or(false),
@@ -425,9 +508,11 @@ impl Persona {
             faults: t.faults,
             jpki_files: load_files(&dir.join("jpki"))?,
             text_files: load_files(&dir.join("text"))?,
+            visual_files: load_files(&dir.join("visual"))?,
             sign_key: load_key(&dir.join("keys").join("sign.pk8.der"))?,
             auth_key: load_key(&dir.join("keys").join("auth.pk8.der"))?,
             textap_key: load_key(&dir.join("keys").join("textap.pk8.der"))?,
+            card_key: load_key(&dir.join("keys").join("card.pk8.der"))?,
         })
     }
 
@@ -449,17 +534,20 @@ impl Persona {
         match ap {
             Ap::Jpki => self.jpki_files.get(&fid),
             Ap::Text => self.text_files.get(&fid),
+            Ap::Visual => self.visual_files.get(&fid),
         }
         .map(Vec::as_slice)
     }
 }
 
-/// Parses a card file name as used in `faults.corrupt`: `"jpki/000A"` (also `"jpki/000a.bin"`).
+/// Parses a card file name as used in `faults.corrupt`: `"jpki/000A"` (also `"jpki/000a.bin"`,
+/// `"text/0002"`, `"visual/0002"`).
 pub fn parse_file_name(name: &str) -> Option<(Ap, u16)> {
     let (ap, file) = name.split_once('/')?;
     let ap = match ap {
         "jpki" => Ap::Jpki,
         "text" => Ap::Text,
+        "visual" => Ap::Visual,
         _ => return None,
     };
     let file = file.strip_suffix(".bin").unwrap_or(file);

@@ -1,18 +1,22 @@
-//! Synthetic test PKI and persona generator: JPKI-shaped roots and certificates, CRLs, the raw
-//! card files of the JPKI and text APs, and the persona directories built from them.
+//! Synthetic test PKI and persona generator: JPKI-shaped roots and certificates, CRLs, the card
+//! CA keys of the 券面 APs, the raw card files of the JPKI, text and visual APs, and the persona
+//! directories built from them.
 //!
 //! Everything is deterministic: keys come from fixed labels, dates are fixed, no clock is read.
 //! `gen-personas` writes [`generate`]'s output; tests compare it with the committed tree.
 
+pub mod cardca;
 pub mod cardfiles;
 pub mod crl;
 pub mod holder;
+pub mod images;
 pub mod keys;
 pub mod names;
 pub mod persona_toml;
 pub mod personas;
 pub mod pki;
 pub mod tree;
+pub mod visual;
 pub mod x509;
 
 use std::collections::BTreeMap;
@@ -56,6 +60,12 @@ pub enum TestPkiError {
     /// Signing failed.
     #[error("signing")]
     Sign(#[from] rsa::signature::Error),
+    /// A raw PKCS#1 v1.5 signature failed.
+    #[error("signing a DigestInfo")]
+    RawSign(#[source] rsa::Error),
+    /// A card key id is not 7 digits + 3 digits.
+    #[error("bad card key id {0:?}")]
+    KeyId(String),
     /// The key cannot sign with this algorithm.
     #[error("key type does not match {0:?}")]
     AlgMismatch(SigAlg),

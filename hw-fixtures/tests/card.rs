@@ -12,6 +12,7 @@ use rsa::traits::PublicKeyParts;
 
 const SEL_JPKI: &str = "00A4040C0AD392F000260100000001";
 const SEL_TEXT: &str = "00A4040C0AD3921000310001010408";
+const SEL_VISUAL: &str = "00A4040C0AD3921000310001010402";
 
 fn sel_ef(card: &mut VirtualCard, fid: &str) -> String {
     sw(card, &format!("00A4020C02{fid}"))
@@ -619,12 +620,20 @@ proptest! {
              prop_oneof![Just(0xA4u8), Just(0xB0), Just(0x20), Just(0x2A), Just(0xC0), any::<u8>()],
              any::<u8>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..20))
                 .prop_map(|(a, b, c, d, t)| [vec![a, b, c, d], t].concat()),
+            // The visual AP: its SELECT, VERIFY 91/92/93, SFI READs, the 80 2A 00 00 signature.
+            Just(h(SEL_VISUAL)),
+            (prop_oneof![Just([0x00u8, 0x20, 0x00]), Just([0x00, 0xB0, 0x82]),
+                         Just([0x00, 0xB0, 0x85]), Just([0x80, 0x2A, 0x00])],
+             prop_oneof![Just(0x91u8), Just(0x92), Just(0x93), Just(0x00), any::<u8>()],
+             proptest::collection::vec(any::<u8>(), 0..270))
+                .prop_map(|(head, p2, t)| [head.to_vec(), vec![p2], t].concat()),
         ], 1..20),
         chain in 0usize..300,
         verified in any::<bool>(),
         sfi in any::<bool>(),
         extended in any::<bool>(),
-        text in any::<bool>())
+        ap in 0u8..3,
+        visual in any::<bool>())
     {
         thread_local! {
             static BASE: Persona = {
@@ -637,9 +646,14 @@ proptest! {
             let mut p = p.clone();
             p.sfi = sfi;
             p.extended = extended;
+            p.visual_ap = visual;
             VirtualCard::new(p)
         });
         if verified {
+            sw(&mut c, SEL_VISUAL);
+            sw(&mut c, &format!("00200091{}", pin_hex(BIRTH_KEY)));
+            sw(&mut c, &format!("00200092{}", pin_hex(CODE_B)));
+            sw(&mut c, &format!("00200093{}", pin_hex(CODE_A)));
             sw(&mut c, SEL_TEXT);
             sel_ef(&mut c, "0011");
             sw(&mut c, &format!("00200080{}", pin_hex("1234")));
@@ -650,8 +664,12 @@ proptest! {
             sw(&mut c, &format!("00200080{}", pin_hex("1234")));
         }
         c.faults_mut().chain_61xx = chain;
-        c.faults_mut().corrupt = vec!["jpki/000A".into(), "text/0001".into()];
-        sw(&mut c, if text { SEL_TEXT } else { SEL_JPKI });
+        c.faults_mut().corrupt = vec![
+            "jpki/000A".into(),
+            "text/0001".into(),
+            "visual/0002".into(),
+        ];
+        sw(&mut c, [SEL_JPKI, SEL_TEXT, SEL_VISUAL][usize::from(ap)]);
         for a in &apdus {
             let r = c.execute(a);
             prop_assert!(r.len() >= 2);

@@ -13,6 +13,32 @@ use rsa::pkcs8::EncodePrivateKey;
 
 pub const JPKI_AID: &str = "D392F000260100000001";
 pub const TEXT_AID: &str = "D3921000310001010408";
+pub const VISUAL_AID: &str = "D3921000310001010402";
+
+/// The visual AP's key values of the temp persona (those of the J-LIS test card myna-card
+/// documents: born 1980-02-17 = 昭和55, expiry 2035, security code 2285; 照合番号A = the
+/// temp persona's text EF 0001 digits).
+pub const BIRTH_KEY: &str = "550217";
+pub const CODE_B: &str = "55021720352285";
+pub const CODE_A: &str = "123456789018";
+
+/// The visual AP's files of the temp persona: tiny stand-ins, distinct per EF.
+pub fn visual_file(fid: u16) -> Vec<u8> {
+    match fid {
+        1 => [vec![0xFF, 0x10, 0x03, 0xDF, 0x11, 0x00], vec![0xFF; 4]].concat(),
+        2 => {
+            // Longer than 256 bytes, as real card-face files are.
+            let mut v = vec![0xFF, 0x20, 0x82, 0x01, 0x2C];
+            v.extend((0..300u16).map(|i| (i % 251) as u8 ^ 0x20));
+            v.extend([0xFF; 40]);
+            v
+        }
+        3 => vec![0xFF, 0x30, 0x02, 0xDF, 0x31],
+        4 => vec![0x7F, 0x21, 0x02, 0x5F, 0x4E],
+        5 => vec![0xFF, 0x40, 0x02, 0xDF, 0x41],
+        _ => vec![0xFF; 16],
+    }
+}
 
 /// Two RSA-2048 keys (sign, auth) from a seeded RNG, generated once per test binary.
 pub fn keys() -> &'static (RsaPrivateKey, RsaPrivateKey) {
@@ -22,6 +48,15 @@ pub fn keys() -> &'static (RsaPrivateKey, RsaPrivateKey) {
         let sign = RsaPrivateKey::new(&mut rng, 2048).unwrap();
         let auth = RsaPrivateKey::new(&mut rng, 2048).unwrap();
         (sign, auth)
+    })
+}
+
+/// The visual AP's card key of the temp persona (`keys/card.pk8.der`).
+pub fn card_key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut rng = ChaCha20Rng::seed_from_u64(0x5649_5355);
+        RsaPrivateKey::new(&mut rng, 2048).unwrap()
     })
 }
 
@@ -76,6 +111,8 @@ pub struct Opts<'a> {
     pub toml_extra: &'a str,
     pub sign_cert: bool,
     pub keys: bool,
+    /// Write `visual/` and `keys/card.pk8.der` (the visual AP).
+    pub visual: bool,
 }
 
 impl Default for Opts<'_> {
@@ -84,6 +121,7 @@ impl Default for Opts<'_> {
             toml_extra: "",
             sign_cert: true,
             keys: true,
+            visual: true,
         }
     }
 }
@@ -121,8 +159,22 @@ pub fn write_persona(dir: &Path, o: &Opts<'_>) {
         w("keys/sign.pk8.der", s.to_pkcs8_der().unwrap().as_bytes());
         w("keys/auth.pk8.der", a.to_pkcs8_der().unwrap().as_bytes());
     }
+    if o.visual {
+        fs::create_dir_all(dir.join("visual")).unwrap();
+        for fid in 1..=6u16 {
+            w(&format!("visual/{fid:04X}.bin"), &visual_file(fid));
+        }
+        if o.keys {
+            w(
+                "keys/card.pk8.der",
+                card_key().to_pkcs8_der().unwrap().as_bytes(),
+            );
+        }
+    }
     let toml = format!(
-        "description = \"test persona\"\n{}\n[pins.sign]\nvalue = \"TESTPW1\"\nremaining = 5\nmax = 5\n",
+        "description = \"test persona\"\n{}\n[pins.sign]\nvalue = \"TESTPW1\"\nremaining = 5\nmax = 5\n\
+         [pins.birth]\nvalue = \"{BIRTH_KEY}\"\n[pins.code_b]\nvalue = \"{CODE_B}\"\n\
+         [pins.code_a]\nvalue = \"{CODE_A}\"\n",
         o.toml_extra
     );
     w("persona.toml", toml.as_bytes());

@@ -121,6 +121,9 @@ const SEL_JPKI: &[u8] = &[
 const SEL_TEXT: &[u8] = &[
     0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08,
 ];
+const SEL_VISUAL: &[u8] = &[
+    0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02,
+];
 
 #[test]
 fn every_persona_behaves_as_described() {
@@ -213,9 +216,15 @@ fn every_persona_behaves_as_described() {
             assert_eq!(sw, 0x9000, "{name}");
             let (sig, sw) = sign(&mut card, 0x1A, sfi, &di);
             assert_eq!((sig.len(), sw), (256, 0x9000), "{name}");
-            cert_key(&sign_cert)
+            // `forged` carries another persona's certificate: its key cannot match.
+            let matches = cert_key(&sign_cert)
                 .verify(Pkcs1v15Sign::new_unprefixed(), &di, &sig)
-                .unwrap_or_else(|e| panic!("{name}: sign signature: {e}"));
+                .is_ok();
+            assert_eq!(
+                matches,
+                persona.expect.key_matches_certificate == Some(true),
+                "{name}: sign signature"
+            );
             // The corrupt fault keeps the certificate parseable but changes its key.
             let corrupt = {
                 let mut c = VirtualCard::new(persona.clone());
@@ -233,6 +242,30 @@ fn every_persona_behaves_as_described() {
                 0x6A82,
                 "{name}"
             );
+        }
+
+        // Visual AP: present with the text AP on physical cards; 照合番号B opens the face.
+        let (_, sw) = x(&mut card, SEL_VISUAL);
+        if persona.visual_ap {
+            assert_eq!(sw, 0x9000, "{name}");
+            assert_eq!(read_ef(&mut card, 0x02, sfi).1, 0x6982, "{name}");
+            assert_eq!(
+                verify_pin(&mut card, &persona, PinId::CodeB, sfi),
+                0x9000,
+                "{name}"
+            );
+            let (face, sw) = read_ef(&mut card, 0x02, sfi);
+            assert_eq!(sw, 0x9000, "{name}");
+            assert_eq!(Some(&face[..]), persona.file(Ap::Visual, 0x0002), "{name}");
+            assert_eq!(read_ef(&mut card, 0x05, sfi).1, 0x6982, "{name}");
+            let mut apdu = vec![0x80, 0x2A, 0x00, 0x00, di.len() as u8];
+            apdu.extend_from_slice(&di);
+            apdu.push(0);
+            let (sig, sw) = x(&mut card, &apdu);
+            assert_eq!((sig.len(), sw), (256, 0x9000), "{name}");
+        } else {
+            assert_eq!(sw, 0x6A82, "{name}");
+            assert!(!persona.text_ap, "{name}");
         }
 
         // Text AP.

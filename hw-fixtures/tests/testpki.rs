@@ -15,13 +15,14 @@ use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::signature::Verifier;
 use rsa::traits::PublicKeyParts;
+use rsa::{BigUint, Pkcs1v15Sign};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
-const PERSONAS: [&str; 12] = [
+const PERSONAS: [&str; 18] = [
     "ordinary",
     "moved",
     "expired",
@@ -34,6 +35,12 @@ const PERSONAS: [&str; 12] = [
     "not-jpki",
     "no-sfi",
     "no-extended",
+    "iphone",
+    "face-altered",
+    "unknown-card-ca",
+    "cloned-chip",
+    "text-self-signed",
+    "forged",
 ];
 
 fn root() -> PathBuf {
@@ -65,7 +72,7 @@ fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
     }
 }
 
-/// Full regeneration (≈20 s in debug: ~40 RSA-2048 keys) must reproduce the committed bytes,
+/// Full regeneration (≈30 s in debug: ~90 RSA-2048 keys) must reproduce the committed bytes,
 /// and nothing committed may be left over from an older generator.
 #[test]
 fn generator_reproduces_committed_files() {
@@ -371,10 +378,15 @@ fn tlv_at(data: &[u8], at: usize, tag: &[u8]) -> (usize, usize) {
     }
 }
 
+/// The public key `testpki/card_ca/` holds for a 16-byte id, if any.
+fn card_ca(id: &[u8]) -> Option<RsaPublicKey> {
+    let path = root().join(format!("testpki/card_ca/{}.pem", hex::encode_upper(id)));
+    let pem = std::fs::read_to_string(path).ok()?;
+    Some(RsaPublicKey::from_public_key_pem(&pem).unwrap())
+}
+
 #[test]
 fn text_ap_files_are_consistent() {
-    let issuer_pub =
-        RsaPublicKey::from_public_key_der(&read("testpki/textap_issuer.pub.der")).unwrap();
     for p in PERSONAS {
         let t = toml_of(p);
         if t.get("text_ap").and_then(|v| v.as_bool()) != Some(true) {
@@ -422,7 +434,8 @@ fn text_ap_files_are_consistent() {
             .verify(&ef3[5..75], &sig)
             .unwrap();
 
-        // EF 0004: CV certificate of the card key, signed by the text-AP issuer.
+        // EF 0004: CV certificate of the card key, signed by the text-AP card CA
+        // ("9000033" 08 05 "001" …), or by itself on text-self-signed.
         assert_eq!(ef4.len(), 568);
         assert_eq!(
             &ef4[..10],
@@ -434,9 +447,27 @@ fn text_ap_files_are_consistent() {
         assert_eq!(&body[41..], card_key.n().to_bytes_be().as_slice());
         assert_eq!(&ef4[307..312], &[0x5F, 0x37, 0x82, 0x01, 0x00]);
         let sig = Signature::try_from(&ef4[312..]).unwrap();
-        VerifyingKey::<Sha256>::new(issuer_pub.clone())
+        let self_signed = p == "text-self-signed";
+        let issuer = if self_signed {
+            assert_eq!(&body[..16], &body[16..32], "{p}: issuer id = its own");
+            assert!(card_ca(&body[..16]).is_none());
+            card_key.clone()
+        } else {
+            assert_eq!(&body[..16], b"9000033\x08\x05001\x00\x00\x00\x00", "{p}");
+            card_ca(&body[..16]).unwrap()
+        };
+        VerifyingKey::<Sha256>::new(issuer)
             .verify(body, &sig)
             .unwrap();
+        let want = if self_signed {
+            "unverifiable"
+        } else {
+            "verified"
+        };
+        assert_eq!(t["expect"]["integrity"].as_str(), Some(want), "{p}");
+        // The holder id: "99" + idx (3 digits) + "31", 08 05, "000", zero padding.
+        assert_eq!(&body[16..18], b"99", "{p}");
+        assert_eq!(&body[21..32], b"31\x08\x05000\x00\x00\x00\x00", "{p}");
 
         // EF 0005.
         assert_eq!(&ef5[..5], &[0xFF, 0x40, 0x82, 0x00, 0x9F]);
@@ -571,4 +602,138 @@ fn jpki_ap_files_follow_the_persona() {
     let padded = read("personas/revoked/jpki/0001.bin");
     assert_eq!(padded.len(), personas::CERT_EF_SIZE);
     assert_eq!(cardfiles::ff_pad(vec![1], Some(3)), vec![1, 0xFF, 0xFF]);
+}
+
+/// Card files of the visual AP as the generator wrote them: layout, signatures, keys, and the
+/// relations between personas (cloned-chip, face-altered, unknown-card-ca).
+#[test]
+fn visual_ap_files_are_consistent() {
+    let key_of = |v: &[u8]| -> RsaPublicKey {
+        assert_eq!(
+            &v[..9],
+            &[0x90, 0x03, 0x01, 0x00, 0x01, 0x91, 0x82, 0x01, 0x00]
+        );
+        RsaPublicKey::new(BigUint::from_bytes_be(&v[9..265]), 65537u32.into()).unwrap()
+    };
+    for p in PERSONAS {
+        let t = toml_of(p);
+        let dir = root().join(format!("personas/{p}"));
+        let visual = t["visual_ap"].as_bool().unwrap();
+        assert_eq!(visual, dir.join("visual").exists(), "{p}");
+        assert_eq!(visual, t["expect"].get("authenticity").is_some(), "{p}");
+        assert_eq!(
+            visual,
+            t["text_ap"].as_bool().unwrap(),
+            "{p}: visual AP iff text AP"
+        );
+        if !visual {
+            assert!(t.get("pins").and_then(|x| x.get("code_b")).is_none(), "{p}");
+            continue;
+        }
+        let f = |n: u8| read(&format!("personas/{p}/visual/000{n}.bin"));
+        let (ef1, ef2, ef3, ef4, ef5, ef6) = (f(1), f(2), f(3), f(4), f(5), f(6));
+        // EF 0002: outer 82 form, DF21 table, FF filler to 2048 bytes.
+        assert_eq!(ef2.len(), 2048);
+        let (value, len) = tlv_at(&ef2, 0, &[0xFF, 0x20]);
+        assert_eq!(value, 5);
+        assert!(ef2[value + len..].iter().all(|&b| b == 0xFF));
+        assert_eq!(&ef2[5..8], &[0xDF, 0x21, 0x12]);
+        let mut at = 26;
+        let mut objs = Vec::new();
+        for i in 0..9usize {
+            let o = usize::from(u16::from_be_bytes([ef2[8 + 2 * i], ef2[9 + 2 * i]]));
+            assert_eq!(o, at, "{p}: DF{:02X}", 0x22 + i);
+            let (v, n) = tlv_at(&ef2, o, &[0xDF, 0x22 + i as u8]);
+            objs.push((&ef2[o..v + n], &ef2[v..v + n]));
+            at = v + n;
+        }
+        assert_eq!(at, value + len);
+        // EF 0004 certifies the AP key that signs the records; its issuer is the visual card CA.
+        let cert_body = &ef4[10..307];
+        let ap_key = key_of(&cert_body[32..]);
+        let ca = match p {
+            "unknown-card-ca" => {
+                assert!(card_ca(&cert_body[..16]).is_none());
+                let file = format!(
+                    "testpki/card_ca_unconfigured/{}.pem",
+                    hex::encode_upper(&cert_body[..16])
+                );
+                RsaPublicKey::from_public_key_pem(&String::from_utf8(read(&file)).unwrap()).unwrap()
+            }
+            _ => {
+                assert_eq!(
+                    &cert_body[..16],
+                    b"9000023\x08\x05001\x00\x00\x00\x00",
+                    "{p}"
+                );
+                card_ca(&cert_body[..16]).unwrap()
+            }
+        };
+        let sig = Signature::try_from(&ef4[312..]).unwrap();
+        VerifyingKey::<Sha256>::new(ca)
+            .verify(cert_body, &sig)
+            .unwrap();
+        // DF28: the three-digest DigestInfo.
+        let mut di = hex::decode("3071300D060960864801650304020105000460").unwrap();
+        di.extend(Sha256::digest([objs[0].0, objs[1].0, objs[2].0].concat()));
+        di.extend(Sha256::digest([objs[3].0, objs[4].0].concat()));
+        di.extend(Sha256::digest(objs[5].0));
+        let face_ok = ap_key
+            .verify(Pkcs1v15Sign::new_unprefixed(), &di, objs[6].1)
+            .is_ok();
+        assert_eq!(face_ok, p != "face-altered", "{p}");
+        // Keys next to the files: the card key is DF24's, the AP key EF 0004's (none for the
+        // cloned chip, which has neither the source's AP key nor its card key).
+        let card_key =
+            RsaPrivateKey::from_pkcs8_der(&read(&format!("personas/{p}/keys/card.pk8.der")))
+                .unwrap()
+                .to_public_key();
+        assert_eq!(card_key == key_of(objs[2].1), p != "cloned-chip", "{p}");
+        let ap_file = dir.join("keys/visualap.pk8.der");
+        assert_eq!(ap_file.exists(), p != "cloned-chip", "{p}");
+        if ap_file.exists() {
+            let k = RsaPrivateKey::from_pkcs8_der(&std::fs::read(ap_file).unwrap()).unwrap();
+            assert_eq!(k.to_public_key(), ap_key, "{p}");
+        }
+        // EF 0001, 0003, 0005, 0006.
+        assert_eq!(ef1.len(), 547);
+        assert_eq!(
+            &ef1[5..15],
+            &[&[0xDF, 0x11, 0x08][..], objs[0].1].concat()[..10]
+        );
+        assert_eq!(ef3.len(), 320);
+        assert_eq!(&ef3[5..12], &[0xDF, 0x31, 0x04, 0x06, 0x03, 0x0E, 0x01]);
+        assert_eq!(&ef5[..2], &[0xFF, 0x40]);
+        assert_eq!(ef6, vec![0xFF; 16]);
+        // The face prints what 照合番号B is made of.
+        let code_b = t["pins"]["code_b"]["value"].as_str().unwrap();
+        let birth = t["pins"]["birth"]["value"].as_str().unwrap();
+        assert_eq!(&code_b[..6], birth, "{p}");
+        assert_eq!(&code_b.as_bytes()[6..10], &objs[7].1[..4], "{p}");
+        for k in ["birth", "code_b", "code_a"] {
+            assert_eq!(t["pins"][k]["max"].as_integer(), Some(10), "{p}");
+        }
+    }
+    // The cloned chip carries ordinary's visual files byte for byte.
+    for n in 1..=6 {
+        let rel = |who: &str| format!("personas/{who}/visual/000{n}.bin");
+        assert_eq!(
+            read(&rel("cloned-chip")),
+            read(&rel("ordinary")),
+            "EF 000{n}"
+        );
+    }
+    assert_eq!(
+        toml_of("cloned-chip")["pins"]["code_b"],
+        toml_of("ordinary")["pins"]["code_b"]
+    );
+    // forged: ordinary's signing certificate, its own key.
+    assert_eq!(
+        read("personas/forged/jpki/0001.bin"),
+        read("personas/ordinary/jpki/0001.bin")
+    );
+    assert_ne!(
+        read("personas/forged/keys/sign.pk8.der"),
+        read("personas/ordinary/keys/sign.pk8.der")
+    );
 }

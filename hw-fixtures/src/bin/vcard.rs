@@ -47,7 +47,7 @@ struct Args {
     /// Answers longer than N bytes come as 61xx + GET RESPONSE (overrides the persona).
     #[arg(long)]
     chain_61xx: Option<usize>,
-    /// Corrupt this card file, e.g. jpki/000A (repeatable; adds to the persona's list).
+    /// Corrupt this card file, e.g. jpki/000A or visual/0002 (repeatable; adds to the persona's list).
     #[arg(long)]
     corrupt: Vec<String>,
     /// Exit when vpcd closes the connection instead of waiting for it to come back.
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     };
     for name in &args.corrupt {
         if jpki_vcard::persona::parse_file_name(name).is_none() {
-            eprintln!("vcard: --corrupt {name:?}: expected e.g. jpki/000A");
+            eprintln!("vcard: --corrupt {name:?}: expected e.g. jpki/000A, text/0002, visual/0002");
             return ExitCode::from(2);
         }
     }

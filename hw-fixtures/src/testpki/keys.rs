@@ -138,6 +138,17 @@ impl TestKey {
         Ok(doc.as_bytes().to_vec())
     }
 
+    /// RSA PKCS#1 v1.5 signature of exactly `payload` (no DigestInfo added): what the card's
+    /// `80 2A P1=00` does, and how the card-face DF28 is signed.
+    pub fn sign_pkcs1_raw(&self, payload: &[u8]) -> Result<Vec<u8>, TestPkiError> {
+        match self {
+            TestKey::Rsa(k) => k
+                .sign(rsa::Pkcs1v15Sign::new_unprefixed(), payload)
+                .map_err(TestPkiError::RawSign),
+            _ => Err(TestPkiError::AlgMismatch(SigAlg::RsaSha256)),
+        }
+    }
+
     /// Signs `msg` with `alg`; the key type must match the algorithm family.
     pub fn sign(&self, alg: SigAlg, msg: &[u8]) -> Result<Vec<u8>, TestPkiError> {
         use rsa::pkcs1v15::SigningKey;

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::TestPkiError;
 use super::cardfiles::TokenLabel;
-use super::personas::{EXPECT_AT, SignState, Spec, my_number};
+use super::personas::{EXPECT_AT, SignState, Spec, TextCv, Visual, my_number, visual_codes};
 
 fn card_kind(spec: &Spec) -> &'static str {
     if !spec.jpki_ap {
@@ -31,6 +31,7 @@ pub fn render(spec: &Spec) -> Result<String, TestPkiError> {
     }
     let _ = writeln!(t, "jpki_ap = {}", b(spec.jpki_ap));
     let _ = writeln!(t, "text_ap = {}", b(spec.text_ap));
+    let _ = writeln!(t, "visual_ap = {}", b(spec.visual != Visual::Absent));
     let _ = writeln!(t, "sfi = {}", b(spec.sfi));
     let _ = writeln!(t, "extended = {}", b(spec.extended));
     let _ = writeln!(
@@ -52,6 +53,20 @@ pub fn render(spec: &Spec) -> Result<String, TestPkiError> {
     }
     if spec.text_ap {
         let _ = writeln!(t, "\n[pins.text]\nvalue = \"1234\"\nremaining = 3\nmax = 3");
+    }
+    let codes = visual_codes(spec)?;
+    if let Some(c) = &codes {
+        let tries = crate::persona::VISUAL_TRIES;
+        for (name, value) in [
+            ("birth", &c.birth),
+            ("code_b", &c.code_b),
+            ("code_a", &c.code_a),
+        ] {
+            let _ = writeln!(
+                t,
+                "\n[pins.{name}]\nvalue = {value:?}\nremaining = {tries}\nmax = {tries}"
+            );
+        }
     }
     let _ = writeln!(t, "\n[expect]");
     let _ = writeln!(t, "card_kind = {:?}", card_kind(spec));
@@ -75,12 +90,29 @@ pub fn render(spec: &Spec) -> Result<String, TestPkiError> {
         if s.state == SignState::Revoked {
             let _ = writeln!(t, "revocation_reason = \"affiliationChanged\"");
         }
+        let matches = spec.sign_copied_from.is_none();
+        let _ = writeln!(t, "key_matches_certificate = {}", b(matches));
     }
     if spec.jpki_ap {
         let _ = writeln!(t, "auth_issuer = {:?}", spec.auth_gen.stem());
     }
     if spec.text_ap {
         let _ = writeln!(t, "my_number = {:?}", my_number(spec.idx)?);
+        let integrity = match spec.text_cv {
+            TextCv::CardCa => "verified",
+            TextCv::SelfSigned => "unverifiable",
+        };
+        let _ = writeln!(t, "integrity = {integrity:?}");
+    }
+    if let Some(c) = &codes {
+        let authenticity = match spec.visual {
+            Visual::FaceAltered => "card-face-mismatch",
+            Visual::UnconfiguredCa => "cv-untrusted",
+            Visual::ClonedFrom(_) => "challenge-failed",
+            Visual::Genuine | Visual::Absent => "genuine",
+        };
+        let _ = writeln!(t, "authenticity = {authenticity:?}");
+        let _ = writeln!(t, "expiry = {:?}", c.expiry.iso());
     }
     Ok(t)
 }

@@ -3,6 +3,7 @@
 use der::pem::LineEnding;
 use x509_cert::ext::pkix::CrlReason;
 
+use super::cardca::{self, CardCa, CardCas};
 use super::crl::{self, CrlSpec, Entry};
 use super::keys::{SigAlg, TestKey};
 use super::names::{self, C, O, OU, Str};
@@ -32,7 +33,17 @@ fn key(files: &mut Files, stem: &str, k: &TestKey) -> Result<(), TestPkiError> {
     Ok(())
 }
 
-/// Generates every file: about 40 RSA-2048 keys, ≈11 s in release and ≈18 s in debug (the
+/// A card CA key: its SubjectPublicKeyInfo as `<dir>/<32 hex digits of the id>.pem` (the
+/// `trust.card_ca_dir` form, DESIGN §8) and its private key under `testpki/keys/`.
+fn card_ca(files: &mut Files, dir: &str, ca: &CardCa) -> Result<(), TestPkiError> {
+    files.insert(
+        format!("{dir}/{}", cardca::file_name(&ca.id)),
+        pem("PUBLIC KEY", &ca.key.spki_der()?)?,
+    );
+    key(files, &format!("testpki/keys/{}", ca.stem), &ca.key)
+}
+
+/// Generates every file: about 90 RSA-2048 keys, ≈25 s in release and ≈40 s in debug (the
 /// workspace builds dependencies optimised).
 pub fn generate() -> Result<Files, TestPkiError> {
     let mut files = Files::new();
@@ -52,19 +63,18 @@ pub fn generate() -> Result<Files, TestPkiError> {
     cert(&mut files, "testpki/ocsp_sign_g2", &ocsp)?;
     key(&mut files, "testpki/keys/ocsp_sign_g2", &ocsp_key)?;
 
-    let textap_issuer = TestKey::rsa("textap_issuer")?;
-    files.insert(
-        "testpki/textap_issuer.pk8.der".into(),
-        textap_issuer.pkcs8_der()?,
-    );
-    files.insert(
-        "testpki/textap_issuer.pub.der".into(),
-        textap_issuer.spki_der()?,
-    );
+    let cas = CardCas::generate()?;
+    card_ca(&mut files, "testpki/card_ca", &cas.text)?;
+    card_ca(&mut files, "testpki/card_ca", &cas.visual)?;
+    card_ca(
+        &mut files,
+        "testpki/card_ca_unconfigured",
+        &cas.unconfigured,
+    )?;
 
     let mut revoked = Vec::new();
     for spec in personas::catalogue() {
-        let made = personas::persona_files(&spec, &h, &textap_issuer, &mut files)?;
+        let made = personas::persona_files(&spec, &h, &cas, &mut files)?;
         revoked.extend(made.revoked_serial);
     }
 
