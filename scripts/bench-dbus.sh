@@ -4,7 +4,8 @@
 # pcscd + vpcd — next to OpenSC's `pkcs11-tool --sign` on the same virtual card.
 # Usage: N=500 scripts/bench-dbus.sh      (root: the pcscd part runs in scripts/pcsc-ns.sh)
 #        JPKID=/path/to/other/jpkid N=300 scripts/bench-dbus.sh   (the same driver, another daemon
-#        binary: an older build beside the current one, to tell a change from the VM's mood)
+#        binary: an older build beside the current one, to tell a change from the VM's mood;
+#        DAEMON_PERSONA=DIR gives it a persona directory its own loader reads, for --virtual)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-500}
@@ -21,6 +22,7 @@ rel=$CARGO_TARGET_DIR/release
 jpkid=${JPKID:-$rel/jpkid}
 echo "daemon: $jpkid"
 persona=hw-fixtures/personas/ordinary
+daemon_persona=${DAEMON_PERSONA:-$persona}
 pin=$(sed -n '/^\[pins.auth\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$persona/persona.toml")
 work=$(mktemp -d)
 pids=()
@@ -46,7 +48,7 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 echo "== jpkid --virtual (in-process virtual card)"
 bus
 out=$("$rel/examples/bench_dbus" start "$addr" -- "$jpkid" --bus "$addr" --no-pcsc \
-  --config "$work/jpkid.toml" --virtual "$persona")
+  --config "$work/jpkid.toml" --virtual "$daemon_persona")
 echo "$out"; pid=${out##*pid=}; pids+=("$pid")
 sleep 2; echo "idle RSS: $(rss_kib "$pid") KiB"
 "$rel/examples/bench_dbus" sign "$addr" "$N" "$pin"

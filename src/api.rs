@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use zbus::{DBusError, DeserializeDict, OwnedVariant, SerializeDict, Type, Variant};
+use zbus::{DBusError, DeserializeDict, ObjectPath, OwnedVariant, SerializeDict, Type, Variant};
 use zeroize::Zeroizing;
 
 /// The well-known bus name.
@@ -42,7 +42,9 @@ pub fn reader_path(id: u32) -> String {
 
 /// The reader id in a reader object path.
 pub fn reader_id(path: &str) -> Option<u32> {
-    path.strip_prefix(READER_PATH_PREFIX)?.parse().ok()
+    let id: u32 = path.strip_prefix(READER_PATH_PREFIX)?.parse().ok()?;
+    // One spelling per reader: no `+1`, no `01`.
+    (reader_path(id) == path).then_some(id)
 }
 
 /// A name that is none of a choice's values.
@@ -235,6 +237,31 @@ choice! {
     }
 }
 
+choice! {
+    /// What the text AP's integrity record says of the basic four (`MatchAttributes`'s
+    /// `integrity`).
+    IntegrityStatus ("integrity") {
+        /// The record's digests and signature are right, and its CV certificate is signed by
+        /// a configured J-LIS card CA key.
+        Verified = "verified",
+        /// A digest or a signature is wrong: the data is not what J-LIS wrote.
+        Mismatch = "mismatch",
+        /// Consistent, but its CV certificate chains to no configured card CA key: the record
+        /// could be a forgery's own.
+        Unverifiable = "unverifiable",
+    }
+}
+
+choice! {
+    /// Whether a CMS signature verifies over its content (`VerifyConsent`'s `signature`).
+    SignatureStatus ("signature status") {
+        /// The signature verifies with the signer's certificate over the content.
+        Valid = "valid",
+        /// It does not: content or signature changed, or another key signed.
+        Invalid = "invalid",
+    }
+}
+
 /// Bounds of option `timeout-ms`: a request never gets less than this, whatever it asks, and a
 /// reader is called `mute` only when one exchange went unanswered this long.
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -252,6 +279,337 @@ pub mod option {
     pub const INSERTION: &str = "insertion";
     /// `x`: `VerifyCertificate` at this time (unix seconds) instead of now.
     pub const AT: &str = "at";
+    /// `s`: `SignConsent`: a reference of the caller's copied into the document.
+    pub const REFERENCE: &str = "reference";
+    /// `b`: `SignConsent`: sign a withdrawal of the consent instead.
+    pub const WITHDRAW: &str = "withdraw";
+    /// `o`: `MatchAttributes`: the reader whose token gives the signing certificate.
+    pub const SIGN_READER: &str = "sign-reader";
+}
+
+/// The keys of the `facts` of `ConsentStatus`, `LinkRequirement` and `Eligibility` (§6.1).
+pub mod fact {
+    /// `s`, ISO date: the day asked about (`ConsentStatus`; default today in Japan).
+    pub const ON: &str = "on";
+    /// `s`: what the holder carries (`ConsentStatus`, `LinkRequirement`).
+    pub const HOLDING: &str = "holding";
+    /// `s`: `none` | `expiry` | `other` (`ConsentStatus`).
+    pub const CERTIFICATE_LAPSE: &str = "certificate-lapse";
+    /// `b`: a new signing certificate was issued after the lapse (`ConsentStatus`).
+    pub const NEW_CERTIFICATE: &str = "new-certificate";
+    /// `s`, ISO date: the consent was withdrawn that day (`ConsentStatus`).
+    pub const WITHDRAWN_ON: &str = "withdrawn-on";
+    /// `b`: the licence is suspended (`Eligibility`).
+    pub const SUSPENDED: &str = "suspended";
+    /// `b`: the one-stop service was started at a counter (`LinkRequirement`).
+    pub const ONE_STOP_STARTED: &str = "one-stop-started";
+    /// `b`: linked before (`LinkRequirement`).
+    pub const LINKED_BEFORE: &str = "linked-before";
+    /// `b`: the link was cancelled in マイナポータル (`LinkRequirement`).
+    pub const UNLINKED: &str = "unlinked";
+    /// `b`: the licence lapsed or was revoked after that cancellation (`LinkRequirement`).
+    pub const LICENCE_LAPSED_AFTER_UNLINK: &str = "licence-lapsed-after-unlink";
+}
+
+/// Reads an `a{sv}` of `what`s (`option`, `fact`): `take` handles the keys it knows and
+/// returns `false` for the others, which are refused by name.
+fn read_dict(
+    dict: &Dict,
+    what: &str,
+    mut take: impl FnMut(&str, &Variant<'_>) -> Result<bool, Error>,
+) -> Result<(), Error> {
+    for (key, value) in dict {
+        if !take(key, value)? {
+            return Err(Error::InvalidArgument(format!("unknown {what} {key:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses every option: for a method that takes none yet (its `a{sv}` is there to grow).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the first key.
+pub fn refuse_options(dict: &Dict) -> Result<(), Error> {
+    read_dict(dict, "option", |_, _| Ok(false))
+}
+
+fn bool_value(what: &str, key: &str, value: &Variant<'_>) -> Result<bool, Error> {
+    match value {
+        Variant::Bool(b) => Ok(*b),
+        v => Err(typed(what, key, "b", v)),
+    }
+}
+
+fn str_value(what: &str, key: &str, value: &Variant<'_>) -> Result<String, Error> {
+    match value {
+        Variant::Str(s) => Ok(s.as_str().to_owned()),
+        v => Err(typed(what, key, "s", v)),
+    }
+}
+
+fn typed(what: &str, key: &str, want: &str, value: &Variant<'_>) -> Error {
+    Error::InvalidArgument(format!(
+        "{what} {key:?} must be of type {want}, got {}",
+        value.value_signature()
+    ))
+}
+
+fn put(d: &mut Dict, key: &str, value: impl Into<Variant<'static>>) {
+    if let Ok(v) = OwnedVariant::try_from(value.into()) {
+        d.insert(key.to_owned(), v);
+    }
+}
+
+/// The facts of `ConsentStatus`, as the caller states them (checked by the service).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentStatusFacts {
+    /// [`fact::ON`]; `None`: today in Japan.
+    pub on: Option<String>,
+    /// [`fact::HOLDING`]; `None`: unchanged since the consent.
+    pub holding: Option<String>,
+    /// [`fact::CERTIFICATE_LAPSE`]; `None`: `none`.
+    pub certificate_lapse: Option<String>,
+    /// [`fact::NEW_CERTIFICATE`].
+    pub new_certificate: bool,
+    /// [`fact::WITHDRAWN_ON`].
+    pub withdrawn_on: Option<String>,
+}
+
+impl ConsentStatusFacts {
+    /// The `a{sv}` to send.
+    pub fn to_dict(&self) -> Dict {
+        let mut d = Dict::new();
+        for (key, value) in [
+            (fact::ON, &self.on),
+            (fact::HOLDING, &self.holding),
+            (fact::CERTIFICATE_LAPSE, &self.certificate_lapse),
+            (fact::WITHDRAWN_ON, &self.withdrawn_on),
+        ] {
+            if let Some(v) = value {
+                put(&mut d, key, v.clone());
+            }
+        }
+        if self.new_certificate {
+            put(&mut d, fact::NEW_CERTIFICATE, true);
+        }
+        d
+    }
+
+    /// Reads the facts a caller sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key.
+    pub fn from_dict(dict: &Dict) -> Result<ConsentStatusFacts, Error> {
+        let mut out = ConsentStatusFacts::default();
+        read_dict(dict, "fact", |key, v| {
+            let slot = match key {
+                fact::ON => &mut out.on,
+                fact::HOLDING => &mut out.holding,
+                fact::CERTIFICATE_LAPSE => &mut out.certificate_lapse,
+                fact::WITHDRAWN_ON => &mut out.withdrawn_on,
+                fact::NEW_CERTIFICATE => {
+                    out.new_certificate = bool_value("fact", key, v)?;
+                    return Ok(true);
+                }
+                _ => return Ok(false),
+            };
+            *slot = Some(str_value("fact", key, v)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+}
+
+/// The facts of `LinkRequirement`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkRequirementFacts {
+    /// [`fact::HOLDING`]; required.
+    pub holding: Option<String>,
+    /// [`fact::ONE_STOP_STARTED`].
+    pub one_stop_started: bool,
+    /// [`fact::LINKED_BEFORE`].
+    pub linked_before: bool,
+    /// [`fact::UNLINKED`].
+    pub unlinked: bool,
+    /// [`fact::LICENCE_LAPSED_AFTER_UNLINK`].
+    pub licence_lapsed_after_unlink: bool,
+}
+
+impl LinkRequirementFacts {
+    fn flags(&mut self) -> [(&'static str, &mut bool); 4] {
+        [
+            (fact::ONE_STOP_STARTED, &mut self.one_stop_started),
+            (fact::LINKED_BEFORE, &mut self.linked_before),
+            (fact::UNLINKED, &mut self.unlinked),
+            (
+                fact::LICENCE_LAPSED_AFTER_UNLINK,
+                &mut self.licence_lapsed_after_unlink,
+            ),
+        ]
+    }
+
+    /// The `a{sv}` to send.
+    pub fn to_dict(&self) -> Dict {
+        let mut d = Dict::new();
+        if let Some(h) = &self.holding {
+            put(&mut d, fact::HOLDING, h.clone());
+        }
+        for (key, value) in self.clone().flags() {
+            if *value {
+                put(&mut d, key, true);
+            }
+        }
+        d
+    }
+
+    /// Reads the facts a caller sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key.
+    pub fn from_dict(dict: &Dict) -> Result<LinkRequirementFacts, Error> {
+        let mut out = LinkRequirementFacts::default();
+        read_dict(dict, "fact", |key, v| {
+            if key == fact::HOLDING {
+                out.holding = Some(str_value("fact", key, v)?);
+                return Ok(true);
+            }
+            match out.flags().into_iter().find(|(k, _)| *k == key) {
+                Some((_, slot)) => {
+                    *slot = bool_value("fact", key, v)?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })?;
+        Ok(out)
+    }
+}
+
+/// The facts of `Eligibility`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EligibilityFacts {
+    /// [`fact::SUSPENDED`].
+    pub suspended: bool,
+}
+
+impl EligibilityFacts {
+    /// The `a{sv}` to send.
+    pub fn to_dict(&self) -> Dict {
+        let mut d = Dict::new();
+        if self.suspended {
+            put(&mut d, fact::SUSPENDED, true);
+        }
+        d
+    }
+
+    /// Reads the facts a caller sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key.
+    pub fn from_dict(dict: &Dict) -> Result<EligibilityFacts, Error> {
+        let mut out = EligibilityFacts::default();
+        read_dict(dict, "fact", |key, v| match key {
+            fact::SUSPENDED => {
+                out.suspended = bool_value("fact", key, v)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })?;
+        Ok(out)
+    }
+}
+
+/// The options of `SignConsent`: the card's, `reference` and `withdraw`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentOptions {
+    /// The options of every card method.
+    pub card: CardOptions,
+    /// [`option::REFERENCE`].
+    pub reference: Option<String>,
+    /// [`option::WITHDRAW`].
+    pub withdraw: bool,
+}
+
+impl ConsentOptions {
+    /// The `a{sv}` to send.
+    pub fn to_dict(&self) -> Dict {
+        let mut d = self.card.to_dict();
+        if let Some(r) = &self.reference {
+            put(&mut d, option::REFERENCE, r.clone());
+        }
+        if self.withdraw {
+            put(&mut d, option::WITHDRAW, true);
+        }
+        d
+    }
+
+    /// Reads the options a caller sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key.
+    pub fn from_dict(dict: &Dict) -> Result<ConsentOptions, Error> {
+        let mut reference = None;
+        let mut withdraw = false;
+        let card = CardOptions::from_dict_with(dict, |key, v| match key {
+            option::REFERENCE => {
+                reference = Some(str_value("option", key, v)?);
+                Ok(true)
+            }
+            option::WITHDRAW => {
+                withdraw = bool_value("option", key, v)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })?;
+        Ok(ConsentOptions {
+            card,
+            reference,
+            withdraw,
+        })
+    }
+}
+
+/// The options of `MatchAttributes`: the card's and `sign-reader`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchOptions {
+    /// The options of every card method (for this reader's card).
+    pub card: CardOptions,
+    /// [`option::SIGN_READER`]: the id of the reader whose token gives the signing certificate.
+    pub sign_reader: Option<u32>,
+}
+
+impl MatchOptions {
+    /// The `a{sv}` to send.
+    pub fn to_dict(&self) -> Dict {
+        let mut d = self.card.to_dict();
+        if let Some(id) = self.sign_reader
+            && let Ok(path) = ObjectPath::try_from(reader_path(id))
+        {
+            put(&mut d, option::SIGN_READER, path);
+        }
+        d
+    }
+
+    /// Reads the options a caller sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key, or a path that is no reader's.
+    pub fn from_dict(dict: &Dict) -> Result<MatchOptions, Error> {
+        let mut sign_reader = None;
+        let card = CardOptions::from_dict_with(dict, |key, v| match (key, v) {
+            (option::SIGN_READER, Variant::ObjectPath(p)) => {
+                let id = reader_id(p.as_str()).ok_or_else(|| {
+                    Error::InvalidArgument(format!("option {key:?}: {p} is not a reader's path"))
+                })?;
+                sign_reader = Some(id);
+                Ok(true)
+            }
+            (option::SIGN_READER, v) => Err(wrong_type(key, "o", v)),
+            _ => Ok(false),
+        })?;
+        Ok(MatchOptions { card, sign_reader })
+    }
 }
 
 /// The options every card method accepts, as the caller means them.
@@ -289,8 +647,23 @@ impl CardOptions {
     /// # Errors
     /// [`Error::InvalidArgument`] naming the key.
     pub fn from_dict(dict: &Dict) -> Result<CardOptions, Error> {
+        CardOptions::from_dict_with(dict, |_, _| Ok(false))
+    }
+
+    /// Like [`CardOptions::from_dict`], with a method's own options: `extra` takes the keys
+    /// it knows (returning `true`) and refuses wrong types.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key.
+    pub fn from_dict_with(
+        dict: &Dict,
+        mut extra: impl FnMut(&str, &Variant<'_>) -> Result<bool, Error>,
+    ) -> Result<CardOptions, Error> {
         let mut out = CardOptions::default();
         for (key, value) in dict {
+            if extra(key, value)? {
+                continue;
+            }
             match (key.as_str(), &**value) {
                 (option::ALLOW_LAST_TRY, Variant::Bool(b)) => out.allow_last_try = *b,
                 (option::TIMEOUT_MS, Variant::U32(ms)) => out.timeout_ms = Some(*ms),
@@ -342,11 +715,9 @@ fn unknown_option(key: &str) -> Error {
     Error::InvalidArgument(format!("unknown option {key:?}"))
 }
 
+/// The error of an option `key` whose value is not of type `want`.
 fn wrong_type(key: &str, want: &str, value: &Variant<'_>) -> Error {
-    Error::InvalidArgument(format!(
-        "option {key:?} must be of type {want}, got {}",
-        value.value_signature()
-    ))
+    typed("option", key, want, value)
 }
 
 /// Tries left per PIN (`GetPinStatus`, `a{sy}`); 0 = blocked. A PIN the token does not have is
@@ -410,6 +781,183 @@ impl Drop for VerifyResult {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.subject);
     }
+}
+
+/// `Link`'s result (§6.2): the signing certificate's issue number (発行番号) and its
+/// verification, after the card proved it holds the certificate's key. The certificate carries
+/// name, address and birth date: it is wiped when dropped.
+#[derive(Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}", rename_all = "kebab-case")]
+pub struct LinkResult {
+    /// The certificate's status (§5).
+    pub status: CertStatus,
+    /// Serial number, upper-case hex: the 発行番号 linked to the licence record.
+    pub serial: String,
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// notBefore, unix seconds.
+    pub not_before: Option<i64>,
+    /// notAfter, unix seconds.
+    pub not_after: Option<i64>,
+    /// SHA-256 of the anchor, upper-case hex.
+    pub root: String,
+    /// Where the revocation answer came from.
+    pub revocation_source: Option<RevocationSource>,
+    /// For `revoked`: the CRLReason name.
+    pub revocation_reason: Option<String>,
+    /// For `revoked`: when.
+    pub revoked_at: Option<i64>,
+    /// The signing certificate, DER.
+    pub certificate: SecretBytes,
+}
+
+impl LinkResult {
+    /// The verification of [`VerifyResult`] with the certificate it was made of.
+    pub fn new(v: VerifyResult, certificate: SecretBytes) -> LinkResult {
+        LinkResult {
+            status: v.status,
+            serial: v.serial.clone(),
+            subject: v.subject.clone(),
+            issuer: v.issuer.clone(),
+            not_before: v.not_before,
+            not_after: v.not_after,
+            root: v.root.clone(),
+            revocation_source: v.revocation_source,
+            revocation_reason: v.revocation_reason.clone(),
+            revoked_at: v.revoked_at,
+            certificate,
+        }
+    }
+}
+
+impl fmt::Debug for LinkResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkResult")
+            .field("status", &self.status)
+            .field("serial", &self.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LinkResult {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.subject);
+    }
+}
+
+/// `SignConsent`'s result (§6.2). The CMS carries the signing certificate (personal): wiped
+/// when dropped.
+#[derive(Debug, Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}", rename_all = "kebab-case")]
+pub struct ConsentResult {
+    /// DER ContentInfo(SignedData) with the document as content.
+    pub cms: SecretBytes,
+    /// The canonical JSON document that was signed.
+    pub document: String,
+    /// The signing certificate's serial, upper-case hex.
+    pub serial: String,
+    /// The signing certificate's status now (§5).
+    pub status: CertStatus,
+    /// The signing time, unix seconds.
+    pub signed_at: i64,
+}
+
+/// `VerifyConsent`'s result (§6.1). `kind`, `items`, `reference` and `document` are those of
+/// the signed document; with `signature` `invalid` they appear only when the content still has
+/// the form of a consent document (and are then not to be trusted).
+#[derive(Debug, Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}", rename_all = "kebab-case")]
+pub struct ConsentCheck {
+    /// Whether the signature verifies over the document.
+    pub signature: SignatureStatus,
+    /// The signer's certificate now.
+    pub status: CertStatus,
+    /// The signer's certificate at the signing time.
+    pub status_at_signing: CertStatus,
+    /// `consent` or `withdrawal`.
+    pub kind: Option<String>,
+    /// The items consented to (or withdrawn).
+    pub items: Option<Vec<String>>,
+    /// The caller's reference, when the document has one.
+    pub reference: Option<String>,
+    /// The signing time (the signingTime attribute), unix seconds.
+    pub signed_at: i64,
+    /// The signer certificate's serial, upper-case hex.
+    pub serial: String,
+    /// The document.
+    pub document: Option<String>,
+}
+
+/// `MatchAttributes`' result (§6.2): booleans only; no attribute value leaves the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}", rename_all = "kebab-case")]
+pub struct MatchResult {
+    /// All four identical.
+    #[zbus(rename = "match")]
+    pub all: bool,
+    /// 氏名.
+    pub name: bool,
+    /// 住所.
+    pub address: bool,
+    /// 生年月日.
+    pub birth_date: bool,
+    /// 性別.
+    pub sex: bool,
+    /// What the text AP's integrity record says of the four it gave.
+    pub integrity: IntegrityStatus,
+    /// The signing certificate's serial, upper-case hex.
+    pub serial: String,
+    /// The signing certificate's status (§5).
+    pub status: CertStatus,
+}
+
+/// `ConsentStatus`' result (§6.1).
+#[derive(Debug, Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}", rename_all = "kebab-case")]
+pub struct ConsentStatusResult {
+    /// First day of the period, ISO.
+    pub first_day: String,
+    /// Last day of the period, ISO.
+    pub last_day: String,
+    /// The day lies within the consent's period.
+    pub in_period: bool,
+    /// J-LIS changes reach the licence record on that day.
+    pub updates: bool,
+    /// What to do (`none`, `issue-certificate`, `consent-again`, `not-eligible`,
+    /// `report-changes`).
+    pub action: String,
+    /// The clause that decided.
+    pub clause: String,
+}
+
+/// `LinkRequirement`'s result (§6.1).
+#[derive(Debug, Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}", rename_all = "kebab-case")]
+pub struct LinkRequirementResult {
+    /// `needed`, `not-needed`, `may-be-needed`, `not-eligible`.
+    pub counter_submission: String,
+    /// The clause that decided.
+    pub clause: String,
+}
+
+/// `Eligibility`'s result (§6.1, `a{sb}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sb}", rename_all = "kebab-case")]
+pub struct EligibilityResult {
+    /// マイナポータル連携.
+    pub mynaportal_link: bool,
+    /// Licence information in マイナポータル.
+    pub license_info: bool,
+    /// The online renewal lecture.
+    pub online_lecture: bool,
+    /// 本籍 changes online.
+    pub domicile_change: bool,
+    /// The address-change one-stop service.
+    pub address_one_stop: bool,
+    /// Notifications.
+    pub notifications: bool,
 }
 
 /// Bytes that may be personal (a signing certificate carries name, address and birth date):

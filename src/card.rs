@@ -102,6 +102,8 @@ pub struct Card<T: CardTransport> {
     transport: T,
     apdus: u64,
     selected: Option<Vec<u8>>,
+    /// The EF current in the selected application, as far as this session knows.
+    current_ef: Option<u16>,
     caps: Capabilities,
     exclusive: bool,
     pin_verified: bool,
@@ -123,6 +125,7 @@ impl<T: CardTransport> Card<T> {
             transport,
             apdus: 0,
             selected: None,
+            current_ef: None,
             caps: Capabilities {
                 sfi: None,
                 extended,
@@ -211,6 +214,7 @@ impl<T: CardTransport> Card<T> {
                 trace!(target: "apdu", n = self.apdus, "< transport error: {e}");
                 // After a transport failure nothing is known about the card's state.
                 self.selected = None;
+                self.current_ef = None;
                 return Err(e.into());
             }
         };
@@ -294,12 +298,35 @@ impl<T: CardTransport> Card<T> {
         }
         let cmd = Command::new(name, 0x00, 0xA4, 0x04, 0x0C).with_data(aid.to_vec());
         let resp = self.exchange(&cmd)?;
+        self.current_ef = None;
         self.selected = if resp.sw == StatusWord::Success {
             Some(aid.to_vec())
         } else {
             None
         };
         Ok(resp.sw)
+    }
+
+    /// Selects an EF of the current application (`00 A4 02 0C 02 <id>`) unless this session
+    /// knows it is current. Returns the status (9000, or 6A82 for a missing file).
+    ///
+    /// # Errors
+    /// [`CardError::Transport`] when the exchange failed.
+    pub fn select_file(&mut self, ef: u16) -> Result<StatusWord, CardError> {
+        if self.current_ef == Some(ef) {
+            return Ok(StatusWord::Success);
+        }
+        let cmd =
+            Command::new("SELECT EF", 0x00, 0xA4, 0x02, 0x0C).with_data(ef.to_be_bytes().to_vec());
+        let sw = self.exchange(&cmd)?.sw;
+        self.current_ef = (sw == StatusWord::Success).then_some(ef);
+        Ok(sw)
+    }
+
+    /// Notes that a command addressing `ef` by its short identifier made it current (ISO/IEC
+    /// 7816-4 §7.2.2).
+    pub fn note_current_ef(&mut self, ef: u16) {
+        self.current_ef = Some(ef);
     }
 
     /// Takes the card exclusively and marks the session to end unpowered; called before a PIN

@@ -14,10 +14,13 @@ pub use crate::service::{ManagerProxy, ReaderProxy};
 pub use zbus::Connection;
 
 use crate::api::{
-    self, BUS_NAME, CardKind, CardOptions, CertKind, Error, HashAlg, KeyKind, MANAGER_PATH,
-    PinCounters, Purpose, ReaderState, SecretBytes, VerifyOptions, VerifyResult,
+    self, BUS_NAME, CardKind, CardOptions, CertKind, ConsentCheck, ConsentOptions, ConsentResult,
+    ConsentStatusFacts, ConsentStatusResult, EligibilityFacts, EligibilityResult, Error, HashAlg,
+    KeyKind, LinkRequirementFacts, LinkRequirementResult, LinkResult, MANAGER_PATH, MatchOptions,
+    MatchResult, PinCounters, Purpose, ReaderState, SecretBytes, VerifyOptions, VerifyResult,
 };
 use crate::service::{ReaderAdded, ReaderRemoved, StateChanged};
+use crate::terms::{ConsentItem, Holding};
 
 /// Which bus to use: `system` (production), `session`, or a D-Bus address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +321,69 @@ impl Client {
             .await?)
     }
 
+    /// The police-side check of a consent CMS made by `SignConsent` (001 §3).
+    ///
+    /// # Errors
+    /// The daemon's `InvalidArgument` for what is no consent CMS; a bus failure.
+    pub async fn verify_consent(&self, cms: &[u8]) -> Result<ConsentCheck, ClientError> {
+        Ok(self
+            .manager
+            .verify_consent(cms.to_vec(), api::Dict::new())
+            .await?)
+    }
+
+    /// The first and last day (ISO dates) of a consent made on `consent_date` (001 §4(2)).
+    ///
+    /// # Errors
+    /// The daemon's `InvalidArgument` for a date that is not `YYYY-MM-DD` or does not exist.
+    pub async fn consent_period(
+        &self,
+        consent_date: &str,
+    ) -> Result<(String, String), ClientError> {
+        Ok(self.manager.consent_period(consent_date.to_owned()).await?)
+    }
+
+    /// Which services a holding may use (000 §2, 001 §2).
+    ///
+    /// # Errors
+    /// A bus failure.
+    pub async fn eligibility(
+        &self,
+        holding: Holding,
+        facts: &EligibilityFacts,
+    ) -> Result<EligibilityResult, ClientError> {
+        Ok(self
+            .manager
+            .eligibility(holding.to_string(), facts.to_dict())
+            .await?)
+    }
+
+    /// Where a consent made on `consent_date` stands (001 §4, §5).
+    ///
+    /// # Errors
+    /// The daemon's `InvalidArgument` for impossible dates or facts.
+    pub async fn consent_status(
+        &self,
+        consent_date: &str,
+        facts: &ConsentStatusFacts,
+    ) -> Result<ConsentStatusResult, ClientError> {
+        Ok(self
+            .manager
+            .consent_status(consent_date.to_owned(), facts.to_dict())
+            .await?)
+    }
+
+    /// Whether マイナポータル連携 still needs the counter submission (000 §4–§6).
+    ///
+    /// # Errors
+    /// The daemon's `InvalidArgument` without a holding.
+    pub async fn link_requirement(
+        &self,
+        facts: &LinkRequirementFacts,
+    ) -> Result<LinkRequirementResult, ClientError> {
+        Ok(self.manager.link_requirement(facts.to_dict()).await?)
+    }
+
     /// The Testing interface (only with `jpkid --virtual`).
     ///
     /// # Errors
@@ -466,6 +532,60 @@ impl Reader {
                 secret.to_vec(),
                 options.to_dict(),
             )
+            .await?)
+    }
+}
+
+impl Reader {
+    /// `Link` (000 §4 1回目): the signing certificate of the card in this reader, after the
+    /// card proved it holds its key, with its verification.
+    ///
+    /// # Errors
+    /// The daemon's card and PIN errors, `KeyMismatch` for a forged card, `UnsupportedCard`
+    /// for a smartphone token, `CertificateMissing` without a signing certificate.
+    pub async fn link(
+        &self,
+        sign_password: &[u8],
+        options: &CardOptions,
+    ) -> Result<LinkResult, ClientError> {
+        Ok(self
+            .proxy
+            .link(sign_password.to_vec(), options.to_dict())
+            .await?)
+    }
+
+    /// `SignConsent` (001 §4(1)): the consent to the one-stop service for `items`, or with
+    /// [`ConsentOptions::withdraw`] its withdrawal, signed on the card as a CMS.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for empty, repeated or unknown items; the card and PIN errors.
+    pub async fn sign_consent(
+        &self,
+        items: &[ConsentItem],
+        sign_password: &[u8],
+        options: &ConsentOptions,
+    ) -> Result<ConsentResult, ClientError> {
+        let items = items.iter().map(ToString::to_string).collect();
+        Ok(self
+            .proxy
+            .sign_consent(items, sign_password.to_vec(), options.to_dict())
+            .await?)
+    }
+
+    /// `MatchAttributes` (000 §4 2回目): the basic four of the card here against those of a
+    /// signing certificate whose key was proven; booleans only.
+    ///
+    /// # Errors
+    /// The card and PIN errors (of either PIN), `KeyMismatch`, `CardRemoved`.
+    pub async fn match_attributes(
+        &self,
+        text_pin: &[u8],
+        sign_password: &[u8],
+        options: &MatchOptions,
+    ) -> Result<MatchResult, ClientError> {
+        Ok(self
+            .proxy
+            .match_attributes(text_pin.to_vec(), sign_password.to_vec(), options.to_dict())
             .await?)
     }
 }

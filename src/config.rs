@@ -38,6 +38,9 @@ pub struct Trust {
     #[serde(deserialize_with = "from_name")]
     pub hierarchy: Hierarchy,
     pub roots_dir: PathBuf,
+    /// J-LIS card CA public keys that sign the 券面 APs' CV certificates (DESIGN §8): one file
+    /// per key, named by the 32 hex digits of its 証明者鍵ID.
+    pub card_ca_dir: PathBuf,
 }
 
 impl Default for Trust {
@@ -45,6 +48,7 @@ impl Default for Trust {
         Trust {
             hierarchy: Hierarchy::Production,
             roots_dir: PathBuf::from("/etc/jpkid/roots"),
+            card_ca_dir: PathBuf::from("/usr/share/jpkid/card-ca"),
         }
     }
 }
@@ -275,6 +279,7 @@ mod tests {
             [trust]
             hierarchy = "test"
             roots_dir = "/tmp/roots"
+            card_ca_dir = "/tmp/card-ca"
             [revocation]
             mode = "prefer"
             crl_dir = "/tmp/crl"
@@ -297,6 +302,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.trust.hierarchy, Hierarchy::Test);
         assert_eq!(c.trust.roots_dir, PathBuf::from("/tmp/roots"));
+        assert_eq!(c.trust.card_ca_dir, PathBuf::from("/tmp/card-ca"));
         assert_eq!(c.revocation.mode, RevocationMode::Prefer);
         assert_eq!(c.revocation.crl_dir, PathBuf::from("/tmp/crl"));
         assert_eq!(

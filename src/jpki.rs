@@ -238,9 +238,13 @@ pub enum JpkiError {
         #[source]
         source: pin::PinFormatError,
     },
-    /// The text AP's integrity record does not match its files.
-    #[error("integrity record does not match: {0}")]
-    IntegrityMismatch(&'static str),
+    /// The card signed with a key that is not its certificate's: it cannot prove it holds the
+    /// certificate (a copied certificate on a forged card).
+    #[error("the card's signing key does not belong to its signing certificate")]
+    KeyMismatch,
+    /// The counter flow needs a token of another kind.
+    #[error("{0}")]
+    WrongToken(&'static str),
     /// A card-level failure (transport, status word, malformed data).
     #[error(transparent)]
     Card(#[from] CardError),

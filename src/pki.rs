@@ -35,6 +35,7 @@ pub mod attributes;
 pub mod chain;
 pub mod cms;
 pub mod crl;
+pub mod cvc;
 mod derwalk;
 pub mod ocsp;
 pub mod roots;
@@ -263,6 +264,16 @@ impl RevocationPolicy<'_> {
             ..Default::default()
         }
     }
+}
+
+/// The serial number of a certificate (DER) in the form every result reports it: upper-case hex
+/// of its octets without leading zero octets (the 発行番号).
+pub fn certificate_serial(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    let raw = cert.raw_serial();
+    let first = raw.iter().position(|&b| b != 0).unwrap_or(raw.len());
+    Some(hex::encode_upper(&raw[first..]))
 }
 
 /// Upper-case hex, the form used for serials and fingerprints.

@@ -41,22 +41,29 @@ use zbus::{Connection, ObjectPath, OwnedObjectPath, interface};
 use zeroize::Zeroizing;
 
 use crate::api::{
-    self, BUS_NAME, CardKind, CardOptions, CertKind, Dict, Error, HashAlg, KeyKind, MANAGER_PATH,
-    PinCounters, Purpose, ReaderState, SecretBytes, VerifyOptions, VerifyResult,
+    self, BUS_NAME, CardKind, CardOptions, CertKind, ConsentCheck, ConsentOptions, ConsentResult,
+    ConsentStatusFacts, ConsentStatusResult, Dict, EligibilityFacts, EligibilityResult, Error,
+    HashAlg, KeyKind, LinkRequirementFacts, LinkRequirementResult, LinkResult, MANAGER_PATH,
+    MatchOptions, MatchResult, PinCounters, Purpose, ReaderState, SecretBytes, SignatureStatus,
+    VerifyOptions, VerifyResult,
 };
 use crate::audit::{self, Audit};
 use crate::config::Config;
 use crate::digest::DigestInfo;
-use crate::flows::{self, CertificateRequest, Flow};
-use crate::jpki::pin::KeySecret;
+use crate::flows::{self, AttributesMatched, CertificateRequest, ConsentDraft, Flow};
+use crate::jpki::pin::{self, KeySecret};
+use crate::pki::cvc::CardCaKeys;
 use crate::pki::{
     self, CrlStore, Hierarchy, OcspConfig, RevocationMode, RevocationPolicy, TrustAnchors,
-    Verification, VerifyOutcome,
+    Verification, VerifyOutcome, cms,
 };
 use crate::readers::{ReaderEvent, ReaderManager, ReaderSnapshot, RequestOptions};
+use crate::terms::{self, ConsentDocument, ConsentItems, DocumentKind};
 
 /// Largest certificate `VerifyCertificate` accepts.
 const MAX_CERTIFICATE: usize = 64 * 1024;
+/// Largest CMS `VerifyConsent` accepts: a certificate and a document with room to spare.
+const MAX_CONSENT_CMS: usize = 128 * 1024;
 /// The message of the error a request ends with when its caller left the bus (nobody
 /// receives it; the audit record says `cancelled`).
 const CALLER_LEFT: &str = "the caller left the bus";
@@ -77,6 +84,10 @@ pub struct ServiceOptions {
     pub crl: Option<CrlStore>,
     /// OCSP, when `revocation.ocsp_url` is set.
     pub ocsp: Option<OcspConfig>,
+    /// The J-LIS card CA keys from `trust.card_ca_dir`, for the text AP's CV certificate.
+    pub card_ca: CardCaKeys,
+    /// This counter terminal's name in consent documents (the host name).
+    pub terminal: String,
     /// Serve the Testing interface (`--virtual`).
     pub testing: bool,
 }
@@ -133,6 +144,10 @@ struct Shared {
     audit: Audit,
     verifier: Arc<Verifier>,
     hierarchy: Hierarchy,
+    /// The J-LIS card CA keys.
+    card_ca: Arc<CardCaKeys>,
+    /// This terminal's name in consent documents.
+    terminal: String,
     /// Reader ids with an object on the bus.
     objects: Mutex<BTreeSet<u32>>,
     /// Unique names that left the bus, for requests waiting on their behalf.
@@ -152,17 +167,70 @@ trait Audited {
 
 impl Audited for PinCounters {}
 impl Audited for Vec<u8> {}
-impl Audited for Zeroizing<Vec<u8>> {
+impl Audited for SecretBytes {
     fn serial(&self) -> Option<String> {
-        certificate_serial(self)
+        pki::certificate_serial(self.as_slice())
+    }
+}
+impl Audited for LinkResult {
+    fn serial(&self) -> Option<String> {
+        Some(self.serial.clone()).filter(|s| !s.is_empty())
+    }
+}
+impl Audited for ConsentResult {
+    fn serial(&self) -> Option<String> {
+        Some(self.serial.clone())
+    }
+}
+impl Audited for MatchResult {
+    fn serial(&self) -> Option<String> {
+        Some(self.serial.clone()).filter(|s| !s.is_empty())
+    }
+}
+impl Audited for ConsentCheck {
+    fn serial(&self) -> Option<String> {
+        Some(self.serial.clone()).filter(|s| !s.is_empty())
+    }
+}
+
+/// A successful answer to return as it is (for [`Reader::card`]'s last step).
+fn returned<T>(value: T) -> std::future::Ready<Result<T, Error>> {
+    std::future::ready(Ok(value))
+}
+
+/// 32 fresh random bytes for a card to sign: the proof that it holds its certificate's key.
+fn challenge() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    bytes
+}
+
+/// The caller of a method: its connection's unique name, and our connection to ask the bus
+/// about it.
+#[derive(Debug, Clone)]
+struct Who {
+    conn: Connection,
+    sender: String,
+}
+
+impl Who {
+    /// Whether the caller is still on the bus (asked of the bus; `true` when it cannot say).
+    /// Closes the window before the `NameOwnerChanged` watch covers a call.
+    async fn present(&self) -> bool {
+        let Ok(name) = zbus::names::BusName::try_from(self.sender.as_str()) else {
+            return false;
+        };
+        match DBusProxy::new(&self.conn).await {
+            Ok(proxy) => proxy.name_has_owner(name).await.unwrap_or(true),
+            Err(_) => true,
+        }
     }
 }
 
 /// One method call in progress: who, what, since when; ends with an audit record.
 struct Call<'a> {
     shared: &'a Shared,
-    conn: Connection,
-    sender: String,
+    who: Who,
     caller: access::Caller,
     operation: &'static str,
     reader: Option<u32>,
@@ -174,16 +242,8 @@ impl Call<'_> {
         self.caller.verdict.clone().map_err(Error::NotAuthorized)
     }
 
-    /// Whether the caller is still on the bus (asked of the bus; `true` when it cannot say).
-    /// Closes the window before the `NameOwnerChanged` watch covers a call.
     async fn caller_present(&self) -> bool {
-        let Ok(name) = zbus::names::BusName::try_from(self.sender.as_str()) else {
-            return false;
-        };
-        match DBusProxy::new(&self.conn).await {
-            Ok(proxy) => proxy.name_has_owner(name).await.unwrap_or(true),
-            Err(_) => true,
-        }
+        self.who.present().await
     }
 
     /// Writes the audit record of this call.
@@ -195,7 +255,7 @@ impl Call<'_> {
         };
         self.shared.audit.record(&audit::Record {
             uid: self.caller.uid,
-            bus_name: &self.sender,
+            bus_name: &self.who.sender,
             reader: self.reader,
             operation: self.operation,
             result: outcome,
@@ -218,8 +278,10 @@ impl Shared {
         let caller = self.access.check(conn, &sender).await;
         Call {
             shared: self,
-            conn: conn.clone(),
-            sender,
+            who: Who {
+                conn: conn.clone(),
+                sender,
+            },
             caller,
             operation,
             reader,
@@ -234,24 +296,60 @@ impl Shared {
             .collect()
     }
 
+    /// Verifies `der` for `purpose` at `at` on tokio's blocking pool; hands the certificate
+    /// back with the answer.
+    async fn verify(
+        &self,
+        der: Zeroizing<Vec<u8>>,
+        purpose: Purpose,
+        at: i64,
+    ) -> Result<(Zeroizing<Vec<u8>>, Verification), Error> {
+        let verifier = self.verifier.clone();
+        tokio::task::spawn_blocking(move || {
+            let v = verifier.verify(&der, purpose, at);
+            (der, v)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
+    }
+
+    /// `MatchAttributes`' answer: the comparison's booleans and the signing certificate's
+    /// verification. The certificate is wiped when this returns.
+    async fn match_result(&self, matched: AttributesMatched) -> Result<MatchResult, Error> {
+        let c = matched.comparison;
+        let (_, v) = self
+            .verify(matched.certificate, Purpose::Sign, now()?)
+            .await?;
+        Ok(MatchResult {
+            all: c.all_exact(),
+            name: c.name.exact,
+            address: c.address.exact,
+            birth_date: c.birth_date.exact,
+            sex: c.sex.exact,
+            integrity: matched.integrity,
+            serial: v.details.serial.clone(),
+            status: v.outcome.status(),
+        })
+    }
+
     /// Submits `flow` for `call` on reader `id` and waits for its output; the wait ends early
     /// when the caller leaves the bus.
     async fn submit<F: Flow>(
         &self,
-        call: &Call<'_>,
+        who: &Who,
         id: u32,
         flow: F,
         options: RequestOptions,
     ) -> Result<F::Output, Error> {
-        let _activity = self.claims.enter(id, &call.sender)?;
+        let _activity = self.claims.enter(id, &who.sender)?;
         // Subscribe first, then ask: a caller that left before is seen by the question, one
         // that leaves after by the subscription.
         let mut vanished = self.vanished.subscribe();
-        if !call.caller_present().await {
+        if !who.present().await {
             return Err(Error::Internal(CALLER_LEFT.to_owned()));
         }
         let rx = self.readers.submit(id, flow, options)?;
-        let sender = call.sender.as_str();
+        let sender = who.sender.as_str();
         let gone = async {
             loop {
                 match vanished.recv().await {
@@ -319,6 +417,145 @@ impl Manager {
         result
     }
 
+    /// The police-side check of a consent made by `SignConsent` (001 §3): its signature, the
+    /// signer's certificate at the signing time and now, the document's form.
+    async fn verify_consent(
+        &self,
+        cms: Vec<u8>,
+        options: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<ConsentCheck, Error> {
+        // The CMS carries the signer's certificate (name, address, birth date).
+        let cms = Zeroizing::new(cms);
+        let call = self.shared.begin(conn, &hdr, "verify-consent", None).await;
+        let result = async {
+            call.authorized()?;
+            api::refuse_options(&options)?;
+            if cms.is_empty() || cms.len() > MAX_CONSENT_CMS {
+                return Err(Error::InvalidArgument(format!(
+                    "a consent CMS is 1 to {MAX_CONSENT_CMS} bytes, got {}",
+                    cms.len()
+                )));
+            }
+            let verifier = self.shared.verifier.clone();
+            let now = now()?;
+            tokio::task::spawn_blocking(move || check_consent(&verifier, &cms, now))
+                .await
+                .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
+        }
+        .await;
+        let serial = result.as_ref().ok().and_then(Audited::serial);
+        call.audit(&result, serial.as_deref());
+        result
+    }
+
+    /// The validity period of a consent made on `consent_date` (001 §4(2)): first and last
+    /// day, ISO dates.
+    async fn consent_period(
+        &self,
+        consent_date: String,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(String, String), Error> {
+        self.rule(&hdr, conn).await?;
+        let period = terms::consent_period(terms::parse_date(&consent_date)?)?;
+        Ok((
+            terms::format_date(period.first_day),
+            terms::format_date(period.last_day),
+        ))
+    }
+
+    /// Which services a holding may use (000 §2, 001 §2).
+    async fn eligibility(
+        &self,
+        holding: String,
+        facts: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<EligibilityResult, Error> {
+        self.rule(&hdr, conn).await?;
+        let holding: terms::Holding = holding.parse()?;
+        let facts = EligibilityFacts::from_dict(&facts)?;
+        let e = terms::eligibility(holding, facts.suspended);
+        Ok(EligibilityResult {
+            mynaportal_link: e.mynaportal_link,
+            license_info: e.license_info,
+            online_lecture: e.online_lecture,
+            domicile_change: e.domicile_change,
+            address_one_stop: e.address_one_stop,
+            notifications: e.notifications,
+        })
+    }
+
+    /// Where a consent made on `consent_date` stands on a day (001 §4(2), §4(3), §5).
+    async fn consent_status(
+        &self,
+        consent_date: String,
+        facts: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<ConsentStatusResult, Error> {
+        self.rule(&hdr, conn).await?;
+        let consent_date = terms::parse_date(&consent_date)?;
+        let given = ConsentStatusFacts::from_dict(&facts)?;
+        let on = match &given.on {
+            Some(day) => terms::parse_date(day)?,
+            None => terms::today_in_japan(time::OffsetDateTime::now_utc()),
+        };
+        let facts = terms::ConsentFacts {
+            on,
+            holding: given.holding.as_deref().map(str::parse).transpose()?,
+            certificate_lapse: given
+                .certificate_lapse
+                .as_deref()
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or(terms::CertificateLapse::None),
+            new_certificate: given.new_certificate,
+            withdrawn_on: given
+                .withdrawn_on
+                .as_deref()
+                .map(terms::parse_date)
+                .transpose()?,
+        };
+        let status = terms::consent_status(consent_date, &facts)?;
+        Ok(ConsentStatusResult {
+            first_day: terms::format_date(status.first_day),
+            last_day: terms::format_date(status.last_day),
+            in_period: status.in_period,
+            updates: status.updates,
+            action: status.action.as_str().to_owned(),
+            clause: status.clause.to_owned(),
+        })
+    }
+
+    /// Whether マイナポータル連携 still needs the counter submission of the signing certificate
+    /// (000 §4 1回目 and なお, §5, §6).
+    async fn link_requirement(
+        &self,
+        facts: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<LinkRequirementResult, Error> {
+        self.rule(&hdr, conn).await?;
+        let given = LinkRequirementFacts::from_dict(&facts)?;
+        let holding = given.holding.as_deref().ok_or_else(|| {
+            Error::InvalidArgument(format!("fact {:?} is required", api::fact::HOLDING))
+        })?;
+        let answer = terms::link_requirement(&terms::LinkFacts {
+            holding: holding.parse()?,
+            one_stop_started: given.one_stop_started,
+            linked_before: given.linked_before,
+            unlinked: given.unlinked,
+            licence_lapsed_after_unlink: given.licence_lapsed_after_unlink,
+        });
+        Ok(LinkRequirementResult {
+            counter_submission: answer.counter_submission.as_str().to_owned(),
+            clause: answer.clause.to_owned(),
+        })
+    }
+
     /// Daemon version.
     #[zbus(property(emits_changed_signal = "const"))]
     fn version(&self) -> String {
@@ -354,6 +591,14 @@ impl Manager {
 }
 
 impl Manager {
+    /// Admits a caller of a rule method (no card, nothing personal: not audited).
+    async fn rule(&self, hdr: &Header<'_>, conn: &Connection) -> Result<(), Error> {
+        self.shared
+            .begin(conn, hdr, "rule", None)
+            .await
+            .authorized()
+    }
+
     async fn verify(
         &self,
         call: &Call<'_>,
@@ -373,12 +618,81 @@ impl Manager {
             Some(t) => t,
             None => now()?,
         };
-        let verifier = self.shared.verifier.clone();
-        let v = tokio::task::spawn_blocking(move || verifier.verify(&der, purpose, at))
-            .await
-            .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?;
+        let (_, v) = self.shared.verify(der, purpose, at).await?;
         Ok(verify_result(&v))
     }
+}
+
+/// `VerifyConsent`'s check, on the blocking pool: a CMS that is not a SignedData, or one whose
+/// valid signature covers something other than a consent document of its signer, is
+/// `InvalidArgument`; a signature that fails is `signature` `invalid`, with what the content
+/// still says.
+fn check_consent(verifier: &Verifier, der: &[u8], now: i64) -> Result<ConsentCheck, Error> {
+    let not_a_consent = |why: String| Error::InvalidArgument(format!("not a consent CMS: {why}"));
+    let opened = cms::open(der).map_err(|e| not_a_consent(e.to_string()))?;
+    let signed_at = opened
+        .signing_time
+        .ok_or_else(|| not_a_consent("no signingTime attribute".to_owned()))?;
+    let serial = pki::certificate_serial(&opened.signer_cert_der)
+        .ok_or_else(|| not_a_consent("the signer's certificate cannot be read".to_owned()))?;
+    let signature = match opened.check() {
+        Ok(()) => SignatureStatus::Valid,
+        Err(_) => SignatureStatus::Invalid,
+    };
+    let document = std::str::from_utf8(&opened.content)
+        .map_err(|_| terms::TermsError::DocumentForm("not UTF-8".to_owned()))
+        .and_then(|text| ConsentDocument::parse_canonical(text).map(|d| (text, d)));
+    let document = match (signature, document) {
+        (SignatureStatus::Valid, Ok((text, doc))) => {
+            if doc.serial != serial {
+                return Err(not_a_consent(format!(
+                    "the document names certificate {}, the signer's is {serial}",
+                    doc.serial
+                )));
+            }
+            if doc.signed_at.unix_timestamp() != signed_at {
+                return Err(not_a_consent(
+                    "the document's signed-at differs from the signingTime attribute".to_owned(),
+                ));
+            }
+            Some((text.to_owned(), doc))
+        }
+        (SignatureStatus::Valid, Err(e)) => {
+            return Err(not_a_consent(format!(
+                "signed, but not a consent document: {e}"
+            )));
+        }
+        (SignatureStatus::Invalid, d) => d.ok().map(|(text, doc)| (text.to_owned(), doc)),
+    };
+    let certificate = &opened.signer_cert_der;
+    let status = verifier
+        .verify(certificate, Purpose::Sign, now)
+        .outcome
+        .status();
+    let status_at_signing = verifier
+        .verify(certificate, Purpose::Sign, signed_at)
+        .outcome
+        .status();
+    let (text, doc) = document.unzip();
+    Ok(ConsentCheck {
+        signature,
+        status,
+        status_at_signing,
+        kind: doc.as_ref().map(|d| d.kind.as_str().to_owned()),
+        items: doc
+            .as_ref()
+            .map(|d| d.items.names().into_iter().map(str::to_owned).collect()),
+        reference: doc.and_then(|d| d.reference),
+        signed_at,
+        serial,
+        document: text,
+    })
+}
+
+/// The signing time of a consent document: now, in whole seconds.
+fn signing_time() -> Result<time::OffsetDateTime, Error> {
+    time::OffsetDateTime::from_unix_timestamp(now()?)
+        .map_err(|_| Error::Internal("system clock out of range".to_owned()))
 }
 
 fn now() -> Result<i64, Error> {
@@ -486,10 +800,10 @@ impl Reader {
         let result = async {
             call.authorized()?;
             self.known()?;
-            let changed = self.shared.claims.claim(self.id, &call.sender)?;
+            let changed = self.shared.claims.claim(self.id, &call.who.sender)?;
             // A claimant that left before the claim was recorded would hold it until it idles.
             if changed && !call.caller_present().await {
-                self.shared.claims.release(self.id, &call.sender)?;
+                self.shared.claims.release(self.id, &call.who.sender)?;
                 return Err(Error::Internal(CALLER_LEFT.to_owned()));
             }
             Ok(changed)
@@ -515,7 +829,7 @@ impl Reader {
             .await;
         let result = async {
             call.authorized()?;
-            self.shared.claims.release(self.id, &call.sender)
+            self.shared.claims.release(self.id, &call.who.sender)
         }
         .await;
         call.audit(&result, None);
@@ -531,12 +845,17 @@ impl Reader {
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<PinCounters, Error> {
-        self.card(&hdr, conn, |readers| {
-            Ok((
-                flows::GetPinStatus,
-                readers.options(&CardOptions::default()),
-            ))
-        })
+        self.card(
+            &hdr,
+            conn,
+            |readers| {
+                Ok((
+                    flows::GetPinStatus,
+                    readers.options(&CardOptions::default()),
+                ))
+            },
+            returned,
+        )
         .await
     }
 
@@ -551,14 +870,18 @@ impl Reader {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<SecretBytes, Error> {
         let secret = Zeroizing::new(secret);
-        self.card(&hdr, conn, |readers| {
-            let which: CertKind = which.parse()?;
-            let request = CertificateRequest::new(which, &secret)?;
-            let options = readers.options(&CardOptions::from_dict(&options)?);
-            Ok((flows::ReadCertificate(request), options))
-        })
+        self.card(
+            &hdr,
+            conn,
+            |readers| {
+                let which: CertKind = which.parse()?;
+                let request = CertificateRequest::new(which, &secret)?;
+                let options = readers.options(&CardOptions::from_dict(&options)?);
+                Ok((flows::ReadCertificate(request), options))
+            },
+            |der| returned(SecretBytes(der)),
+        )
         .await
-        .map(SecretBytes)
     }
 
     /// Signs a digest with the card's `sign` or `auth` key (PKCS#1 v1.5).
@@ -574,16 +897,166 @@ impl Reader {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<Vec<u8>, Error> {
         let secret = Zeroizing::new(secret);
-        self.card(&hdr, conn, |readers| {
-            let key: KeyKind = key.parse()?;
-            let hash: HashAlg = hash.parse()?;
-            let digest = DigestInfo::new(hash, &digest)
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            let secret = KeySecret::new(key, &secret)?;
-            let options = readers.options(&CardOptions::from_dict(&options)?);
-            Ok((flows::Sign { secret, digest }, options))
-        })
+        self.card(
+            &hdr,
+            conn,
+            |readers| {
+                let key: KeyKind = key.parse()?;
+                let hash: HashAlg = hash.parse()?;
+                let digest = DigestInfo::new(hash, &digest)
+                    .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                let secret = KeySecret::new(key, &secret)?;
+                let options = readers.options(&CardOptions::from_dict(&options)?);
+                Ok((flows::Sign { secret, digest }, options))
+            },
+            returned,
+        )
         .await
+    }
+
+    /// The signing certificate of this reader's 個人番号カード for マイナポータル連携 (000 §4
+    /// 1回目): the card proves it holds the certificate's key, then the certificate is verified.
+    async fn link(
+        &self,
+        sign_password: Vec<u8>,
+        options: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<LinkResult, Error> {
+        let secret = Zeroizing::new(sign_password);
+        let shared = self.shared.clone();
+        self.card(
+            &hdr,
+            conn,
+            |readers| {
+                let password = pin::sign_password(&secret)?;
+                let options = readers.options(&CardOptions::from_dict(&options)?);
+                let challenge = challenge();
+                Ok((
+                    flows::Link {
+                        password,
+                        challenge,
+                    },
+                    options,
+                ))
+            },
+            |proven| async move {
+                let (certificate, v) = shared
+                    .verify(proven.certificate, Purpose::Sign, now()?)
+                    .await?;
+                Ok(LinkResult::new(verify_result(&v), SecretBytes(certificate)))
+            },
+        )
+        .await
+    }
+
+    /// Signs the consent to the address-change one-stop service (001 §4(1)) — or, with option
+    /// `withdraw`, its withdrawal (001 §4(3)イ) — with this card's signing key, as a CMS.
+    async fn sign_consent(
+        &self,
+        items: Vec<String>,
+        sign_password: Vec<u8>,
+        options: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<ConsentResult, Error> {
+        let secret = Zeroizing::new(sign_password);
+        let shared = self.shared.clone();
+        self.card(
+            &hdr,
+            conn,
+            |readers| {
+                let options = ConsentOptions::from_dict(&options)?;
+                let (kind, items) = if options.withdraw {
+                    // 001 §4(3)イ: a withdrawal names what it withdraws, by default everything.
+                    let items = match items.is_empty() {
+                        true => ConsentItems::all(),
+                        false => ConsentItems::parse(&items)?,
+                    };
+                    (DocumentKind::Withdrawal, items)
+                } else {
+                    (DocumentKind::Consent, ConsentItems::parse(&items)?)
+                };
+                let draft = ConsentDraft {
+                    kind,
+                    items,
+                    terminal: self.shared.terminal.clone(),
+                    reference: options.reference,
+                    signed_at: signing_time()?,
+                };
+                draft.check()?;
+                let password = pin::sign_password(&secret)?;
+                Ok((
+                    flows::SignConsent { password, draft },
+                    readers.options(&options.card),
+                ))
+            },
+            |signed| async move {
+                let signed_at = signed.signed_at;
+                let (_, v) = shared
+                    .verify(signed.certificate, Purpose::Sign, now()?)
+                    .await?;
+                Ok(ConsentResult {
+                    cms: SecretBytes(signed.cms),
+                    document: signed.document,
+                    serial: signed.serial,
+                    status: v.outcome.status(),
+                    signed_at,
+                })
+            },
+        )
+        .await
+    }
+
+    /// Compares the basic four of this reader's card (text AP, integrity checked) with those
+    /// of a signing certificate whose key was proven (000 §4 2回目); only booleans come back.
+    async fn match_attributes(
+        &self,
+        text_pin: Vec<u8>,
+        sign_password: Vec<u8>,
+        options: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<MatchResult, Error> {
+        let text_pin = Zeroizing::new(text_pin);
+        let sign_password = Zeroizing::new(sign_password);
+        let prepared = MatchOptions::from_dict(&options).and_then(|options| {
+            let text = flows::ReadText {
+                pin: pin::text_pin(&text_pin)?,
+            };
+            let key = flows::ProveKey {
+                password: pin::sign_password(&sign_password)?,
+                challenge: challenge(),
+            };
+            Ok((options, text, key))
+        });
+        let other = match &prepared {
+            Ok((options, _, _)) => options.sign_reader.filter(|r| *r != self.id),
+            Err(_) => None,
+        };
+        match (other, prepared) {
+            (Some(other), Ok((options, text, key))) => {
+                self.audited(&hdr, conn, "match-attributes", |who| {
+                    self.match_across(who, other, options.card, text, key)
+                })
+                .await
+            }
+            (_, prepared) => {
+                let shared = self.shared.clone();
+                let card_ca = self.shared.card_ca.clone();
+                self.card(
+                    &hdr,
+                    conn,
+                    |readers| {
+                        let (options, text, key) = prepared?;
+                        let flow = flows::MatchAttributes { text, key, card_ca };
+                        Ok((flow, readers.options(&options.card)))
+                    },
+                    |matched| async move { shared.match_result(matched).await },
+                )
+                .await
+            }
+        }
     }
 }
 
@@ -599,43 +1072,119 @@ impl Reader {
 
     /// The skeleton of every card method: the caller is checked, `prepare` validates the
     /// arguments into a flow and its options (nothing reaches the card when it fails), the
-    /// flow runs on this reader for the caller, and the call is audited.
-    async fn card<F, P>(
+    /// flow runs on this reader for the caller, `done` makes the reply of its output (verifying
+    /// a certificate, say), and the call is audited.
+    async fn card<F, P, D, Fut, R>(
         &self,
         hdr: &Header<'_>,
         conn: &Connection,
         prepare: P,
-    ) -> Result<F::Output, Error>
+        done: D,
+    ) -> Result<R, Error>
     where
         F: Flow,
-        F::Output: Audited,
         P: FnOnce(&ReaderManager) -> Result<(F, RequestOptions), Error>,
+        D: FnOnce(F::Output) -> Fut,
+        Fut: Future<Output = Result<R, Error>>,
+        R: Audited,
     {
         let prepared = prepare(&self.shared.readers);
         let operation = match &prepared {
             Ok((flow, _)) => flow.name(),
             Err(_) => "invalid-request",
         };
-        let call = self.shared.begin(conn, hdr, operation, Some(self.id)).await;
-        let result = async {
-            call.authorized()?;
+        self.audited(hdr, conn, operation, |who| async move {
             let (flow, options) = prepared?;
-            self.shared.submit(&call, self.id, flow, options).await
-        }
-        .await;
+            let output = self.shared.submit(&who, self.id, flow, options).await?;
+            done(output).await
+        })
+        .await
+    }
+
+    /// A method call checked, run and audited.
+    async fn audited<B, Fut, R>(
+        &self,
+        hdr: &Header<'_>,
+        conn: &Connection,
+        operation: &'static str,
+        body: B,
+    ) -> Result<R, Error>
+    where
+        B: FnOnce(Who) -> Fut,
+        Fut: Future<Output = Result<R, Error>>,
+        R: Audited,
+    {
+        let call = self.shared.begin(conn, hdr, operation, Some(self.id)).await;
+        let result = match call.authorized() {
+            Ok(()) => body(call.who.clone()).await,
+            Err(e) => Err(e),
+        };
         let serial = result.as_ref().ok().and_then(Audited::serial);
         call.audit(&result, serial.as_deref());
         result
     }
-}
 
-/// The serial (upper-case hex) of a certificate, for the audit record's short hash.
-fn certificate_serial(der: &[u8]) -> Option<String> {
-    use x509_parser::prelude::FromDer;
-    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
-    let raw = cert.raw_serial();
-    let first = raw.iter().position(|&b| b != 0).unwrap_or(raw.len());
-    Some(hex::encode_upper(&raw[first..]))
+    /// `MatchAttributes` with option `sign-reader`: the basic four from this reader's card,
+    /// the signing certificate from the token in reader `other` (a smartphone, 000 §4 なお).
+    /// Each reader's request is tied to the card there when the call began, and this reader's
+    /// card must still be there when the other's half is done: the four compared are of the
+    /// card the staff sees.
+    async fn match_across(
+        &self,
+        who: Who,
+        other: u32,
+        asked: CardOptions,
+        text: flows::ReadText,
+        key: flows::ProveKey,
+    ) -> Result<MatchResult, Error> {
+        let readers = &self.shared.readers;
+        let here = readers
+            .reader(self.id)
+            .ok_or_else(|| Error::ReaderGone(format!("reader {} is gone", self.id)))?;
+        let there = readers.reader(other).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "option {:?}: there is no reader {other}",
+                api::option::SIGN_READER
+            ))
+        })?;
+        let card_here = asked.insertion.unwrap_or(here.insertions);
+        let options = readers.options(&asked);
+        let text = self
+            .shared
+            .submit(
+                &who,
+                self.id,
+                text,
+                RequestOptions {
+                    insertion: Some(card_here),
+                    ..options
+                },
+            )
+            .await?;
+        let signer = self
+            .shared
+            .submit(
+                &who,
+                other,
+                key,
+                RequestOptions {
+                    insertion: Some(there.insertions),
+                    ..options
+                },
+            )
+            .await?;
+        let still_here = readers
+            .reader(self.id)
+            .is_some_and(|r| r.insertions == card_here && r.state != ReaderState::Empty);
+        if !still_here {
+            return Err(Error::CardRemoved(format!(
+                "the card in reader {} was removed while reader {other} was read",
+                self.id
+            )));
+        }
+        let matched = flows::compare_attributes(text, signer, &self.shared.card_ca)?;
+        self.shared.match_result(matched).await
+    }
 }
 
 fn emit_quietly(r: zbus::Result<()>) {
@@ -754,6 +1303,8 @@ impl Service {
                 mode: config.revocation.mode,
                 accept_stale_crl: config.revocation.accept_stale_crl,
             }),
+            card_ca: Arc::new(options.card_ca),
+            terminal: options.terminal,
             objects: Mutex::new(BTreeSet::new()),
             vanished,
         });

@@ -14,11 +14,10 @@ mod support {
 
 use jpki_vcard::{Persona, PinId, VirtualCard};
 use jpkid::apdu::{Command, StatusWord};
-use jpkid::api::{HashAlg, KeyKind, PinCounters};
+use jpkid::api::{HashAlg, IntegrityStatus, KeyKind, PinCounters};
 use jpkid::card::{Card, CardError};
 use jpkid::digest::DigestInfo;
 use jpkid::flows;
-use jpkid::jpki::text::Integrity;
 use jpkid::jpki::{CardKind, CertKind, JpkiError, PinGuard, PinKind};
 use jpkid::pki::attributes;
 use jpkid::transport::TransportError;
@@ -313,7 +312,9 @@ fn signatures_verify_with_the_certificate_and_cost_four_apdus() {
                     matches,
                     "{name} {key:?} {hash:?}"
                 );
-                let want = if p.sfi { 4 } else { 1 + 3 + 2 + 2 };
+                // Without SFI: SELECT AP, the refused SFI counter query + SELECT EF + the
+                // counter, VERIFY of the EF now current, SELECT key EF + SIGN.
+                let want = if p.sfi { 4 } else { 1 + 3 + 1 + 2 };
                 assert_eq!(card.apdu_count(), want, "{name} {key:?} {hash:?}");
                 // The session ends unpowered: the key is locked for the next client.
                 flows::finish(card).unwrap();
@@ -338,12 +339,13 @@ fn signatures_verify_with_the_certificate_and_cost_four_apdus() {
 }
 
 #[test]
-fn text_attributes_with_integrity_in_five_apdus() {
+fn text_attributes_with_their_integrity_check_in_six_apdus() {
+    let card_ca = run::card_ca();
     for (name, p) in personas() {
         if !p.text_ap {
             if p.jpki_ap {
                 let (_s, mut card) = open(p.clone());
-                let err = run::read_text(&mut card, b"1234", GUARD, false);
+                let err = run::read_text(&mut card, b"1234", GUARD);
                 assert!(matches!(err, Err(JpkiError::NoTextApplication)), "{name}");
             }
             continue;
@@ -351,20 +353,30 @@ fn text_attributes_with_integrity_in_five_apdus() {
         let text_pin = pin_value(&p, PinId::Text);
         let (sfi, extended) = (p.sfi, p.extended);
         let (_slot, mut card) = open(p.clone());
-        let got = run::read_text(&mut card, &text_pin, GUARD, false).unwrap();
-        assert_eq!(got.integrity, Integrity::Verified, "{name}");
+        let got = run::read_text(&mut card, &text_pin, GUARD).unwrap();
+        let expected = p.expect.integrity.as_deref().unwrap();
+        assert_eq!(got.integrity(&card_ca).as_str(), expected, "{name}");
+        // SELECT, retry counter, VERIFY, then EF 0002, 0003 and 0004.
         let apdus = match (sfi, extended) {
-            (true, true) => 5,
-            (true, false) => 4 + 1 + 2, // refused extended READ, then two short READs of 0003
-            (false, true) => 1 + 3 + 2 + 2 + 2,
+            // One READ each (0002 by SFI with Le 00, 0003 and 0004 in one extended READ).
+            (true, true) => 3 + 3,
+            // A refused extended READ, then short READs: 0003 (336 bytes) in two, and then
+            // the reader is known to refuse: 0004 (567 bytes) in three.
+            (true, false) => 3 + 1 + 1 + 2 + 3,
+            // The SFI counter query refused, SELECT EF 0011 + the counter, VERIFY of the EF
+            // now current, then SELECT EF + one READ per file.
+            (false, true) => 1 + 3 + 1 + 2 + 2 + 2,
             (false, false) => unreachable!(),
         };
         assert_eq!(card.apdu_count(), apdus, "{name}");
 
-        // With the CV certificate the record's signature is checked too (one more APDU).
-        let (_slot, mut card) = open(p.clone());
-        let got = run::read_text(&mut card, &text_pin, GUARD, true).unwrap();
-        assert_eq!(got.integrity, Integrity::Verified, "{name}");
+        // No CV certificate key configured: at best unverifiable, never verified.
+        let none = jpkid::pki::cvc::CardCaKeys::none(jpkid::pki::Hierarchy::Test);
+        assert_eq!(
+            got.integrity(&none),
+            IntegrityStatus::Unverifiable,
+            "{name}"
+        );
 
         // Compared with the signing certificate's subjectAltName, per the persona's expectation.
         if let (Some(expect), Some(cert)) = (p.expect.attributes_match, p.jpki_files.get(&1)) {
@@ -383,25 +395,32 @@ fn text_attributes_with_integrity_in_five_apdus() {
 }
 
 #[test]
-fn tampered_basic_four_is_an_integrity_mismatch() {
+fn tampered_basic_four_or_record_is_an_integrity_mismatch() {
+    let card_ca = run::card_ca();
     let mut p = persona("ordinary");
     let file = p.text_files.get_mut(&2).unwrap();
     let last = file.iter().rposition(|b| *b == b'1' || *b == b'2').unwrap();
     file[last] = b'9'; // the sex digit
     let (_slot, mut card) = open(p);
-    let got = run::read_text(&mut card, b"1234", GUARD, false).unwrap();
-    assert!(matches!(got.integrity, Integrity::Mismatch(_)));
+    let got = run::read_text(&mut card, b"1234", GUARD).unwrap();
+    assert_eq!(got.integrity(&card_ca), IntegrityStatus::Mismatch);
 
     let mut p = persona("ordinary");
     let record = p.text_files.get_mut(&3).unwrap();
     let last = record.len() - 1;
     record[last] ^= 0x01; // the record's signature
     let (_slot, mut card) = open(p);
-    let got = run::read_text(&mut card, b"1234", GUARD, true).unwrap();
-    assert_eq!(
-        got.integrity,
-        Integrity::Mismatch("integrity signature (DF33)")
-    );
+    let got = run::read_text(&mut card, b"1234", GUARD).unwrap();
+    assert_eq!(got.integrity(&card_ca), IntegrityStatus::Mismatch);
+
+    // The CV certificate's own signature broken: the record is no longer vouched for.
+    let mut p = persona("ordinary");
+    let cvc = p.text_files.get_mut(&4).unwrap();
+    let last = cvc.iter().rposition(|b| *b != 0xFF).unwrap();
+    cvc[last] ^= 0x01;
+    let (_slot, mut card) = open(p);
+    let got = run::read_text(&mut card, b"1234", GUARD).unwrap();
+    assert_ne!(got.integrity(&card_ca), IntegrityStatus::Verified);
 }
 
 #[test]
@@ -600,7 +619,7 @@ fn badly_formed_pins_never_reach_the_card() {
             ),
             "{err}"
         );
-        let err = run::read_text(&mut card, s, GUARD, false).unwrap_err();
+        let err = run::read_text(&mut card, s, GUARD).unwrap_err();
         assert!(matches!(
             err,
             JpkiError::PinFormat {
@@ -776,4 +795,286 @@ fn verified_state_is_cleared_between_clients() {
     run::pin_status(&mut card).unwrap();
     assert!(!card.pin_presented());
     flows::finish(card).unwrap();
+}
+
+/// What detection says of `p`, on a session of its own (as the reader layer probes a card when
+/// it is inserted, before any request).
+fn detected(p: &Persona) -> jpkid::jpki::CardInfo {
+    let (_slot, mut card) = open(p.clone());
+    flows::detect(&mut card).unwrap()
+}
+
+/// APDUs of "unlock the signing key, read its certificate, sign once" on `p`: SELECT AP +
+/// counter + VERIFY (without SFI: the refused SFI query and SELECT EF 0011 more), the
+/// certificate (as `certificates_read_whole_with_fewest_apdus` counts it, the SFI refusal
+/// already known), and SIGN (without SFI after SELECT of the key EF).
+fn prove_key_apdus(p: &Persona) -> u64 {
+    prove_key_apdus_after(p, false)
+}
+
+/// As [`prove_key_apdus`]; with `known`, an earlier part of the session already learned that
+/// the card refuses SFI forms or extended READs, so no refused attempt is repeated.
+fn prove_key_apdus_after(p: &Persona, known: bool) -> u64 {
+    let n = file_cert(p, 0x0001).len();
+    let unlock = match (p.sfi, known) {
+        (true, _) => 3,
+        (false, false) => 5,
+        (false, true) => 4,
+    };
+    let read = match (p.sfi, p.extended) {
+        (true, true) => 2,
+        (true, false) => 1 + u64::from(!known) + ceil256(n - 256),
+        (false, true) => 3,
+        (false, false) => unreachable!(),
+    };
+    let sign = if p.sfi { 1 } else { 2 };
+    unlock + read + sign
+}
+
+/// APDUs of the text AP part (`ReadText`), as `text_attributes_with_their_integrity_check_in_six_apdus`
+/// counts them.
+fn text_apdus(p: &Persona) -> u64 {
+    match (p.sfi, p.extended) {
+        (true, true) => 6,
+        (true, false) => 10,
+        (false, true) => 11,
+        (false, false) => unreachable!(),
+    }
+}
+
+fn card_kind(p: &Persona) -> String {
+    p.expect.card_kind.clone().unwrap()
+}
+
+/// `Link`'s card part for every persona: a card proves it holds its certificate's key (6
+/// APDUs), a forged card cannot (`KeyMismatch`), and the tokens the counter does not accept are
+/// refused before any APDU.
+#[test]
+fn link_proves_possession_of_the_signing_key_for_every_persona() {
+    for (name, p) in personas() {
+        let kind = card_kind(&p);
+        if kind == "not-jpki" {
+            continue;
+        }
+        let info = detected(&p);
+        let password = pin_value(&p, PinId::Sign);
+        let (slot, mut card) = open(p.clone());
+        let flow = flows::Link {
+            password: jpkid::jpki::pin::sign_password(&password).unwrap(),
+            challenge: run::challenge(),
+        };
+        let got = flows::run_on(&mut card, flow, &info, GUARD);
+        match kind.as_str() {
+            "android" | "iphone" => {
+                assert!(matches!(got, Err(JpkiError::WrongToken(_))), "{name}");
+                assert_eq!(card.apdu_count(), 0, "{name}");
+                continue;
+            }
+            "no-sign-cert" => {
+                assert!(
+                    matches!(got, Err(JpkiError::CertificateMissing(CertKind::Sign))),
+                    "{name}"
+                );
+                assert_eq!(card.apdu_count(), 0, "{name}");
+                continue;
+            }
+            _ => {}
+        }
+        if p.pins[PinId::Sign as usize].remaining == 0 {
+            assert!(matches!(got, Err(JpkiError::PinBlocked { .. })), "{name}");
+            assert_eq!(card.apdu_count(), 2, "{name}");
+            continue;
+        }
+        if p.expect.key_matches_certificate == Some(false) {
+            assert!(matches!(got, Err(JpkiError::KeyMismatch)), "{name}");
+        } else {
+            let proven = got.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(*proven.certificate, file_cert(&p, 0x0001), "{name}");
+        }
+        assert_eq!(card.apdu_count(), prove_key_apdus(&p), "{name}");
+        if p.sfi && p.extended {
+            assert_eq!(card.apdu_count(), 6, "{name}");
+        }
+        // No try spent, and the session ends unpowered.
+        assert_eq!(
+            remaining(&slot, PinId::Sign),
+            p.pins[PinId::Sign as usize].remaining
+        );
+        flows::finish(card).unwrap();
+        assert!(
+            !slot.with(|c| c.is_verified(PinId::Sign)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_signing_password_in_link_reports_the_tries_left() {
+    let (slot, mut card) = open(persona("ordinary"));
+    let err = run::link(&mut card, CardKind::Card, b"WRONG1", GUARD).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JpkiError::PinIncorrect {
+                pin: PinKind::SignPassword,
+                remaining: 4
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(remaining(&slot, PinId::Sign), 4);
+    // Badly formed: refused before the card.
+    let (_slot, mut card) = open(persona("ordinary"));
+    let err = run::link(&mut card, CardKind::Card, b"short", GUARD).unwrap_err();
+    assert!(matches!(err, JpkiError::PinFormat { .. }), "{err}");
+    assert_eq!(card.apdu_count(), 0);
+}
+
+fn openssl_cms_verify(der: &[u8], root_pem: &std::path::Path, at: i64) -> (bool, Vec<u8>) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("c.p7m"), der).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any",
+        ])
+        .arg("-in")
+        .arg(tmp.path().join("c.p7m"))
+        .arg("-CAfile")
+        .arg(root_pem)
+        .args(["-attime", &at.to_string(), "-out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        std::fs::read(tmp.path().join("out")).unwrap_or_default(),
+    )
+}
+
+/// `SignConsent`'s card part: a CMS over the canonical document, in 6 APDUs, that openssl
+/// verifies against the persona's root; a forged card yields `KeyMismatch` and no CMS.
+#[test]
+fn sign_consent_makes_a_cms_openssl_verifies() {
+    use jpkid::terms::{ConsentDocument, DocumentKind};
+    let testpki = jpki_vcard::testpki_dir();
+    for (name, p) in personas() {
+        let kind = card_kind(&p);
+        if kind != "card" || p.pins[PinId::Sign as usize].remaining < 2 {
+            continue;
+        }
+        let info = detected(&p);
+        let password = pin_value(&p, PinId::Sign);
+        let draft = run::draft(DocumentKind::Consent, &["name", "address"], Some("R-7"));
+        let (slot, mut card) = open(p.clone());
+        let flow = flows::SignConsent {
+            password: jpkid::jpki::pin::sign_password(&password).unwrap(),
+            draft,
+        };
+        let got = flows::run_on(&mut card, flow, &info, GUARD);
+        assert_eq!(card.apdu_count(), prove_key_apdus(&p), "{name}");
+        flows::finish(card).unwrap();
+        assert!(
+            !slot.with(|c| c.is_verified(PinId::Sign)).unwrap(),
+            "{name}"
+        );
+        if p.expect.key_matches_certificate == Some(false) {
+            assert!(matches!(got, Err(JpkiError::KeyMismatch)), "{name}");
+            continue;
+        }
+        let signed = got.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let doc = ConsentDocument::parse_canonical(&signed.document).unwrap();
+        assert_eq!(doc.kind, DocumentKind::Consent);
+        assert_eq!(doc.items.names(), ["address", "name"], "{name}");
+        assert_eq!(doc.reference.as_deref(), Some("R-7"));
+        assert_eq!(doc.serial, p.expect.sign_serial.clone().unwrap(), "{name}");
+        assert_eq!(doc.serial, signed.serial);
+        let opened = jpkid::pki::cms::verify_signed_data(&signed.cms, None).unwrap();
+        assert_eq!(opened.content, signed.document.as_bytes());
+        assert_eq!(opened.signer_cert_der, file_cert(&p, 0x0001));
+        assert_eq!(opened.signing_time, Some(1_795_000_000));
+        let issuer = p.expect.sign_issuer.clone().unwrap();
+        let root = testpki.join(format!("sign_root_{issuer}.pem"));
+        // Within the certificate's validity (the expired persona's ended in 2025).
+        let at = if p.expect.sign_status.as_deref() == Some("expired") {
+            1_700_000_000
+        } else {
+            1_795_000_000
+        };
+        let (ok, content) = openssl_cms_verify(&signed.cms, &root, at);
+        assert!(ok, "{name}: openssl cms -verify refused the consent");
+        assert_eq!(content, signed.document.as_bytes(), "{name}");
+        // One byte of the document changed: neither openssl nor jpkid accept it.
+        let at_doc = signed
+            .cms
+            .windows(signed.document.len())
+            .position(|w| w == signed.document.as_bytes())
+            .unwrap();
+        let mut changed = signed.cms.to_vec();
+        changed[at_doc + 2] ^= 0x01;
+        assert!(!openssl_cms_verify(&changed, &root, at).0, "{name}");
+        assert!(
+            jpkid::pki::cms::open(&changed).unwrap().check().is_err(),
+            "{name}"
+        );
+    }
+}
+
+/// `MatchAttributes` on one card for every persona: the persona's expected comparison and
+/// integrity, possession proven, in 12 APDUs.
+#[test]
+fn match_attributes_reports_each_personas_expected_result() {
+    for (name, p) in personas() {
+        if card_kind(&p) != "card" || !p.text_ap || p.pins[PinId::Sign as usize].remaining < 2 {
+            continue;
+        }
+        let info = detected(&p);
+        let text_pin = pin_value(&p, PinId::Text);
+        let password = pin_value(&p, PinId::Sign);
+        let (slot, mut card) = open(p.clone());
+        let flow = flows::MatchAttributes {
+            text: flows::ReadText {
+                pin: jpkid::jpki::pin::text_pin(&text_pin).unwrap(),
+            },
+            key: flows::ProveKey {
+                password: jpkid::jpki::pin::sign_password(&password).unwrap(),
+                challenge: run::challenge(),
+            },
+            card_ca: std::sync::Arc::new(run::card_ca()),
+        };
+        let got = flows::run_on(&mut card, flow, &info, GUARD);
+        let apdus = text_apdus(&p) + prove_key_apdus_after(&p, true);
+        assert_eq!(card.apdu_count(), apdus, "{name}");
+        if p.sfi && p.extended {
+            assert_eq!(apdus, 12, "{name}");
+        }
+        flows::finish(card).unwrap();
+        assert!(
+            !slot.with(|c| c.is_verified(PinId::Sign)).unwrap(),
+            "{name}"
+        );
+        assert!(
+            !slot.with(|c| c.is_verified(PinId::Text)).unwrap(),
+            "{name}"
+        );
+        if p.expect.key_matches_certificate == Some(false) {
+            assert!(matches!(got, Err(JpkiError::KeyMismatch)), "{name}");
+            continue;
+        }
+        let m = got.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            m.comparison.all_exact(),
+            p.expect.attributes_match.unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            m.integrity.as_str(),
+            p.expect.integrity.as_deref().unwrap(),
+            "{name}"
+        );
+        if name == "moved" {
+            // The signing certificate still carries the old address (PERSONAS.md).
+            assert!(!m.comparison.address.exact);
+            assert!(m.comparison.name.exact && m.comparison.birth_date.exact);
+        }
+    }
 }

@@ -201,7 +201,7 @@ fn flow_counts<T: CardTransport>(mut make: impl FnMut() -> Card<T>) -> Vec<(&'st
         assert_eq!(sig.len(), 256);
     });
     run("text", &mut |c| {
-        run::read_text(c, b"1234", GUARD, true).unwrap();
+        run::read_text(c, b"1234", GUARD).unwrap();
     });
     counts
 }

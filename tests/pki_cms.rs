@@ -1,6 +1,6 @@
-//! CMS SignedData: two-phase build around an externally computed RSA signature (here a test key
-//! standing in for the card), verification by `verify_signed_data` and by `openssl cms -verify`
-//! with the test root as CA file; tampering is rejected by both.
+//! CMS SignedData: built by `cms::sign` with the `cms` crate's builder around a signer (here a
+//! test key standing in for the card's signing key), verification by `open`/`check` and by
+//! `openssl cms -verify` with the test root as CA file; tampering is rejected by both.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,26 +9,26 @@ mod pki_support;
 use jpkid::pki::cms::{self, CmsError};
 use jpkid::pki::{self, Purpose, RevocationPolicy, VerifyOutcome};
 use pki_support::*;
+use rsa::RsaPrivateKey;
+use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::sha2::Sha256;
-use rsa::{Pkcs1v15Sign, RsaPrivateKey};
 
 const DOC: &[u8] = br#"{"consent":["address","name"],"reference":"R-1"}"#;
 
-/// What the card does: PKCS#1 v1.5 over the given SHA-256 digest.
-fn card_sign(digest: &[u8; 32]) -> Vec<u8> {
-    let key = RsaPrivateKey::from_pkcs8_der(&read("sign_ok.pk8.der")).unwrap();
-    key.sign(Pkcs1v15Sign::new::<Sha256>(), digest).unwrap()
+/// What the card holds: the signing key of `sign_ok.der`.
+fn card_key(name: &str) -> SigningKey<Sha256> {
+    SigningKey::new(RsaPrivateKey::from_pkcs8_der(&read(name)).unwrap())
 }
 
 fn build(signing_time: i64) -> Vec<u8> {
-    let prepared = cms::prepare(DOC, &read("sign_ok.der"), signing_time).unwrap();
-    let info = prepared.digest_info();
-    assert_eq!(info.len(), 51);
-    assert_eq!(&info[19..], &prepared.digest());
-    assert_eq!(prepared.signed_attributes_der()[0], 0x31); // DER SET OF
-    let sig = card_sign(&prepared.digest());
-    prepared.finish(&sig).unwrap()
+    cms::sign(
+        DOC,
+        &read("sign_ok.der"),
+        signing_time,
+        &card_key("sign_ok.pk8.der"),
+    )
+    .unwrap()
 }
 
 fn openssl_verify(der: &[u8]) -> (bool, Vec<u8>) {
@@ -94,12 +94,33 @@ fn tampering_is_rejected_by_both() {
     assert!(!openssl_verify(&bad).0);
 }
 
+/// A card whose key is not its certificate's (a forged card) gets no CMS.
 #[test]
-fn wrong_card_signature_is_refused_at_assembly() {
-    let prepared = cms::prepare(DOC, &read("sign_ok.der"), 1_800_000_000).unwrap();
-    let other = cms::prepare(b"other", &read("sign_ok.der"), 1_800_000_000).unwrap();
-    let sig = card_sign(&other.digest());
-    assert!(matches!(prepared.finish(&sig), Err(CmsError::BadSignature)));
+fn a_signer_whose_key_is_not_the_certificates_gets_no_cms() {
+    let forged = cms::sign(
+        DOC,
+        &read("sign_ok.der"),
+        1_800_000_000,
+        &card_key("rogue_sign_root.pk8.der"),
+    );
+    assert!(matches!(forged, Err(CmsError::BadSignature)), "{forged:?}");
+}
+
+/// `open` takes a SignedData apart whatever its signature; `check` tells a good one from a
+/// changed one. Garbage does not open.
+#[test]
+fn open_tells_structure_from_signature() {
+    let der = build(mid(&read("sign_ok.der")));
+    let opened = cms::open(&der).unwrap();
+    assert_eq!(opened.content, DOC);
+    assert!(opened.check().is_ok());
+    let pos = der.windows(DOC.len()).position(|w| w == DOC).unwrap();
+    let mut changed = der.clone();
+    changed[pos] ^= 0x01;
+    let opened = cms::open(&changed).unwrap();
+    assert!(matches!(opened.check(), Err(CmsError::DigestMismatch)));
+    assert!(matches!(cms::open(b"junk"), Err(CmsError::NotSignedData)));
+    assert!(cms::open(&der[..der.len() / 2]).is_err());
 }
 
 #[test]
@@ -114,5 +135,8 @@ fn signing_time_after_at_and_garbage() {
         Err(CmsError::NotSignedData)
     ));
     assert!(cms::verify_signed_data(&der[..der.len() - 1], None).is_err());
-    assert!(cms::prepare(DOC, b"not a cert", 0).is_err());
+    assert!(matches!(
+        cms::sign(DOC, b"not a cert", 0, &card_key("sign_ok.pk8.der")),
+        Err(CmsError::Certificate(_))
+    ));
 }

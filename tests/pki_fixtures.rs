@@ -321,14 +321,11 @@ fn cms_with_the_ordinary_persona() {
         cert[..len].to_vec()
     };
     let doc = br#"{"items":["address","birth-date","name"]}"#;
-    let p = jpkid::pki::cms::prepare(doc, &cert, 1_795_000_000).unwrap();
     let key =
         rsa::RsaPrivateKey::from_pkcs8_der(&std::fs::read(dir.join("keys/sign.pk8.der")).unwrap())
             .unwrap();
-    let sig = key
-        .sign(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &p.digest())
-        .unwrap();
-    let der = p.finish(&sig).unwrap();
+    let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(key);
+    let der = jpkid::pki::cms::sign(doc, &cert, 1_795_000_000, &signer).unwrap();
     let v = jpkid::pki::cms::verify_signed_data(&der, Some(1_795_000_000)).unwrap();
     assert_eq!(v.content, doc);
     let tmp = tempfile::tempdir().unwrap();

@@ -69,15 +69,12 @@ fn seeds() -> &'static Seeds {
             .collect();
         let crl = build_crl(&spec, &entries);
         let index = build_index(&crl, &anchors).unwrap().to_bytes();
-        let p = cms::prepare(b"doc", &read("sign_ok.der"), 1_790_000_000).unwrap();
         let key = <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_der(&read(
             "sign_ok.pk8.der",
         ))
         .unwrap();
-        let sig = key
-            .sign(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &p.digest())
-            .unwrap();
-        let cms = p.finish(&sig).unwrap();
+        let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(key);
+        let cms = cms::sign(b"doc", &read("sign_ok.der"), 1_790_000_000, &signer).unwrap();
         Seeds {
             anchors,
             certs,

@@ -107,7 +107,7 @@ fn trace_and_log_show_no_pin_and_no_attribute() {
         tracing::error!("sign failed: {err} / {err:?}");
         flows::finish(c).unwrap();
         let mut c = card();
-        let text = run::read_text(&mut c, TEXT_PIN, guard, true).unwrap();
+        let text = run::read_text(&mut c, TEXT_PIN, guard).unwrap();
         tracing::info!("attributes: {:?}", text);
         flows::finish(c).unwrap();
         values.push(text.attributes.name.to_string());

@@ -14,6 +14,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use jpkid::config::Config;
+use jpkid::pki::cvc::CardCaKeys;
 use jpkid::pki::{CrlStore, Hierarchy, OcspConfig, TrustAnchors};
 use jpkid::readers::{ReaderManager, ReadersConfig};
 use jpkid::service::{Service, ServiceOptions};
@@ -130,6 +131,33 @@ fn load_anchors(config: &Config) -> TrustAnchors {
     }
 }
 
+fn load_card_ca(config: &Config) -> CardCaKeys {
+    let hierarchy = config.trust.hierarchy;
+    let dir = &config.trust.card_ca_dir;
+    match CardCaKeys::load(hierarchy, dir) {
+        Ok(keys) => {
+            for r in keys.rejected() {
+                warn!(file = %r.path.display(), reason = %r.reason, "card CA key refused");
+            }
+            info!(dir = %dir.display(), keys = keys.keys().len(), "card CA keys loaded");
+            keys
+        }
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "no card CA keys; text AP integrity will be unverifiable");
+            CardCaKeys::none(hierarchy)
+        }
+    }
+}
+
+/// The name consent documents give this counter: the host name.
+fn terminal_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "jpkid".to_owned())
+}
+
 fn open_crl(dir: &Path) -> Option<CrlStore> {
     if !dir.is_dir() {
         info!(dir = %dir.display(), "no CRL directory; revocation by CRL unavailable");
@@ -159,6 +187,7 @@ async fn connect(bus: &str) -> Result<zbus::Connection, String> {
 async fn run(args: Args) -> Result<(), String> {
     let config = Config::load_or_default(args.config.as_deref()).map_err(|e| e.to_string())?;
     let anchors = load_anchors(&config);
+    let card_ca = load_card_ca(&config);
     let crl = open_crl(&config.revocation.crl_dir);
     let ocsp = config.revocation.ocsp_url.clone().map(OcspConfig::new);
 
@@ -181,6 +210,8 @@ async fn run(args: Args) -> Result<(), String> {
         anchors,
         crl,
         ocsp,
+        card_ca,
+        terminal: terminal_name(),
         testing: !args.virtual_personas.is_empty(),
     };
     let service = Service::start(&connection, readers.clone(), events, options)

@@ -64,13 +64,6 @@ fn select_for_pin<T: CardTransport>(card: &mut Card<T>, pin: PinKind) -> Result<
     }
 }
 
-/// SELECT EF in the current application (`00 A4 02 0C 02 <id>`).
-fn select_ef<T: CardTransport>(card: &mut Card<T>, ef: u16) -> Result<StatusWord, CardError> {
-    let cmd =
-        Command::new("SELECT EF", 0x00, 0xA4, 0x02, 0x0C).with_data(ef.to_be_bytes().to_vec());
-    Ok(card.exchange(&cmd)?.sw)
-}
-
 /// Sends a command in its SFI form when the session allows, else SELECT EF + the `P2 = 80`
 /// form built by `current_ef`. The SFI refusal is remembered for the rest of the session.
 fn exchange_with_sfi<T: CardTransport>(
@@ -85,6 +78,7 @@ fn exchange_with_sfi<T: CardTransport>(
         let resp = card.exchange(&by_sfi(short_id))?;
         if !refuses_sfi(resp.sw) {
             card.set_sfi(true);
+            card.note_current_ef(ef);
             return Ok(resp);
         }
         if card.capabilities().sfi == Some(true) {
@@ -93,7 +87,7 @@ fn exchange_with_sfi<T: CardTransport>(
         }
         // The command was not evaluated (no PIN counted); fall back below. Only a successful
         // SELECT EF proves that the card lacks SFI support rather than the file.
-        let sw = select_ef(card, ef)?;
+        let sw = card.select_file(ef)?;
         if sw != StatusWord::Success {
             return Ok(crate::apdu::Response {
                 data: Zeroizing::new(Vec::new()),
@@ -103,7 +97,7 @@ fn exchange_with_sfi<T: CardTransport>(
         card.set_sfi(false);
         return card.exchange(&current_ef());
     }
-    let sw = select_ef(card, ef)?;
+    let sw = card.select_file(ef)?;
     if sw != StatusWord::Success {
         return Ok(crate::apdu::Response {
             data: Zeroizing::new(Vec::new()),

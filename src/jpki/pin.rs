@@ -144,6 +144,17 @@ impl fmt::Debug for KeySecret {
     }
 }
 
+/// Validates raw bytes as the signing password (署名用パスワード).
+///
+/// # Errors
+/// [`JpkiError::PinFormat`] naming the rule.
+pub fn sign_password(raw: &[u8]) -> Result<SignPassword, JpkiError> {
+    SignPassword::new(raw).map_err(|source| JpkiError::PinFormat {
+        pin: PinKind::SignPassword,
+        source,
+    })
+}
+
 /// Validates raw bytes as the text AP's PIN (券面事項入力補助用暗証番号).
 ///
 /// # Errors

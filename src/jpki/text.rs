@@ -1,14 +1,12 @@
 //! Text AP (券面事項入力補助AP, `reference/jpki-protocol.md` §3): the basic four attributes
-//! (EF 0002), the integrity record over them (EF 0003) and the AP's CV certificate (EF 0004).
+//! (EF 0002), the integrity record over them (EF 0003) and the AP's CV certificate (EF 0004),
+//! read as the card holds them; [`crate::pki::cvc`] says whether they are J-LIS's.
 //!
 //! The My Number file (EF 0001) is never read: jpkid does not collect the number (DESIGN §1).
 //! Its digest in the integrity record is therefore covered only by the record's signature.
 
 use std::fmt;
 
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
-use rsa::{BigUint, RsaPublicKey};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -36,11 +34,6 @@ const TAG_INTEGRITY: u32 = 0xFF30;
 const TAG_MYNUMBER_DIGEST: u32 = 0xDF31;
 const TAG_BASIC_FOUR_DIGEST: u32 = 0xDF32;
 const TAG_RECORD_SIGNATURE: u32 = 0xDF33;
-const TAG_CVC: u32 = 0x7F21;
-const TAG_CVC_BODY: u32 = 0x5F4E;
-const TAG_CVC_SIGNATURE: u32 = 0x5F37;
-const TAG_EXPONENT: u32 = 0x90;
-const TAG_MODULUS: u32 = 0x91;
 
 /// The basic four attributes (基本4情報) as written on the card. Zeroized on drop; `Debug`
 /// shows only lengths.
@@ -87,46 +80,6 @@ pub struct IntegrityRecord {
     pub signed_bytes: Vec<u8>,
     /// DF33: RSA signature by the key in EF 0004.
     pub signature: Vec<u8>,
-}
-
-/// The text AP's card-verifiable certificate (EF 0004).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CvCertificate {
-    /// 証明者鍵ID: the issuing key (16 bytes, space padded).
-    pub issuer_key_id: Vec<u8>,
-    /// 被証明者鍵ID: the key of this card's text AP.
-    pub holder_key_id: Vec<u8>,
-    /// The RSA public key certified.
-    pub public_key: RsaPublicKey,
-    /// The 5F4E body the issuer signed.
-    pub body: Vec<u8>,
-    /// 5F37: the issuer's signature over the body (PKCS#1 v1.5, SHA-256).
-    pub signature: Vec<u8>,
-}
-
-impl CvCertificate {
-    /// Checks the issuer's signature with the issuer's key (not on the card).
-    pub fn verify_with(&self, issuer: &RsaPublicKey) -> bool {
-        verify_pkcs1_sha256(issuer, &self.body, &self.signature)
-    }
-}
-
-/// Whether EF 0002's digest, the record and its signature agree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Integrity {
-    /// DF32 equals the digest of the basic four, and DF33 verifies with the CV certificate key.
-    Verified,
-    /// A digest or the signature does not match.
-    Mismatch(&'static str),
-}
-
-fn verify_pkcs1_sha256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
-    let Ok(sig) = Signature::try_from(signature) else {
-        return false;
-    };
-    VerifyingKey::<Sha256>::new(key.clone())
-        .verify(message, &sig)
-        .is_ok()
 }
 
 /// Selects the text AP.
@@ -178,11 +131,11 @@ impl<T: CardTransport> UnlockedText<'_, T> {
         read_integrity_record(self.card)
     }
 
-    /// The AP's CV certificate (EF 0004, free to read).
+    /// The AP's CV certificate (EF 0004, free to read), as the card holds it.
     ///
     /// # Errors
     /// As [`read_cv_certificate`].
-    pub fn read_cv_certificate(&mut self) -> Result<CvCertificate, JpkiError> {
+    pub fn read_cv_certificate(&mut self) -> Result<Vec<u8>, JpkiError> {
         read_cv_certificate(self.card)
     }
 }
@@ -351,13 +304,12 @@ pub fn parse_integrity_record(file: &[u8]) -> Result<IntegrityRecord, JpkiError>
     })
 }
 
-/// Reads and parses the CV certificate (EF 0004), which is free to read.
+/// Reads the CV certificate (EF 0004), which is free to read; [`crate::pki::cvc`] parses and
+/// checks it.
 ///
 /// # Errors
-/// A card error, or [`CardError::Malformed`] naming what is wrong.
-pub fn read_cv_certificate<T: CardTransport>(
-    card: &mut Card<T>,
-) -> Result<CvCertificate, JpkiError> {
+/// A card error, or [`CardError::Malformed`] when the file is no TLV.
+pub fn read_cv_certificate<T: CardTransport>(card: &mut Card<T>) -> Result<Vec<u8>, JpkiError> {
     select(card)?;
     let file = read_ef(
         card,
@@ -366,65 +318,7 @@ pub fn read_cv_certificate<T: CardTransport>(
         false,
         FirstRead::Whole(CVC_LEN),
     )?;
-    parse_cv_certificate(&file)
-}
-
-/// Parses EF 0004: `7F21 { 5F4E body (16-byte key IDs, 90 exponent, 91 modulus); 5F37 sig }`.
-///
-/// # Errors
-/// [`CardError::Malformed`] naming the part that is wrong.
-pub fn parse_cv_certificate(file: &[u8]) -> Result<CvCertificate, JpkiError> {
-    let outer = tlv::expect(file, TAG_CVC).map_err(malformed("CV certificate (EF 0004)"))?;
-    let body = outer
-        .child(TAG_CVC_BODY)
-        .map_err(malformed("CV certificate body (5F4E)"))?;
-    let signature = outer
-        .child(TAG_CVC_SIGNATURE)
-        .map_err(malformed("CV certificate signature (5F37)"))?;
-    let bad_key = || -> JpkiError {
-        CardError::Malformed {
-            what: "CV certificate key IDs or public key",
-            source: None,
-        }
-        .into()
-    };
-    let (issuer_key_id, rest) = body.value.split_at_checked(16).ok_or_else(bad_key)?;
-    let (holder_key_id, key) = rest.split_at_checked(16).ok_or_else(bad_key)?;
-    let (exponent, after) = tlv::read(key).map_err(malformed("CV certificate exponent (90)"))?;
-    let (modulus, _) = tlv::read(after).map_err(malformed("CV certificate modulus (91)"))?;
-    if exponent.tag != TAG_EXPONENT || modulus.tag != TAG_MODULUS {
-        return Err(bad_key());
-    }
-    let public_key = RsaPublicKey::new(
-        BigUint::from_bytes_be(modulus.value),
-        BigUint::from_bytes_be(exponent.value),
-    )
-    .map_err(|_| bad_key())?;
-    Ok(CvCertificate {
-        issuer_key_id: issuer_key_id.to_vec(),
-        holder_key_id: holder_key_id.to_vec(),
-        public_key,
-        body: body.value.to_vec(),
-        signature: signature.value.to_vec(),
-    })
-}
-
-/// Checks the integrity record against the basic four read in the same session and, when the
-/// CV certificate is given, the record's signature with the certified key.
-pub fn check_integrity(
-    basic_four: &BasicFour,
-    record: &IntegrityRecord,
-    cvc: Option<&CvCertificate>,
-) -> Integrity {
-    if record.basic_four_digest != basic_four.digest {
-        return Integrity::Mismatch("basic four digest (DF32)");
-    }
-    if let Some(cvc) = cvc
-        && !verify_pkcs1_sha256(&cvc.public_key, &record.signed_bytes, &record.signature)
-    {
-        return Integrity::Mismatch("integrity signature (DF33)");
-    }
-    Integrity::Verified
+    Ok(file.to_vec())
 }
 
 #[cfg(test)]

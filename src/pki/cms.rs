@@ -1,22 +1,26 @@
-//! CMS SignedData (RFC 5652) around a signature computed by the card. Signing is two-phase
-//! because the private key never leaves the card: [`prepare`] builds the signed attributes and
-//! the DigestInfo the card must sign; [`PreparedSignedData::finish`] inserts the card's RSA
-//! signature and returns the DER ContentInfo. [`verify_signed_data`] checks such a structure
-//! (messageDigest, signature over the DER SET of signed attributes, signer certificate = sid);
-//! whether the signer certificate itself is trusted is [`super::verify`]'s job.
+//! CMS SignedData (RFC 5652) around a signature computed by the card. [`sign`] builds it with
+//! the `cms` crate's builder for any [`Signer`] of PKCS#1 v1.5 SHA-256 signatures — the card's
+//! signing key in a flow (its private key never leaves the card), a test key in tests: content
+//! encapsulated as id-data, signed attributes contentType, messageDigest (SHA-256) and
+//! signingTime, the signer's certificate included, sid = issuerAndSerialNumber. The result is
+//! verified before it is returned, so a card whose key is not its certificate's never yields a
+//! CMS. [`open`] takes such a structure apart (a malformed one is an error) and
+//! [`Opened::check`] checks its signature (messageDigest, signature over the DER SET of signed
+//! attributes, signer certificate = sid), so that a caller can tell "not a SignedData" from "a
+//! SignedData whose signature fails"; whether the signer certificate itself is trusted is
+//! [`super::verify`]'s job.
 
 use std::fmt;
 
+use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedAttributes, SignedData, SignerIdentifier,
-    SignerInfo, SignerInfos,
-};
-use der::asn1::{Any, ObjectIdentifier, OctetString, SetOfVec};
+use cms::content_info::ContentInfo;
+use cms::signed_data::{EncapsulatedContentInfo, SignedData, SignerIdentifier};
+use der::asn1::{Any, ObjectIdentifier, SetOfVec};
 use der::{Decode, Encode, Tag, Tagged};
-use rsa::sha2::{Digest, Sha256};
-use spki::AlgorithmIdentifierOwned;
+use rsa::pkcs1v15::Signature;
+use rsa::signature::{Keypair, Signer};
+use spki::{AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey};
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 use x509_cert::time::Time;
@@ -32,13 +36,6 @@ const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101
 const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const ID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
 const ID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const ID_SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-
-/// DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2 note 1).
-const DIGEST_INFO_SHA256: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CmsError {
@@ -48,6 +45,10 @@ pub enum CmsError {
     Der(#[from] der::Error),
     #[error("signing time cannot be represented")]
     Time,
+    #[error("the signer failed")]
+    Signer,
+    #[error("the SignedData could not be built: {0}")]
+    Build(String),
     #[error("not a CMS SignedData ContentInfo")]
     NotSignedData,
     #[error("SignedData must have exactly one SignerInfo")]
@@ -70,31 +71,6 @@ pub enum CmsError {
     SigningTimeInFuture(i64),
 }
 
-/// Phase 1 result: what the card must sign, and the state needed to finish.
-pub struct PreparedSignedData {
-    content: Vec<u8>,
-    certificate: Certificate,
-    signed_attrs: SignedAttributes,
-    signed_attrs_der: Vec<u8>,
-    digest: [u8; 32],
-}
-
-impl fmt::Debug for PreparedSignedData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PreparedSignedData")
-            .field("content_len", &self.content.len())
-            .field("digest", &hex::encode_upper(self.digest))
-            .finish()
-    }
-}
-
-fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, CmsError> {
-    Ok(Attribute {
-        oid,
-        values: SetOfVec::try_from(vec![value])?,
-    })
-}
-
 fn sha256_alg() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
         oid: ID_SHA256,
@@ -102,115 +78,92 @@ fn sha256_alg() -> AlgorithmIdentifierOwned {
     }
 }
 
-/// Phase 1: signed attributes (contentType id-data, messageDigest SHA-256, signingTime) for
-/// `content` signed by the holder of `signer_cert_der` at `signing_time` (unix seconds).
-pub fn prepare(
+fn build_error(e: cms::builder::Error) -> CmsError {
+    CmsError::Build(format!("{e:?}"))
+}
+
+fn time_of(unix: i64) -> Result<Time, CmsError> {
+    let secs = u64::try_from(unix).map_err(|_| CmsError::Time)?;
+    Time::try_from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .map_err(|_| CmsError::Time)
+}
+
+/// Builds a DER ContentInfo(SignedData) of `content`, signed by `signer` as the holder of
+/// `signer_cert_der` at `signing_time` (unix seconds), and checks the result.
+///
+/// # Errors
+/// [`CmsError::Certificate`] for a certificate that cannot be decoded, [`CmsError::Signer`]
+/// when the signer fails (the card's own error is the signer's to keep), [`CmsError::BadSignature`]
+/// when the signature does not verify with the certificate (the signer's key is not its).
+pub fn sign<S>(
     content: &[u8],
     signer_cert_der: &[u8],
     signing_time: i64,
-) -> Result<PreparedSignedData, CmsError> {
+    signer: &S,
+) -> Result<Vec<u8>, CmsError>
+where
+    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Signature>,
+    S::VerifyingKey: EncodePublicKey,
+{
     let certificate = Certificate::from_der(signer_cert_der).map_err(CmsError::Certificate)?;
-    let secs = u64::try_from(signing_time).map_err(|_| CmsError::Time)?;
-    let time = Time::try_from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .map_err(|_| CmsError::Time)?;
-    let content_digest = Sha256::digest(content);
-    let signed_attrs: SignedAttributes = SetOfVec::try_from(vec![
-        attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA)?)?,
-        attribute(
-            ID_MESSAGE_DIGEST,
-            Any::new(Tag::OctetString, &content_digest[..])?,
-        )?,
-        attribute(ID_SIGNING_TIME, Any::encode_from(&time)?)?,
-    ])?;
-    let signed_attrs_der = signed_attrs.to_der()?;
-    let digest: [u8; 32] = Sha256::digest(&signed_attrs_der).into();
-    Ok(PreparedSignedData {
-        content: content.to_vec(),
-        certificate,
-        signed_attrs,
-        signed_attrs_der,
-        digest,
-    })
+    let content_info = EncapsulatedContentInfo {
+        econtent_type: ID_DATA,
+        econtent: Some(Any::new(Tag::OctetString, content)?),
+    };
+    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: certificate.tbs_certificate.issuer.clone(),
+        serial_number: certificate.tbs_certificate.serial_number.clone(),
+    });
+    let mut signer_info = SignerInfoBuilder::new(signer, sid, sha256_alg(), &content_info, None)
+        .map_err(build_error)?;
+    signer_info
+        .add_signed_attribute(Attribute {
+            oid: ID_SIGNING_TIME,
+            values: SetOfVec::try_from(vec![Any::encode_from(&time_of(signing_time)?)?])?,
+        })
+        .map_err(build_error)?;
+    let mut builder = SignedDataBuilder::new(&content_info);
+    builder
+        .add_digest_algorithm(sha256_alg())
+        .map_err(build_error)?
+        .add_certificate(CertificateChoices::Certificate(certificate))
+        .map_err(build_error)?;
+    builder
+        .add_signer_info::<S, Signature>(signer_info)
+        .map_err(|_| CmsError::Signer)?;
+    let der = builder.build().map_err(build_error)?.to_der()?;
+    // The card signed something: that it verifies with the certificate is the proof that the
+    // card holds the certificate's key.
+    verify_signed_data(&der, None)?;
+    Ok(der)
 }
 
-impl PreparedSignedData {
-    /// DER of the `SET OF Attribute` whose SHA-256 is signed.
-    pub fn signed_attributes_der(&self) -> &[u8] {
-        &self.signed_attrs_der
-    }
-    /// SHA-256 of [`Self::signed_attributes_der`] — what the card's `Sign(sha256, digest)` takes.
-    pub fn digest(&self) -> [u8; 32] {
-        self.digest
-    }
-    /// DER DigestInfo(SHA-256, digest) — what a raw PKCS#1 v1.5 card operation pads and signs.
-    pub fn digest_info(&self) -> Vec<u8> {
-        let mut v = DIGEST_INFO_SHA256.to_vec();
-        v.extend_from_slice(&self.digest);
-        v
-    }
-
-    /// Phase 2: assemble ContentInfo(SignedData) with the card's PKCS#1 v1.5 `signature`,
-    /// content and certificate included, sid = issuerAndSerialNumber. The signature is checked
-    /// against the certificate first, so a wrong key or PIN mix-up never yields a CMS.
-    pub fn finish(self, signature: &[u8]) -> Result<Vec<u8>, CmsError> {
-        let spki = self
-            .certificate
-            .tbs_certificate
-            .subject_public_key_info
-            .to_der()?;
-        sig::verify_rsa_prehashed(&spki, HashAlg::Sha256, &self.digest, signature)
-            .map_err(|_| CmsError::BadSignature)?;
-        let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: self.certificate.tbs_certificate.issuer.clone(),
-            serial_number: self.certificate.tbs_certificate.serial_number.clone(),
-        });
-        let signer_info = SignerInfo {
-            version: CmsVersion::V1,
-            sid,
-            digest_alg: sha256_alg(),
-            signed_attrs: Some(self.signed_attrs),
-            signature_algorithm: AlgorithmIdentifierOwned {
-                oid: ID_SHA256_RSA,
-                parameters: Some(Any::null()),
-            },
-            signature: OctetString::new(signature)?,
-            unsigned_attrs: None,
-        };
-        let signed_data = SignedData {
-            version: CmsVersion::V1,
-            digest_algorithms: SetOfVec::try_from(vec![sha256_alg()])?,
-            encap_content_info: EncapsulatedContentInfo {
-                econtent_type: ID_DATA,
-                econtent: Some(Any::new(Tag::OctetString, self.content)?),
-            },
-            certificates: Some(CertificateSet(SetOfVec::try_from(vec![
-                CertificateChoices::Certificate(self.certificate),
-            ])?)),
-            crls: None,
-            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
-        };
-        let ci = ContentInfo {
-            content_type: ID_SIGNED_DATA,
-            content: Any::encode_from(&signed_data)?,
-        };
-        Ok(ci.to_der()?)
-    }
-}
-
-/// What a verified SignedData carried.
-pub struct VerifiedCms {
+/// A SignedData taken apart: what it carries, before its signature is checked
+/// ([`Opened::check`]). Opening fails only on a structure that is not a one-signer SignedData
+/// with encapsulated content and the signer's certificate.
+pub struct Opened {
+    /// The encapsulated content.
     pub content: Vec<u8>,
+    /// The signer's certificate, DER.
     pub signer_cert_der: Vec<u8>,
     /// signingTime attribute, unix seconds, if present.
     pub signing_time: Option<i64>,
+    content_type_signed: ObjectIdentifier,
+    content_type: ObjectIdentifier,
+    message_digest: Vec<u8>,
+    hash: HashAlg,
+    signed_attrs_der: Vec<u8>,
+    signature_alg: ObjectIdentifier,
+    signature: Vec<u8>,
+    spki_der: Vec<u8>,
 }
 
-impl fmt::Debug for VerifiedCms {
+impl fmt::Debug for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifiedCms")
+        f.debug_struct("Opened")
             .field("content_len", &self.content.len())
             .field("signing_time", &self.signing_time)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -223,9 +176,13 @@ fn hash_of(oid: &ObjectIdentifier) -> Option<HashAlg> {
     }
 }
 
-/// Verify a DER ContentInfo(SignedData) with one signer and encapsulated content. With `at`,
-/// a signingTime later than `at` is refused.
-pub fn verify_signed_data(der: &[u8], at: Option<i64>) -> Result<VerifiedCms, CmsError> {
+/// Takes a DER ContentInfo(SignedData) apart: one signer, encapsulated content, signed
+/// attributes with one contentType and one messageDigest (and at most one signingTime), a
+/// supported digest, and the certificate the signer identifier names.
+///
+/// # Errors
+/// The [`CmsError`] naming what is missing or malformed.
+pub fn open(der: &[u8]) -> Result<Opened, CmsError> {
     let ci = ContentInfo::from_der(der).map_err(|_| CmsError::NotSignedData)?;
     if ci.content_type != ID_SIGNED_DATA {
         return Err(CmsError::NotSignedData);
@@ -246,8 +203,6 @@ pub fn verify_signed_data(der: &[u8], at: Option<i64>) -> Result<VerifiedCms, Cm
     if econtent.tag() != Tag::OctetString {
         return Err(CmsError::NoContent);
     }
-    let content = econtent.value().to_vec();
-
     let hash = hash_of(&si.digest_alg.oid).ok_or(CmsError::Algorithm)?;
     let attrs = si.signed_attrs.as_ref().ok_or(CmsError::Attributes)?;
     let single = |oid: ObjectIdentifier| -> Result<&Any, CmsError> {
@@ -257,15 +212,12 @@ pub fn verify_signed_data(der: &[u8], at: Option<i64>) -> Result<VerifiedCms, Cm
             _ => Err(CmsError::Attributes),
         }
     };
-    let ct: ObjectIdentifier = single(ID_CONTENT_TYPE)?
+    let content_type_signed: ObjectIdentifier = single(ID_CONTENT_TYPE)?
         .decode_as()
         .map_err(|_| CmsError::Attributes)?;
-    if ct != sd.encap_content_info.econtent_type {
-        return Err(CmsError::ContentType);
-    }
     let md = single(ID_MESSAGE_DIGEST)?;
-    if md.tag() != Tag::OctetString || md.value() != hash.digest(&content).as_slice() {
-        return Err(CmsError::DigestMismatch);
+    if md.tag() != Tag::OctetString {
+        return Err(CmsError::Attributes);
     }
     let signing_time = match attrs.iter().any(|a| a.oid == ID_SIGNING_TIME) {
         false => None,
@@ -275,12 +227,6 @@ pub fn verify_signed_data(der: &[u8], at: Option<i64>) -> Result<VerifiedCms, Cm
             Some(i64::try_from(t.to_unix_duration().as_secs()).map_err(|_| CmsError::Time)?)
         }
     };
-    if let (Some(t), Some(at)) = (signing_time, at)
-        && t > at
-    {
-        return Err(CmsError::SigningTimeInFuture(t));
-    }
-
     let SignerIdentifier::IssuerAndSerialNumber(ias) = &si.sid else {
         return Err(CmsError::SignerCertificateMissing);
     };
@@ -298,28 +244,76 @@ pub fn verify_signed_data(der: &[u8], at: Option<i64>) -> Result<VerifiedCms, Cm
             _ => None,
         })
         .ok_or(CmsError::SignerCertificateMissing)?;
-    let spki = cert.tbs_certificate.subject_public_key_info.to_der()?;
-    let attrs_der = attrs.to_der()?;
-    let sig_oid = si.signature_algorithm.oid;
-    let signature = si.signature.as_bytes();
-    let ok = if sig_oid == ID_RSA {
-        sig::verify_rsa_prehashed(&spki, hash, &hash.digest(&attrs_der), signature).is_ok()
-    } else {
-        let alg = SigAlg::from_oid(&sig_oid.to_string()).ok_or(CmsError::Algorithm)?;
-        let expected = match alg {
-            SigAlg::RsaPkcs1(h) | SigAlg::Ecdsa(h) => h,
-        };
-        if expected != hash {
-            return Err(CmsError::Algorithm);
-        }
-        sig::verify(&spki, alg, &attrs_der, signature).is_ok()
-    };
-    if !ok {
-        return Err(CmsError::BadSignature);
-    }
-    Ok(VerifiedCms {
-        content,
+    Ok(Opened {
+        content: econtent.value().to_vec(),
         signer_cert_der: cert.to_der()?,
         signing_time,
+        content_type_signed,
+        content_type: sd.encap_content_info.econtent_type,
+        message_digest: md.value().to_vec(),
+        hash,
+        signed_attrs_der: attrs.to_der()?,
+        signature_alg: si.signature_algorithm.oid,
+        signature: si.signature.as_bytes().to_vec(),
+        spki_der: cert.tbs_certificate.subject_public_key_info.to_der()?,
     })
+}
+
+impl Opened {
+    /// Checks the signature: the content type and digest the signed attributes name are the
+    /// content's, and the signature over the signed attributes verifies with the signer's
+    /// certificate. Whether that certificate is trusted is [`super::verify`]'s question.
+    ///
+    /// # Errors
+    /// [`CmsError::ContentType`], [`CmsError::DigestMismatch`], [`CmsError::BadSignature`], or
+    /// [`CmsError::Algorithm`] for a signature algorithm that is not the digest's.
+    pub fn check(&self) -> Result<(), CmsError> {
+        if self.content_type_signed != self.content_type {
+            return Err(CmsError::ContentType);
+        }
+        if self.message_digest != self.hash.digest(&self.content).as_slice() {
+            return Err(CmsError::DigestMismatch);
+        }
+        let hash = self.hash;
+        let ok = if self.signature_alg == ID_RSA {
+            sig::verify_rsa_prehashed(
+                &self.spki_der,
+                hash,
+                &hash.digest(&self.signed_attrs_der),
+                &self.signature,
+            )
+            .is_ok()
+        } else {
+            let alg =
+                SigAlg::from_oid(&self.signature_alg.to_string()).ok_or(CmsError::Algorithm)?;
+            let expected = match alg {
+                SigAlg::RsaPkcs1(h) | SigAlg::Ecdsa(h) => h,
+            };
+            if expected != hash {
+                return Err(CmsError::Algorithm);
+            }
+            sig::verify(&self.spki_der, alg, &self.signed_attrs_der, &self.signature).is_ok()
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(CmsError::BadSignature)
+        }
+    }
+}
+
+/// Opens and checks a DER ContentInfo(SignedData) ([`open`], [`Opened::check`]). With `at`, a
+/// signingTime later than `at` is refused.
+///
+/// # Errors
+/// The [`CmsError`] of the first check that fails.
+pub fn verify_signed_data(der: &[u8], at: Option<i64>) -> Result<Opened, CmsError> {
+    let opened = open(der)?;
+    opened.check()?;
+    if let (Some(t), Some(at)) = (opened.signing_time, at)
+        && t > at
+    {
+        return Err(CmsError::SigningTimeInFuture(t));
+    }
+    Ok(opened)
 }

@@ -12,6 +12,9 @@
 //!   `CardRemoved`: the card the caller meant is not there.
 //! - `CardError::NoTimeLeft` is `Timeout`: too little of the deadline was left to start a
 //!   VERIFY or a signature, which was therefore not sent.
+//! - `JpkiError::KeyMismatch` is `KeyMismatch` (a card that cannot prove it holds its
+//!   certificate's key); `JpkiError::WrongToken` (a smartphone token where only a card is
+//!   accepted) is `UnsupportedCard`.
 //! - `JpkiError::SecretNotWanted` is `InvalidArgument`, `JpkiError::PinRequired`
 //!   `InvalidPinFormat` (an empty PIN where the token needs one).
 //! - `TransportError::NoService` (pcscd gone) is `ReaderGone`: no reader can be reached.
@@ -19,6 +22,8 @@
 //! - Every status word, malformed answer, reset by another application or other reader failure
 //!   is `CardError`, whose message names the command and the SW.
 //! - An APDU that cannot be encoded is `Internal` (a bug, not the card).
+//! - Every `TermsError` (an impossible date, an unknown holding or item, a day before the
+//!   consent, …) is `InvalidArgument`: the question had no answer as asked.
 //!
 //! The matches are exhaustive (the enums are `non_exhaustive` only for other crates), so a new
 //! variant below needs a decision here.
@@ -29,6 +34,7 @@ use crate::api::Error;
 use crate::card::CardError;
 use crate::jpki::JpkiError;
 use crate::readers::RequestError;
+use crate::terms::TermsError;
 use crate::transport::TransportError;
 
 impl From<RequestError> for Error {
@@ -48,6 +54,12 @@ impl From<RequestError> for Error {
     }
 }
 
+impl From<TermsError> for Error {
+    fn from(e: TermsError) -> Error {
+        Error::InvalidArgument(e.to_string())
+    }
+}
+
 impl From<JpkiError> for Error {
     fn from(e: JpkiError) -> Error {
         let text = e.to_string();
@@ -57,13 +69,14 @@ impl From<JpkiError> for Error {
                 Error::UnsupportedCard(text)
             }
             JpkiError::SecretNotWanted(_) => Error::InvalidArgument(text),
+            JpkiError::KeyMismatch => Error::KeyMismatch(text),
+            JpkiError::WrongToken(_) => Error::UnsupportedCard(text),
             JpkiError::PinRequired(_) => Error::InvalidPinFormat(text),
             JpkiError::CertificateMissing(_) => Error::CertificateMissing(text),
             JpkiError::PinIncorrect { .. } => Error::PinIncorrect(text),
             JpkiError::PinBlocked { .. } => Error::PinBlocked(text),
             JpkiError::PinGuard { .. } => Error::PinGuard(text),
             JpkiError::PinFormat { .. } => Error::InvalidPinFormat(text),
-            JpkiError::IntegrityMismatch(_) => Error::CardError(text),
             JpkiError::Card(c) => Error::from(c),
         }
     }

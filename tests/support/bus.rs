@@ -389,6 +389,7 @@ pub fn write_config(dir: &Path, options: &DaemonOptions) -> PathBuf {
         r#"[trust]
 hierarchy = "test"
 roots_dir = "{roots}"
+card_ca_dir = "{card_ca}"
 
 [revocation]
 mode = "{mode}"
@@ -409,6 +410,7 @@ claim_idle_s = {idle}
 enabled = {audit}
 "#,
         roots = roots.display(),
+        card_ca = testpki().join("card_ca").display(),
         mode = options.revocation_mode,
         crl = crl.display(),
         guard = options.pin_guard_min_remaining,

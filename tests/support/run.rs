@@ -12,9 +12,15 @@
 use jpkid::api::{HashAlg, KeyKind, PinCounters};
 use jpkid::card::Card;
 use jpkid::digest::DigestInfo;
-use jpkid::flows::{self, CertificateRequest, ReadCertificate, TextAttributes};
+use jpkid::flows::{
+    self, AttributesMatched, CertificateRequest, ConsentDraft, ProvenCertificate, ReadCertificate,
+    SignedConsent, TextAttributes,
+};
 use jpkid::jpki::pin::{self, KeySecret};
 use jpkid::jpki::{CardInfo, CardKind, CertKind, JpkiError, PinGuard};
+use jpkid::pki::Hierarchy;
+use jpkid::pki::cvc::CardCaKeys;
+use jpkid::terms::{ConsentItems, DocumentKind};
 use jpkid::transport::CardTransport;
 use zeroize::Zeroizing;
 
@@ -69,16 +75,87 @@ pub fn sign<T: CardTransport>(
     )
 }
 
-/// The text AP's basic four with their integrity check.
+/// The text AP's basic four with what checks them.
 pub fn read_text<T: CardTransport>(
     card: &mut Card<T>,
     text_pin: &[u8],
     guard: PinGuard,
-    check_signature: bool,
 ) -> Result<TextAttributes, JpkiError> {
     let flow = flows::ReadText {
         pin: pin::text_pin(text_pin)?,
-        check_signature,
+    };
+    flows::run_on(card, flow, &info(CardKind::Card), guard)
+}
+
+/// The test PKI's card CA keys (`hw-fixtures/testpki/card_ca`), as a test configuration has
+/// them.
+pub fn card_ca() -> CardCaKeys {
+    CardCaKeys::load(Hierarchy::Test, &jpki_vcard::card_ca_dir()).unwrap()
+}
+
+/// A fresh challenge, as the service makes one.
+pub fn challenge() -> [u8; 32] {
+    let mut c = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut c);
+    c
+}
+
+/// `Link`'s card part on a token of `kind`.
+pub fn link<T: CardTransport>(
+    card: &mut Card<T>,
+    kind: CardKind,
+    password: &[u8],
+    guard: PinGuard,
+) -> Result<ProvenCertificate, JpkiError> {
+    let flow = flows::Link {
+        password: pin::sign_password(password)?,
+        challenge: challenge(),
+    };
+    flows::run_on(card, flow, &info(kind), guard)
+}
+
+/// A consent draft as the service makes one.
+pub fn draft(kind: DocumentKind, items: &[&str], reference: Option<&str>) -> ConsentDraft {
+    ConsentDraft {
+        kind,
+        items: ConsentItems::parse(items).unwrap(),
+        terminal: "counter-1".to_owned(),
+        reference: reference.map(str::to_owned),
+        signed_at: time::OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap(),
+    }
+}
+
+/// `SignConsent`'s card part on a token of `kind`.
+pub fn sign_consent<T: CardTransport>(
+    card: &mut Card<T>,
+    kind: CardKind,
+    password: &[u8],
+    draft: ConsentDraft,
+    guard: PinGuard,
+) -> Result<SignedConsent, JpkiError> {
+    let flow = flows::SignConsent {
+        password: pin::sign_password(password)?,
+        draft,
+    };
+    flows::run_on(card, flow, &info(kind), guard)
+}
+
+/// `MatchAttributes` on one card.
+pub fn match_attributes<T: CardTransport>(
+    card: &mut Card<T>,
+    text_pin: &[u8],
+    password: &[u8],
+    guard: PinGuard,
+) -> Result<AttributesMatched, JpkiError> {
+    let flow = flows::MatchAttributes {
+        text: flows::ReadText {
+            pin: pin::text_pin(text_pin)?,
+        },
+        key: flows::ProveKey {
+            password: pin::sign_password(password)?,
+            challenge: challenge(),
+        },
+        card_ca: std::sync::Arc::new(card_ca()),
     };
     flows::run_on(card, flow, &info(CardKind::Card), guard)
 }
