@@ -238,15 +238,22 @@ impl Flow for Sign {
 }
 
 /// The basic four with what the card gave to check them: the integrity record over them and
-/// the text AP's CV certificate. Zeroized on drop.
-#[derive(Debug)]
+/// the text AP's CV certificate. Zeroized on drop, never shown.
 pub struct TextAttributes {
     /// The four attributes.
     pub attributes: BasicFour,
     /// EF 0003.
     pub record: IntegrityRecord,
     /// EF 0004, as the card holds it.
-    pub cv_certificate: Vec<u8>,
+    pub cv_certificate: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TextAttributes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextAttributes")
+            .field("attributes", &self.attributes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TextAttributes {

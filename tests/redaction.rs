@@ -62,6 +62,7 @@ fn trace_and_log_show_no_pin_and_no_attribute() {
         .finish();
     let guard = PinGuard::default();
     let mut values: Vec<String> = Vec::new();
+    let mut digests: Vec<String> = Vec::new();
     tracing::subscriber::with_default(subscriber, || {
         let card = || {
             Card::new(
@@ -110,6 +111,10 @@ fn trace_and_log_show_no_pin_and_no_attribute() {
         let text = run::read_text(&mut c, TEXT_PIN, guard).unwrap();
         tracing::info!("attributes: {:?}", text);
         flows::finish(c).unwrap();
+        // EF 0003's digests: DF31 is the SHA-256 of the My Number file, which a search over
+        // 10^11 numbers inverts; every text AP response is personal (DESIGN §3).
+        digests.push(hex::encode_upper(text.record.my_number_digest));
+        digests.push(hex::encode_upper(text.record.basic_four_digest));
         values.push(text.attributes.name.to_string());
         values.push(text.attributes.address.to_string());
         values.push(text.attributes.birth_date.to_string());
@@ -128,6 +133,17 @@ fn trace_and_log_show_no_pin_and_no_attribute() {
         assert!(!contains_token(&log, text), "PIN {text} in the log");
         let hex = hex::encode_upper(secret);
         assert!(!upper.replace(' ', "").contains(&hex), "PIN hex in the log");
+    }
+    let compact = upper.replace(' ', "");
+    assert_eq!(digests.len(), 2);
+    for d in digests {
+        // Any 8 bytes of either digest.
+        for start in (0..d.len() - 16).step_by(16) {
+            assert!(
+                !compact.contains(&d[start..start + 16]),
+                "integrity record bytes in the log"
+            );
+        }
     }
     for v in values {
         assert!(!v.is_empty());

@@ -69,17 +69,24 @@ impl Drop for BasicFour {
     }
 }
 
-/// The integrity record (EF 0003).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The integrity record (EF 0003). Personal (DESIGN §3): DF31 is the SHA-256 of the My Number
+/// file, which a search over every number inverts, so the record is wiped when dropped and
+/// never shown.
 pub struct IntegrityRecord {
     /// DF31: SHA-256 of EF 0001 (not checked: jpkid never reads the My Number).
-    pub my_number_digest: [u8; 32],
+    pub my_number_digest: Zeroizing<[u8; 32]>,
     /// DF32: SHA-256 of the basic four TLVs.
-    pub basic_four_digest: [u8; 32],
+    pub basic_four_digest: Zeroizing<[u8; 32]>,
     /// The bytes DF33 signs (DF31 and DF32 TLVs as written).
-    pub signed_bytes: Vec<u8>,
+    pub signed_bytes: Zeroizing<Vec<u8>>,
     /// DF33: RSA signature by the key in EF 0004.
-    pub signature: Vec<u8>,
+    pub signature: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for IntegrityRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IntegrityRecord([REDACTED])")
+    }
 }
 
 /// Selects the text AP.
@@ -135,7 +142,7 @@ impl<T: CardTransport> UnlockedText<'_, T> {
     ///
     /// # Errors
     /// As [`read_cv_certificate`].
-    pub fn read_cv_certificate(&mut self) -> Result<Vec<u8>, JpkiError> {
+    pub fn read_cv_certificate(&mut self) -> Result<Zeroizing<Vec<u8>>, JpkiError> {
         read_cv_certificate(self.card)
     }
 }
@@ -265,7 +272,7 @@ fn read_integrity_record<T: CardTransport>(
         card,
         EF_INTEGRITY,
         "integrity record (EF 0003)",
-        false,
+        true,
         FirstRead::Whole(INTEGRITY_LEN),
     )?;
     parse_integrity_record(&file)
@@ -278,12 +285,13 @@ fn read_integrity_record<T: CardTransport>(
 pub fn parse_integrity_record(file: &[u8]) -> Result<IntegrityRecord, JpkiError> {
     const WHAT: &str = "integrity record (EF 0003)";
     let outer = tlv::expect(file, TAG_INTEGRITY).map_err(malformed(WHAT))?;
-    let digest = |tag: u32, what: &'static str| -> Result<([u8; 32], usize), JpkiError> {
+    let digest = |tag: u32, what: &'static str| -> Result<(Zeroizing<[u8; 32]>, usize), JpkiError> {
         let t = outer.child(tag).map_err(malformed(what))?;
-        let value: [u8; 32] = t
-            .value
-            .try_into()
-            .map_err(|_| JpkiError::from(CardError::Malformed { what, source: None }))?;
+        let mut value = Zeroizing::new([0u8; 32]);
+        if t.value.len() != 32 {
+            return Err(CardError::Malformed { what, source: None }.into());
+        }
+        value.copy_from_slice(t.value);
         Ok((value, t.total_len()))
     };
     let (my_number_digest, len31) = digest(TAG_MYNUMBER_DIGEST, "My Number digest (DF31)")?;
@@ -291,34 +299,37 @@ pub fn parse_integrity_record(file: &[u8]) -> Result<IntegrityRecord, JpkiError>
     let signature = outer
         .child(TAG_RECORD_SIGNATURE)
         .map_err(malformed("integrity signature (DF33)"))?;
-    let signed_bytes = outer
-        .value
-        .get(..len31 + len32)
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default();
+    let signed_bytes = Zeroizing::new(
+        outer
+            .value
+            .get(..len31 + len32)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
+    );
     Ok(IntegrityRecord {
         my_number_digest,
         basic_four_digest,
         signed_bytes,
-        signature: signature.value.to_vec(),
+        signature: Zeroizing::new(signature.value.to_vec()),
     })
 }
 
 /// Reads the CV certificate (EF 0004), which is free to read; [`crate::pki::cvc`] parses and
-/// checks it.
+/// checks it. Traced and kept as personal like every text AP response (DESIGN §3).
 ///
 /// # Errors
 /// A card error, or [`CardError::Malformed`] when the file is no TLV.
-pub fn read_cv_certificate<T: CardTransport>(card: &mut Card<T>) -> Result<Vec<u8>, JpkiError> {
+pub fn read_cv_certificate<T: CardTransport>(
+    card: &mut Card<T>,
+) -> Result<Zeroizing<Vec<u8>>, JpkiError> {
     select(card)?;
-    let file = read_ef(
+    Ok(read_ef(
         card,
         EF_TEXT_CVC,
         "CV certificate (EF 0004)",
-        false,
+        true,
         FirstRead::Whole(CVC_LEN),
-    )?;
-    Ok(file.to_vec())
+    )?)
 }
 
 #[cfg(test)]
