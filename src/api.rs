@@ -994,8 +994,41 @@ impl Serialize for SecretBytes {
 }
 
 impl<'de> Deserialize<'de> for SecretBytes {
+    /// Straight into one buffer of the exact size: a `Vec` grown element by element (the D-Bus
+    /// deserializer gives no size hint) would free its smaller copies unwiped.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SecretBytes, D::Error> {
-        Vec::<u8>::deserialize(d).map(SecretBytes::new)
+        d.deserialize_bytes(SecretVisitor)
+    }
+}
+
+struct SecretVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = SecretBytes;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a byte array")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<SecretBytes, E> {
+        let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
+        out.extend_from_slice(bytes);
+        Ok(SecretBytes(out))
+    }
+
+    /// A format without byte strings: element by element, into a buffer that is wiped
+    /// whenever it has to grow.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<SecretBytes, A::Error> {
+        let mut out = Zeroizing::new(Vec::with_capacity(seq.size_hint().unwrap_or(0)));
+        while let Some(b) = seq.next_element::<u8>()? {
+            if out.len() == out.capacity() {
+                let mut bigger = Zeroizing::new(Vec::with_capacity((out.len() * 2).max(64)));
+                bigger.extend_from_slice(&out);
+                out = bigger;
+            }
+            out.push(b);
+        }
+        Ok(SecretBytes(out))
     }
 }
 

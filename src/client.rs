@@ -317,7 +317,11 @@ impl Client {
     ) -> Result<VerifyResult, ClientError> {
         Ok(self
             .manager
-            .verify_certificate(der.to_vec(), purpose.to_string(), options.to_dict())
+            .verify_certificate(
+                SecretBytes::new(der.to_vec()),
+                purpose.to_string(),
+                options.to_dict(),
+            )
             .await?)
     }
 
@@ -328,7 +332,7 @@ impl Client {
     pub async fn verify_consent(&self, cms: &[u8]) -> Result<ConsentCheck, ClientError> {
         Ok(self
             .manager
-            .verify_consent(cms.to_vec(), api::Dict::new())
+            .verify_consent(SecretBytes::new(cms.to_vec()), api::Dict::new())
             .await?)
     }
 
@@ -507,7 +511,11 @@ impl Reader {
     ) -> Result<SecretBytes, ClientError> {
         Ok(self
             .proxy
-            .read_certificate(which.to_string(), secret.to_vec(), options.to_dict())
+            .read_certificate(
+                which.to_string(),
+                SecretBytes::new(secret.to_vec()),
+                options.to_dict(),
+            )
             .await?)
     }
 
@@ -529,7 +537,7 @@ impl Reader {
                 key.to_string(),
                 hash.to_string(),
                 digest.to_vec(),
-                secret.to_vec(),
+                SecretBytes::new(secret.to_vec()),
                 options.to_dict(),
             )
             .await?)
@@ -550,7 +558,7 @@ impl Reader {
     ) -> Result<LinkResult, ClientError> {
         Ok(self
             .proxy
-            .link(sign_password.to_vec(), options.to_dict())
+            .link(SecretBytes::new(sign_password.to_vec()), options.to_dict())
             .await?)
     }
 
@@ -568,7 +576,11 @@ impl Reader {
         let items = items.iter().map(ToString::to_string).collect();
         Ok(self
             .proxy
-            .sign_consent(items, sign_password.to_vec(), options.to_dict())
+            .sign_consent(
+                items,
+                SecretBytes::new(sign_password.to_vec()),
+                options.to_dict(),
+            )
             .await?)
     }
 
@@ -585,7 +597,11 @@ impl Reader {
     ) -> Result<MatchResult, ClientError> {
         Ok(self
             .proxy
-            .match_attributes(text_pin.to_vec(), sign_password.to_vec(), options.to_dict())
+            .match_attributes(
+                SecretBytes::new(text_pin.to_vec()),
+                SecretBytes::new(sign_password.to_vec()),
+                options.to_dict(),
+            )
             .await?)
     }
 }

@@ -18,6 +18,15 @@ pub fn dumpable() -> nix::Result<bool> {
     nix::sys::prctl::get_dumpable()
 }
 
+/// The allocator of jpkid's binaries: every heap block is wiped when it is freed (and, since a
+/// `realloc` is an allocation, a copy and a free, every smaller copy of a growing buffer). It
+/// covers what zeroizing types cannot: the buffers of zbus, serde and the X.509/CMS crates that
+/// held a secret or a certificate on their way. Live memory is the zeroizing types' job.
+pub type WipingAllocator = zeroizing_alloc::ZeroAlloc<std::alloc::System>;
+
+/// The one instance each binary installs with `#[global_allocator]`.
+pub const WIPING_ALLOCATOR: WipingAllocator = zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

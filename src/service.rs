@@ -12,9 +12,10 @@
 //! tokio's blocking pool.
 //!
 //! The client proxies are generated from these same impls (`proxy(...)` below), so a method,
-//! property or signal exists once. Secrets arrive as `ay` and are moved into [`Zeroizing`]
-//! before anything else happens. The copy inside zbus's received message buffer is outside our
-//! reach (documented limitation).
+//! property or signal exists once. Secrets and certificates arrive as `ay` straight into
+//! [`SecretBytes`] (one buffer of the exact size, wiped when dropped). The copy inside zbus's
+//! received message buffer is outside our reach; the daemon's allocator wipes it when freed
+//! (`bin/jpkid.rs`).
 //!
 //! Property reads (`org.freedesktop.DBus.Properties`, `GetManagedObjects`) and introspection are
 //! guarded by the bus policy only: they carry no secrets and their values are broadcast in
@@ -214,6 +215,26 @@ struct Who {
 }
 
 impl Who {
+    /// Overwrites zbus's read-ahead buffer (4 KiB, kept for the life of the connection), which
+    /// still holds the bytes of the calls that came in through it — PINs and certificates among
+    /// them — until later traffic covers them: the bus driver's introspection (about 4.7 KiB
+    /// with dbus-daemon) fills it. Best effort: an error changes nothing for the caller.
+    async fn scrub_read_buffer(&self) {
+        let reply = self
+            .conn
+            .call_method(
+                Some("org.freedesktop.DBus"),
+                "/org/freedesktop/DBus",
+                Some("org.freedesktop.DBus.Introspectable"),
+                "Introspect",
+                &(),
+            )
+            .await;
+        if let Err(e) = reply {
+            debug!(error = %e, "could not overwrite the read buffer");
+        }
+    }
+
     /// Whether the caller is still on the bus (asked of the bus; `true` when it cannot say).
     /// Closes the window before the `NameOwnerChanged` watch covers a call.
     async fn present(&self) -> bool {
@@ -399,14 +420,14 @@ impl Manager {
     /// Verifies a certificate for `purpose` (`sign` | `auth`) at option `at` (default now).
     async fn verify_certificate(
         &self,
-        der: Vec<u8>,
+        der: SecretBytes,
         purpose: String,
         options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<VerifyResult, Error> {
         // The certificate may carry a holder's name and address: ours is wiped after use.
-        let der = Zeroizing::new(der);
+        let der = der.0;
         let call = self
             .shared
             .begin(conn, &hdr, "verify-certificate", None)
@@ -414,6 +435,7 @@ impl Manager {
         let result = self.verify(&call, der, &purpose, &options).await;
         let serial = result.as_ref().ok().map(|r| r.serial.clone());
         call.audit(&result, serial.as_deref().filter(|s| !s.is_empty()));
+        call.who.scrub_read_buffer().await;
         result
     }
 
@@ -421,13 +443,13 @@ impl Manager {
     /// signer's certificate at the signing time and now, the document's form.
     async fn verify_consent(
         &self,
-        cms: Vec<u8>,
+        cms: SecretBytes,
         options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<ConsentCheck, Error> {
         // The CMS carries the signer's certificate (name, address, birth date).
-        let cms = Zeroizing::new(cms);
+        let cms = cms.0;
         let call = self.shared.begin(conn, &hdr, "verify-consent", None).await;
         let result = async {
             call.authorized()?;
@@ -447,6 +469,7 @@ impl Manager {
         .await;
         let serial = result.as_ref().ok().and_then(Audited::serial);
         call.audit(&result, serial.as_deref());
+        call.who.scrub_read_buffer().await;
         result
     }
 
@@ -864,12 +887,12 @@ impl Reader {
     async fn read_certificate(
         &self,
         which: String,
-        secret: Vec<u8>,
+        secret: SecretBytes,
         options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<SecretBytes, Error> {
-        let secret = Zeroizing::new(secret);
+        let secret = secret.0;
         self.card(
             &hdr,
             conn,
@@ -891,12 +914,12 @@ impl Reader {
         key: String,
         hash: String,
         digest: Vec<u8>,
-        secret: Vec<u8>,
+        secret: SecretBytes,
         options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<Vec<u8>, Error> {
-        let secret = Zeroizing::new(secret);
+        let secret = secret.0;
         self.card(
             &hdr,
             conn,
@@ -918,12 +941,12 @@ impl Reader {
     /// 1回目): the card proves it holds the certificate's key, then the certificate is verified.
     async fn link(
         &self,
-        sign_password: Vec<u8>,
+        sign_password: SecretBytes,
         options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<LinkResult, Error> {
-        let secret = Zeroizing::new(sign_password);
+        let secret = sign_password.0;
         let shared = self.shared.clone();
         self.card(
             &hdr,
@@ -955,12 +978,12 @@ impl Reader {
     async fn sign_consent(
         &self,
         items: Vec<String>,
-        sign_password: Vec<u8>,
+        sign_password: SecretBytes,
         options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<ConsentResult, Error> {
-        let secret = Zeroizing::new(sign_password);
+        let secret = sign_password.0;
         let shared = self.shared.clone();
         self.card(
             &hdr,
@@ -1012,14 +1035,14 @@ impl Reader {
     /// of a signing certificate whose key was proven (000 §4 2回目); only booleans come back.
     async fn match_attributes(
         &self,
-        text_pin: Vec<u8>,
-        sign_password: Vec<u8>,
+        text_pin: SecretBytes,
+        sign_password: SecretBytes,
         options: Dict,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<MatchResult, Error> {
-        let text_pin = Zeroizing::new(text_pin);
-        let sign_password = Zeroizing::new(sign_password);
+        let text_pin = text_pin.0;
+        let sign_password = sign_password.0;
         let prepared = MatchOptions::from_dict(&options).and_then(|options| {
             let text = flows::ReadText {
                 pin: pin::text_pin(&text_pin)?,
@@ -1121,6 +1144,7 @@ impl Reader {
         };
         let serial = result.as_ref().ok().and_then(Audited::serial);
         call.audit(&result, serial.as_deref());
+        call.who.scrub_read_buffer().await;
         result
     }
 

@@ -301,7 +301,11 @@ async fn sign_consent_and_verify_it() {
         ] {
             let items = items.into_iter().map(str::to_owned).collect();
             let r = proxy
-                .sign_consent(items, password.clone(), ConsentOptions::default().to_dict())
+                .sign_consent(
+                    items,
+                    jpkid::api::SecretBytes::new(password.clone()),
+                    ConsentOptions::default().to_dict(),
+                )
                 .await;
             match r {
                 Err(Error::InvalidArgument(_)) => {}

@@ -506,3 +506,93 @@ async fn a_request_for_a_card_that_was_replaced_ends_before_any_apdu() {
     })
     .await;
 }
+
+/// Where `needle` occurs in the writable memory of process `pid` (heap, stacks, anonymous
+/// mappings), read through `/proc/PID/mem` as root: `(mapping, offset)` of each hit.
+fn find_in_memory(pid: u32, needles: &[&[u8]]) -> Vec<(String, usize, usize)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut hits = Vec::new();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let name = fields.nth(3).unwrap_or("[anon]").to_owned();
+        if !perms.starts_with("rw") || name.starts_with('/') {
+            continue;
+        }
+        let (start, end) = range.split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
+        let mut buf = vec![0u8; usize::try_from(end - start).unwrap()];
+        if mem.seek(SeekFrom::Start(start)).is_err() || mem.read_exact(&mut buf).is_err() {
+            continue;
+        }
+        for (i, needle) in needles.iter().enumerate() {
+            for (at, w) in buf.windows(needle.len()).enumerate() {
+                if w == *needle {
+                    hits.push((name.clone(), at, i));
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// After the counter flows, nothing of the holder stays in the daemon: its memory (live and
+/// freed) holds neither the name, the address, the birth date nor the signing password.
+/// Through pcscd the card lives in another process, so every copy the daemon has is one it
+/// made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn after_the_counter_flows_the_daemon_holds_nothing_personal() {
+    use jpkid::api::{CardOptions, ConsentOptions, MatchOptions};
+    use jpkid::terms::ConsentItem;
+    limited(async {
+        let rig = rig(10_000).await;
+        let t = insert(&rig.ctx, 0, card("ordinary"));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let client = jpkid::client::Client::new(&rig.conn).await.unwrap();
+        let id = jpkid::api::reader_id(&rig.path).unwrap();
+        let reader = client.reader(id).await.unwrap();
+        let link = reader
+            .link(b"TESTPW1", &CardOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(link.serial, "1A2B3C01");
+        drop(link);
+        let consent = reader
+            .sign_consent(
+                &[ConsentItem::Name, ConsentItem::Address],
+                b"TESTPW1",
+                &ConsentOptions::default(),
+            )
+            .await
+            .unwrap();
+        let check = client.verify_consent(consent.cms.as_slice()).await.unwrap();
+        assert_eq!(check.signature, jpkid::api::SignatureStatus::Valid);
+        drop((consent, check));
+        let m = reader
+            .match_attributes(b"1234", b"TESTPW1", &MatchOptions::default())
+            .await
+            .unwrap();
+        assert!(m.all);
+        // Let the daemon finish with the replies.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let needles: [&[u8]; 4] = [
+            "試験　太郎".as_bytes(),
+            "霞が関二丁目".as_bytes(),
+            b"19900102",
+            b"TESTPW1",
+        ];
+        let hits = find_in_memory(rig.daemon.pid(), &needles);
+        assert!(
+            hits.is_empty(),
+            "personal data in the daemon's memory (mapping, offset, needle): {hits:?}"
+        );
+        remove(&rig.ctx, 0, t);
+    })
+    .await;
+}

@@ -19,6 +19,8 @@ use zeroize::Zeroizing;
 const MARKER: &[u8; 8] = b"\xA7NAME\xA7\x5A\xC3";
 
 static ARMED: AtomicBool = AtomicBool::new(false);
+/// The allocator's counters are global: one test at a time arms it.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 static LEFT_BEHIND: AtomicUsize = AtomicUsize::new(0);
 
 struct Scanning;
@@ -149,6 +151,7 @@ impl CardTransport for ChattyCard {
 
 #[test]
 fn a_personal_file_read_in_pieces_leaves_no_copy_in_freed_memory() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut card = Card::new(ChattyCard::new(), None);
     ARMED.store(true, Ordering::SeqCst);
     let cert = jpkid::jpki::ap::read_certificate(&mut card, CertKind::Sign).unwrap();
@@ -162,8 +165,33 @@ fn a_personal_file_read_in_pieces_leaves_no_copy_in_freed_memory() {
         card.apdu_count()
     );
     assert_eq!(
-        LEFT_BEHIND.load(Ordering::SeqCst),
+        LEFT_BEHIND.swap(0, Ordering::SeqCst),
         0,
         "freed memory still held personal bytes"
+    );
+}
+
+/// Defect: a secret received as `ay` was deserialized by growing a `Vec` (zbus gives no size
+/// hint), so every smaller copy was freed unwiped — the first bytes of a signing password, or
+/// of a certificate handed to `VerifyCertificate`, stayed in freed memory.
+#[test]
+fn a_secret_received_over_dbus_leaves_no_copy_in_freed_memory() {
+    use zbus::wire::{Endian, serialized::Context, to_bytes};
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let secret: Vec<u8> = MARKER.iter().copied().cycle().take(1200).collect();
+    let ctxt = Context::new(Endian::Little, 0);
+    let encoded = to_bytes(ctxt, &secret).unwrap();
+    ARMED.store(true, Ordering::SeqCst);
+    let (got, _): (jpkid::api::SecretBytes, usize) = encoded.deserialize().unwrap();
+    let len = got.as_slice().len();
+    drop(got);
+    ARMED.store(false, Ordering::SeqCst);
+    drop(encoded);
+    drop(secret);
+    assert_eq!(len, 1200);
+    assert_eq!(
+        LEFT_BEHIND.swap(0, Ordering::SeqCst),
+        0,
+        "freed memory still held the secret's bytes"
     );
 }

@@ -19,6 +19,10 @@ use jpkid::pki::{CrlStore, Hierarchy, OcspConfig, TrustAnchors};
 use jpkid::readers::{ReaderManager, ReadersConfig};
 use jpkid::service::{Service, ServiceOptions};
 
+/// Freed memory is wiped (secrets pass through buffers no zeroizing type owns).
+#[global_allocator]
+static ALLOCATOR: jpkid::process::WipingAllocator = jpkid::process::WIPING_ALLOCATOR;
+
 /// Beyond `limits.op_timeout_ms`, how long a stop waits for exchanges still running on a card.
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 

@@ -285,15 +285,16 @@ fn read_integrity_record<T: CardTransport>(
 pub fn parse_integrity_record(file: &[u8]) -> Result<IntegrityRecord, JpkiError> {
     const WHAT: &str = "integrity record (EF 0003)";
     let outer = tlv::expect(file, TAG_INTEGRITY).map_err(malformed(WHAT))?;
-    let digest = |tag: u32, what: &'static str| -> Result<(Zeroizing<[u8; 32]>, usize), JpkiError> {
-        let t = outer.child(tag).map_err(malformed(what))?;
-        let mut value = Zeroizing::new([0u8; 32]);
-        if t.value.len() != 32 {
-            return Err(CardError::Malformed { what, source: None }.into());
-        }
-        value.copy_from_slice(t.value);
-        Ok((value, t.total_len()))
-    };
+    let digest =
+        |tag: u32, what: &'static str| -> Result<(Zeroizing<[u8; 32]>, usize), JpkiError> {
+            let t = outer.child(tag).map_err(malformed(what))?;
+            let mut value = Zeroizing::new([0u8; 32]);
+            if t.value.len() != 32 {
+                return Err(CardError::Malformed { what, source: None }.into());
+            }
+            value.copy_from_slice(t.value);
+            Ok((value, t.total_len()))
+        };
     let (my_number_digest, len31) = digest(TAG_MYNUMBER_DIGEST, "My Number digest (DF31)")?;
     let (basic_four_digest, len32) = digest(TAG_BASIC_FOUR_DIGEST, "basic four digest (DF32)")?;
     let signature = outer

@@ -20,6 +20,10 @@ macro_rules! out {
     }};
 }
 
+/// Freed memory is wiped (secrets pass through buffers no zeroizing type owns).
+#[global_allocator]
+static ALLOCATOR: jpkid::process::WipingAllocator = jpkid::process::WIPING_ALLOCATOR;
+
 mod check;
 mod crl;
 mod msg;
