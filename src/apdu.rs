@@ -2,6 +2,7 @@
 //! Card answers with (`reference/jpki-protocol.md` §8). Pure: no I/O.
 
 use std::fmt;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -13,6 +14,12 @@ pub const MAX_EXTENDED_LE: usize = 65_536;
 pub const MAX_SHORT_LE: usize = 256;
 /// Largest Lc of a short APDU.
 pub const MAX_SHORT_LC: usize = 255;
+/// Least time a VERIFY needs left of its request's deadline to be sent.
+pub const VERIFY_TIME: Duration = Duration::from_millis(500);
+/// Least time a COMPUTE DIGITAL SIGNATURE needs left: well above what a real card takes for an
+/// RSA-2048 signature (under a second), so that a signature is not started only to be
+/// abandoned with the key unlocked.
+pub const SIGNATURE_TIME: Duration = Duration::from_millis(1500);
 
 /// Why an APDU could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,10 +87,10 @@ pub struct Command {
     pub le: Option<usize>,
     /// Whether the response data is personal and must not be traced.
     pub personal_response: bool,
-    /// Whether abandoning the command halfway leaves the card in a state that matters (a
-    /// VERIFY may or may not have counted a try; a signature is being made): such a command
-    /// is not started without enough of the request's deadline left.
-    pub critical: bool,
+    /// The least time the command must have left of the request's deadline to be sent: for a
+    /// command that abandoning halfway leaves the card in a state that matters (a VERIFY may or
+    /// may not have counted a try; a signature is being made); zero for the others.
+    pub least_time: Duration,
 }
 
 impl Command {
@@ -98,7 +105,7 @@ impl Command {
             data: Data::None,
             le: None,
             personal_response: false,
-            critical: false,
+            least_time: Duration::ZERO,
         }
     }
 
@@ -109,18 +116,18 @@ impl Command {
         self
     }
 
-    /// Sets secret command data (a PIN); the command is [`Command::critical`].
+    /// Sets secret command data (a PIN); the command needs [`VERIFY_TIME`] left.
     #[must_use]
     pub fn with_secret(mut self, data: Zeroizing<Vec<u8>>) -> Command {
         self.data = Data::Sensitive(data);
-        self.critical = true;
+        self.least_time = self.least_time.max(VERIFY_TIME);
         self
     }
 
-    /// Marks the command as one not to start without enough time left.
+    /// Marks the command as one not to start with less than `least` of the deadline left.
     #[must_use]
-    pub fn critical(mut self) -> Command {
-        self.critical = true;
+    pub fn needs(mut self, least: Duration) -> Command {
+        self.least_time = self.least_time.max(least);
         self
     }
 

@@ -15,9 +15,6 @@ use crate::transport::{CardTransport, SessionEnd, TransportError};
 
 /// Most GET RESPONSE rounds accepted for one command (a card that keeps answering 61xx is broken).
 const MAX_GET_RESPONSE: usize = 256;
-/// Least time a critical command (VERIFY, COMPUTE DIGITAL SIGNATURE) needs left before it is
-/// sent; more when the card's slowest answer so far says so (twice that answer).
-pub const CRITICAL_MARGIN: Duration = Duration::from_millis(500);
 /// The deadline of a session that was given none.
 const NO_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 
@@ -106,7 +103,7 @@ pub struct Card<T: CardTransport> {
     current_ef: Option<u16>,
     caps: Capabilities,
     exclusive: bool,
-    pin_verified: bool,
+    unpower_at_end: bool,
     deadline: Instant,
     slowest: Duration,
 }
@@ -131,7 +128,7 @@ impl<T: CardTransport> Card<T> {
                 extended,
             },
             exclusive: false,
-            pin_verified: false,
+            unpower_at_end: false,
             deadline,
             slowest: Duration::ZERO,
         }
@@ -182,12 +179,13 @@ impl<T: CardTransport> Card<T> {
         self.selected.as_deref()
     }
 
-    /// Refuses a critical command when less is left of the deadline than it may take.
+    /// Refuses a critical command when less is left of the deadline than it may take: its own
+    /// least time ([`Command::least_time`]), or twice the card's slowest answer so far.
     fn check_time(&self, cmd: &Command) -> Result<(), CardError> {
-        if !cmd.critical {
+        if cmd.least_time.is_zero() {
             return Ok(());
         }
-        let needed = CRITICAL_MARGIN.max(self.slowest * 2);
+        let needed = cmd.least_time.max(self.slowest * 2);
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left < needed {
             return Err(CardError::NoTimeLeft {
@@ -339,7 +337,7 @@ impl<T: CardTransport> Card<T> {
         if !self.exclusive {
             // Noted before the transport is asked: whatever it answers, the session ends
             // unpowered.
-            self.pin_verified = true;
+            self.unpower_at_end = true;
             self.transport.hold_exclusive()?;
             self.exclusive = true;
         }
@@ -348,7 +346,7 @@ impl<T: CardTransport> Card<T> {
 
     /// Whether this session was held for a PIN (it ends unpowered).
     pub fn pin_presented(&self) -> bool {
-        self.pin_verified
+        self.unpower_at_end
     }
 
     /// Ends the session: powers the card off if a PIN was presented, so the next client starts
@@ -357,7 +355,7 @@ impl<T: CardTransport> Card<T> {
     /// # Errors
     /// The transport's error; the transport is lost then, which is what a failed power-off means.
     pub fn finish(mut self) -> Result<T, CardError> {
-        let end = if self.pin_verified {
+        let end = if self.unpower_at_end {
             SessionEnd::Unpower
         } else {
             SessionEnd::Leave
@@ -524,7 +522,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(card.apdu_count(), 0, "not sent");
-        let sign = Command::new("SIGN", 0x80, 0x2A, 0, 0x9A).critical();
+        let sign = Command::new("SIGN", 0x80, 0x2A, 0, 0x9A).needs(crate::apdu::SIGNATURE_TIME);
         assert!(card.exchange(&sign).is_err());
         assert!(
             card.exchange(&Command::new("SELECT", 0, 0xA4, 4, 0x0C))

@@ -36,7 +36,7 @@ use crate::api::{CardOptions, MIN_TIMEOUT};
 use crate::card::{Card, CardError};
 use crate::flows::{self, Flow, FlowContext};
 use crate::jpki::{CardInfo, CardKind, JpkiError, PinGuard};
-use crate::transport::{CardTransport, Drain, Share, TransportError};
+use crate::transport::{CardTransport, Drain, MUTE_AFTER, Share, TransportError};
 
 /// What the daemon knows about one reader at a moment.
 #[derive(Debug, Clone)]
@@ -115,6 +115,10 @@ pub enum RequestError {
         /// The reader's insertion count now.
         now: u32,
     },
+    /// The reader's own event counter moved since the card was identified: it was swapped
+    /// faster than the monitor reported; nothing was sent to the card in the reader.
+    #[error("the card in the reader was swapped since it was identified")]
+    CardSwapped,
     /// The daemon is stopping.
     #[error("the daemon is stopping")]
     Stopping,
@@ -478,7 +482,7 @@ impl ReaderManager {
             card_kind: CardKind::None,
             card: None,
             atr: Vec::new(),
-            insertions: 0,
+            insertions: insertions_base(),
         }));
         let (queue, rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -496,6 +500,7 @@ impl ReaderManager {
             stopping: self.inner.stopping.clone(),
             events: self.inner.events.clone(),
             guard_min: self.inner.config.pin_guard_min_remaining,
+            op_timeout: self.inner.config.op_timeout.max(MIN_TIMEOUT),
             generation: None,
             extended: None,
         };
@@ -703,9 +708,12 @@ enum CardEffect {
     Removed,
     /// The reader left (or pcscd).
     ReaderGone,
-    /// One exchange went unanswered for the mute floor.
+    /// The card says it answers nothing (pcscd's own verdict, a mute virtual card).
     Mute,
-    /// Nothing about the card (a wrong PIN, a status word, a request's own deadline).
+    /// The request's deadline passed before the card answered: slow for this request, and mute
+    /// only if the exchange it left keeps running ([`Worker::mark_mute`]).
+    Unanswered,
+    /// Nothing about the card (a wrong PIN, a status word).
     None,
 }
 
@@ -717,8 +725,23 @@ fn effect_of(e: &RequestError) -> CardEffect {
         TransportError::CardRemoved | TransportError::NoCard => CardEffect::Removed,
         TransportError::ReaderGone | TransportError::NoService(_) => CardEffect::ReaderGone,
         TransportError::Mute => CardEffect::Mute,
+        TransportError::Timeout | TransportError::Abandoned => CardEffect::Unanswered,
         _ => CardEffect::None,
     }
+}
+
+/// Where a reader's `Insertions` count starts: a random value for each daemon instance, so
+/// that an `insertion` a client saw before a restart never names a card inserted after it.
+fn insertions_base() -> u32 {
+    rand_core::RngCore::next_u32(&mut rand_core::OsRng) >> 1
+}
+
+/// How a served request is answered, once it no longer counts against the queue.
+type Delivery = Box<dyn FnOnce() + Send>;
+
+/// The answer of a request refused with `e`.
+fn refused(job: Box<dyn Job>, e: RequestError) -> Option<Delivery> {
+    Some(Box::new(move || job.refuse(e)))
 }
 
 /// One reader's worker: owns the connector and runs requests one at a time.
@@ -730,6 +753,8 @@ struct Worker {
     stopping: Arc<AtomicBool>,
     events: tmpsc::UnboundedSender<ReaderEvent>,
     guard_min: u8,
+    /// The deadline of a probe (`limits.op_timeout_ms`).
+    op_timeout: Duration,
     /// The connector's generation when the card in the reader was identified.
     generation: Option<u32>,
     /// Whether extended APDUs work with this card and reader, once a session learned it.
@@ -738,16 +763,26 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, rx: mpsc::Receiver<WorkerMsg>) {
-        while let Ok(msg) = rx.recv() {
-            match msg {
-                WorkerMsg::Stop => break,
-                WorkerMsg::CardInserted { atr } => self.probe(atr),
-                WorkerMsg::CardRemoved => self.card_gone("card removed"),
-                WorkerMsg::Drained => self.recover_from_mute(),
-                WorkerMsg::Job(job) => {
-                    self.serve(job);
+        while let Some(msg) = self.next_message(&rx) {
+            if matches!(msg, WorkerMsg::Stop) {
+                break;
+            }
+            // A panic anywhere (detection parses what the card says) must not end the worker:
+            // the session it was in is ended by its drop; the reader says what happened.
+            let was_job = matches!(msg, WorkerMsg::Job(_));
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(msg)));
+            if handled.is_err() {
+                // A job whose serving panicked still counted (its caller gets no answer: the
+                // dropped reply tells the service).
+                if was_job {
                     self.pending.fetch_sub(1, Ordering::SeqCst);
                 }
+                error!("the reader worker failed; the card must be inserted again");
+                self.set_state(
+                    ReaderState::Unsupported,
+                    "internal error: take the card out and insert it again",
+                    |s| s.card = None,
+                );
             }
         }
         // Whatever is still queued ends with a clear answer, not silence.
@@ -764,6 +799,63 @@ impl Worker {
             }
         }
         debug!("reader worker stopped");
+    }
+
+    fn handle(&mut self, msg: WorkerMsg) {
+        match msg {
+            WorkerMsg::Stop => {}
+            WorkerMsg::CardInserted { atr } => self.probe(atr),
+            WorkerMsg::CardRemoved => self.card_gone("card removed"),
+            WorkerMsg::Drained => self.recover_from_mute(),
+            WorkerMsg::Job(job) => {
+                let delivery = self.serve(job);
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+                if let Some(deliver) = delivery {
+                    deliver();
+                }
+            }
+        }
+    }
+
+    /// The next message; meanwhile, once an abandoned exchange has run for [`MUTE_AFTER`], the
+    /// reader is marked mute.
+    fn next_message(&mut self, rx: &mpsc::Receiver<WorkerMsg>) -> Option<WorkerMsg> {
+        loop {
+            let watched = matches!(
+                self.snapshot().state,
+                ReaderState::Ready | ReaderState::Busy | ReaderState::Probing
+            );
+            let check_at = self
+                .connector
+                .drain()
+                .oldest_abandoned()
+                .filter(|_| watched)
+                .map(|started| started + MUTE_AFTER);
+            let Some(at) = check_at else {
+                return rx.recv().ok();
+            };
+            match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(msg) => return Some(msg),
+                Err(mpsc::RecvTimeoutError::Timeout) => self.mark_mute(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Marks the reader mute when an abandoned exchange has run for [`MUTE_AFTER`].
+    fn mark_mute(&mut self) {
+        let silent = self
+            .connector
+            .drain()
+            .oldest_abandoned()
+            .is_some_and(|started| started.elapsed() >= MUTE_AFTER);
+        if silent {
+            self.set_state(
+                ReaderState::Mute,
+                &format!("the card has not answered an exchange for {MUTE_AFTER:?}"),
+                |_| {},
+            );
+        }
     }
 
     fn set_state(&self, new: ReaderState, reason: &str, update: impl FnOnce(&mut ReaderSnapshot)) {
@@ -808,7 +900,7 @@ impl Worker {
     /// Identifies a newly inserted card.
     fn probe(&mut self, atr: Vec<u8>) {
         self.set_state(ReaderState::Probing, "card inserted", |s| {
-            s.insertions = s.insertions.saturating_add(1);
+            s.insertions = s.insertions.wrapping_add(1);
             s.atr = atr;
             s.card = None;
             s.card_kind = CardKind::None;
@@ -825,7 +917,7 @@ impl Worker {
             .connect(Share::Shared)
             .map_err(|e| JpkiError::Card(CardError::Transport(e)))
             .and_then(|t| {
-                let mut card = Card::new(t, None);
+                let mut card = Card::with_deadline(t, None, Instant::now() + self.op_timeout);
                 let info = flows::detect(&mut card);
                 let _ = card.finish();
                 info
@@ -848,6 +940,12 @@ impl Worker {
             Err(e) => {
                 let e = RequestError::Flow(e);
                 match effect_of(&e) {
+                    // No caller's deadline here: a card silent for the whole probe is mute.
+                    CardEffect::Unanswered => self.set_state(
+                        ReaderState::Mute,
+                        &format!("card did not answer while {during}"),
+                        |_| {},
+                    ),
                     CardEffect::None if self.connector.card_present() != Some(false) => self
                         .set_state(
                             ReaderState::Unsupported,
@@ -862,7 +960,7 @@ impl Worker {
 
     /// A card that had stopped answering finished its last exchange: identify it again.
     fn recover_from_mute(&mut self) {
-        if self.snapshot().state == ReaderState::Mute {
+        if self.snapshot().state == ReaderState::Mute && self.connector.drain().running() == 0 {
             info!("the card answered its last exchange after all; identifying it again");
             self.identify("identifying the card again");
         }
@@ -878,10 +976,12 @@ impl Worker {
                 &format!("card stopped answering while {during}"),
                 |_| {},
             ),
-            CardEffect::None if self.connector.card_present() == Some(false) => {
+            CardEffect::None | CardEffect::Unanswered
+                if self.connector.card_present() == Some(false) =>
+            {
                 self.card_gone(&format!("card removed while {during}"));
             }
-            CardEffect::None => {}
+            CardEffect::None | CardEffect::Unanswered => {}
         }
     }
 
@@ -910,15 +1010,6 @@ impl Worker {
                 now: snapshot.insertions,
             });
         }
-        // A card swapped faster than the monitor reported it: the reader's own count moved.
-        let now = self.connector.generation();
-        if self.generation.is_some() && now != self.generation {
-            debug!("the reader's event counter moved since the card was identified");
-            return Err(RequestError::CardReplaced {
-                expected: snapshot.insertions,
-                now: snapshot.insertions.saturating_add(1),
-            });
-        }
         job.admit(&info)?;
         Ok(FlowContext {
             guard: PinGuard {
@@ -929,16 +1020,29 @@ impl Worker {
         })
     }
 
-    /// Runs one request and answers it (unless its caller is gone and nothing was done).
-    fn serve(&mut self, job: Box<dyn Job>) {
+    /// Refuses a card swapped faster than the monitor reported it: the reader's own event
+    /// counter moved since the card was identified.
+    fn same_card(&mut self) -> Result<(), RequestError> {
+        let now = self.connector.generation();
+        if self.generation.is_some() && now != self.generation {
+            debug!("the reader's event counter moved since the card was identified");
+            return Err(RequestError::CardSwapped);
+        }
+        Ok(())
+    }
+
+    /// Runs one request; returns how to answer it (nothing when its caller is gone and nothing
+    /// was done). The answer is delivered after the request stops counting against the queue,
+    /// so that a caller answered can queue its next request at once.
+    fn serve(&mut self, job: Box<dyn Job>) -> Option<Delivery> {
         let name = job.name();
         if job.caller_gone() {
             debug!(request = name, "caller gone before the request started");
-            return;
+            return None;
         }
         let ctx = match self.admit(job.as_ref()) {
             Ok(ctx) => ctx,
-            Err(e) => return job.refuse(e),
+            Err(e) => return refused(job, e),
         };
         self.set_state(
             ReaderState::Busy,
@@ -954,9 +1058,22 @@ impl Worker {
                 &format!("request not started: {name}"),
                 |_| {},
             );
-            return job.refuse(RequestError::Flow(JpkiError::Card(CardError::Transport(
-                TransportError::Timeout,
-            ))));
+            return refused(
+                job,
+                RequestError::Flow(JpkiError::Card(CardError::Transport(
+                    TransportError::Timeout,
+                ))),
+            );
+        }
+        // Only now that no exchange holds the card: pcscd answers a status query on a reader
+        // only between exchanges.
+        if let Err(e) = self.same_card() {
+            self.set_state(
+                ReaderState::Ready,
+                &format!("request not started: {name}"),
+                |_| {},
+            );
+            return refused(job, e);
         }
         let share = if job.presents_pin() {
             Share::Exclusive
@@ -965,6 +1082,17 @@ impl Worker {
         };
         let answer = match self.connector.connect(share) {
             Ok(t) => {
+                // Checked again now that the connection holds the card (exclusively for a
+                // PIN): a swap between the first check and here is caught before any APDU.
+                if let Err(e) = self.same_card() {
+                    drop(t);
+                    self.set_state(
+                        ReaderState::Ready,
+                        &format!("request not started: {name}"),
+                        |_| {},
+                    );
+                    return refused(job, e);
+                }
                 let mut card = Card::with_deadline(t, self.extended, deadline);
                 let answer = job.run(&mut card, &ctx);
                 self.extended = card.capabilities().extended.or(self.extended);
@@ -985,7 +1113,7 @@ impl Worker {
                         |_| {},
                     );
                 }
-                return job.refuse(e);
+                return refused(job, e);
             }
         };
         match answer.failure() {
@@ -1011,6 +1139,6 @@ impl Worker {
                 }
             }
         }
-        answer.send();
+        Some(Box::new(move || answer.send()))
     }
 }

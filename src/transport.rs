@@ -4,8 +4,9 @@
 //! A session that presented a PIN must end with the card powered off, whichever way it ends
 //! (DESIGN §3). Transports make that structural: the handle's last owner ends the session, and
 //! it unpowers once [`CardTransport::hold_exclusive`] was called. An exchange the caller stopped
-//! waiting for keeps the handle until the card answers; [`Drain`] counts such exchanges so that
-//! the daemon can wait for them before it exits.
+//! waiting for keeps the handle until the card answers; [`Drain`] counts the running exchanges
+//! and tells abandoned ones apart, so that the daemon can wait for them before it exits, and the
+//! reader layer can tell a card that is slow for one caller from one that stopped answering.
 
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
@@ -17,10 +18,12 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
-/// An exchange unanswered this long means the card is mute; a shorter wait that ended because
-/// the request's deadline came is only a timeout of that request (one caller's short deadline
-/// must not take the reader from everyone).
-pub const MUTE_AFTER: Duration = crate::api::MIN_TIMEOUT;
+/// An exchange still unanswered this long after it started means the card is mute. Measured
+/// from the exchange's start, whatever the deadline of the request that sent it: a request's
+/// deadline only ends that request (one caller's short deadline must not take the reader from
+/// everyone). Several times the slowest command of a real card (an RSA-2048 signature, well
+/// under a second).
+pub const MUTE_AFTER: Duration = Duration::from_secs(5);
 
 /// How a session with a card ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +72,13 @@ pub enum TransportError {
     /// running on the card; the session ends when it does).
     #[error("card did not answer before the request's deadline")]
     Timeout,
-    /// The card answers nothing at all (no ATR, or one exchange unanswered for
-    /// [`MUTE_AFTER`] or longer).
+    /// The card answers nothing at all (no ATR, a mute card, or pcscd says so).
     #[error("card does not respond")]
     Mute,
+    /// An exchange of this session was abandoned at the request's deadline: the session is
+    /// over for this side (the exchange ends it when the card answers).
+    #[error("an exchange of this session is still running on the card")]
+    Abandoned,
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -149,13 +155,19 @@ impl<T: CardTransport + ?Sized> CardTransport for Box<T> {
 type OnIdle = Box<dyn Fn() + Send + Sync>;
 
 struct DrainState {
-    running: usize,
+    /// Each running exchange, with the time it started once its request stopped waiting.
+    running: std::collections::BTreeMap<u64, Option<Instant>>,
+    next: u64,
+    /// An abandoned exchange ended since the card was last idle.
+    answered_late: bool,
     on_idle: Option<OnIdle>,
 }
 
-/// Counts the exchanges still running on a reader's card after their request stopped waiting.
-/// Each keeps the card's handle (and with it the session) until the card answers; the daemon
-/// waits here before it exits, and the reader worker before it opens the next session.
+/// Counts the exchanges running on a reader's card, and which of them their request stopped
+/// waiting for (abandoned). Each keeps the card's handle (and with it the session) until the
+/// card answers; the daemon waits here before it exits, the reader worker before it opens the
+/// next session, and the worker calls the card mute when an abandoned exchange has run for
+/// [`MUTE_AFTER`].
 #[derive(Clone)]
 pub struct Drain(Arc<(Mutex<DrainState>, Condvar)>);
 
@@ -163,7 +175,9 @@ impl Default for Drain {
     fn default() -> Drain {
         Drain(Arc::new((
             Mutex::new(DrainState {
-                running: 0,
+                running: std::collections::BTreeMap::new(),
+                next: 0,
+                answered_late: false,
                 on_idle: None,
             }),
             Condvar::new(),
@@ -173,22 +187,42 @@ impl Default for Drain {
 
 impl std::fmt::Debug for Drain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Drain({} running)", self.lock().running)
+        write!(f, "Drain({} running)", self.lock().running.len())
     }
 }
 
-/// One running exchange; dropping it (after the card handle) ends its count.
+/// One running exchange, held by whatever runs it; dropping it (after the card handle) ends its
+/// count.
 #[derive(Debug)]
-pub struct DrainGuard(Drain);
+pub struct DrainGuard {
+    drain: Drain,
+    id: u64,
+}
+
+/// The waiting side's name for a running exchange, to [`Drain::abandon`] it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeId(u64);
+
+impl DrainGuard {
+    /// The id the waiting side keeps.
+    pub fn id(&self) -> ExchangeId {
+        ExchangeId(self.id)
+    }
+}
 
 impl Drop for DrainGuard {
     fn drop(&mut self) {
-        let (_, idle) = &*self.0.0;
-        let mut s = self.0.lock();
-        s.running = s.running.saturating_sub(1);
-        if s.running == 0 {
+        let (_, idle) = &*self.drain.0;
+        let mut s = self.drain.lock();
+        if s.running.remove(&self.id).flatten().is_some() {
+            s.answered_late = true;
+        }
+        if s.running.is_empty() {
             idle.notify_all();
-            if let Some(f) = &s.on_idle {
+            // Only the end of an abandoned exchange is news: the card answered after all.
+            if std::mem::take(&mut s.answered_late)
+                && let Some(f) = &s.on_idle
+            {
                 f();
             }
         }
@@ -197,24 +231,43 @@ impl Drop for DrainGuard {
 
 impl Drain {
     fn lock(&self) -> MutexGuard<'_, DrainState> {
-        // The state is a counter and a callback, never half-written.
+        // The state is a map and a callback, never half-written.
         self.0.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Calls `f` each time the last running exchange ends.
+    /// Calls `f` each time the last running exchange ends after one of them was abandoned.
     pub fn on_idle(&self, f: impl Fn() + Send + Sync + 'static) {
         self.lock().on_idle = Some(Box::new(f));
     }
 
     /// Counts one exchange until the guard drops.
     pub fn enter(&self) -> DrainGuard {
-        self.lock().running += 1;
-        DrainGuard(self.clone())
+        let mut s = self.lock();
+        let id = s.next;
+        s.next += 1;
+        s.running.insert(id, None);
+        DrainGuard {
+            drain: self.clone(),
+            id,
+        }
+    }
+
+    /// Notes that the request of exchange `id`, started at `started`, stopped waiting for it
+    /// (nothing when it has ended meanwhile).
+    pub fn abandon(&self, id: ExchangeId, started: Instant) {
+        if let Some(slot) = self.lock().running.get_mut(&id.0) {
+            *slot = Some(started);
+        }
     }
 
     /// Exchanges still running.
     pub fn running(&self) -> usize {
-        self.lock().running
+        self.lock().running.len()
+    }
+
+    /// When the oldest abandoned exchange still running started.
+    pub fn oldest_abandoned(&self) -> Option<Instant> {
+        self.lock().running.values().flatten().min().copied()
     }
 
     /// Waits until no exchange runs, at most `timeout`; whether none runs.
@@ -222,7 +275,7 @@ impl Drain {
         let deadline = Instant::now() + timeout;
         let (_, idle) = &*self.0;
         let mut s = self.lock();
-        while s.running > 0 {
+        while !s.running.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -243,7 +296,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn drain_counts_guards_and_tells_when_idle() {
+    fn drain_counts_guards_and_tells_when_an_abandoned_exchange_ends() {
         let d = Drain::default();
         let idle = Arc::new(AtomicUsize::new(0));
         let seen = idle.clone();
@@ -251,9 +304,18 @@ mod tests {
             seen.fetch_add(1, Ordering::SeqCst);
         });
         assert!(d.wait_idle(Duration::ZERO));
+        // Exchanges answered in time: no news, however many.
+        for _ in 0..3 {
+            drop(d.enter());
+        }
+        assert_eq!(idle.load(Ordering::SeqCst), 0);
         let a = d.enter();
         let b = d.enter();
         assert_eq!(d.running(), 2);
+        assert_eq!(d.oldest_abandoned(), None);
+        let started = Instant::now();
+        d.abandon(b.id(), started);
+        assert_eq!(d.oldest_abandoned(), Some(started));
         assert!(!d.wait_idle(Duration::from_millis(10)));
         drop(a);
         assert_eq!(idle.load(Ordering::SeqCst), 0);
@@ -263,6 +325,14 @@ mod tests {
         });
         assert!(d.wait_idle(Duration::from_secs(5)));
         t.join().unwrap();
+        assert_eq!(idle.load(Ordering::SeqCst), 1);
+        assert_eq!(d.oldest_abandoned(), None);
+        // Abandoning an exchange that has ended changes nothing.
+        let c = d.enter();
+        let id = c.id();
+        drop(c);
+        d.abandon(id, Instant::now());
+        assert_eq!(d.running(), 0);
         assert_eq!(idle.load(Ordering::SeqCst), 1);
     }
 }

@@ -706,11 +706,30 @@ fn removal_mid_read_is_card_removed() {
     assert_eq!(remaining(&slot, PinId::Sign), 5);
 }
 
+/// The model knows a mute card never answers: it says `Mute` (a reader would after the mute
+/// floor); a slow one that misses the deadline is only a `Timeout`.
 #[test]
-fn mute_card_times_out() {
+fn a_mute_card_is_mute_and_a_slow_one_times_out() {
     let mut p = persona("ordinary");
     p.faults.mute_after = 1;
     let (_slot, mut card) = open(p);
+    let err = run::pin_status(&mut card).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JpkiError::Card(CardError::Transport(TransportError::Mute))
+        ),
+        "{err}"
+    );
+    let mut p = persona("ordinary");
+    p.faults.delay_ms = 200;
+    let slot = VirtualSlot::with_card(VirtualCard::new(p));
+    let t = VirtualTransport::connect(slot, Duration::from_millis(20)).unwrap();
+    let mut card = Card::with_deadline(
+        t,
+        None,
+        std::time::Instant::now() + Duration::from_millis(300),
+    );
     let err = run::pin_status(&mut card).unwrap_err();
     assert!(
         matches!(

@@ -205,14 +205,15 @@ fn timeout_ms(ms: u32) -> (&'static str, OwnedVariant) {
 /// Defect: a deadline that passes during SIGN abandoned the exchange, and the abandoned handle
 /// later ended the session with pcscd's default (a warm reset, which keeps a verified PIN): the
 /// next client signed with the citizen's key without the PIN. Both keys, and both ways a
-/// deadline can pass (a slow card throughout, a slow signature).
+/// deadline can pass after the VERIFY: a slow card throughout (the deadline passes during a
+/// READ of the signing certificate), a slow signature.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
 async fn after_a_timeout_the_next_client_cannot_sign_without_the_pin() {
     limited(async {
         let rig = rig(10_000).await;
         for (faults, key, secret, key_ef) in [
-            ("delay_ms = 300", "auth", b"1234".as_slice(), "0017"),
+            ("delay_ms = 300", "sign", b"TESTPW1".as_slice(), "001A"),
             ("sign_delay_ms = 2500", "auth", b"1234".as_slice(), "0017"),
             (
                 "sign_delay_ms = 2500",
@@ -224,22 +225,120 @@ async fn after_a_timeout_the_next_client_cannot_sign_without_the_pin() {
             let dir = persona_with_faults("ordinary", &[faults]);
             let t = insert(&rig.ctx, 0, card_at(dir.path()));
             rig.until_state("ready", Duration::from_secs(10)).await;
-            let r = sign(&rig.conn, &rig.path, key, secret, opts(&[timeout_ms(1100)])).await;
-            assert!(is_err(&r, "Timeout"), "{faults} {key}: {r:?}");
-            let sw = rig.other_client_signs(key_ef).await;
-            assert_eq!(
-                sw, "6982",
-                "{faults}: another client signed with the {key} key"
-            );
             let pin = if key == "sign" {
                 PinId::Sign
             } else {
                 PinId::Auth
             };
+            let r = if faults.starts_with("delay") {
+                // SELECT, counter and VERIFY take 900 ms, the certificate's READs pass 1500.
+                let body = ("sign", secret.to_vec(), opts(&[timeout_ms(1500)]));
+                call::<_, Vec<u8>>(&rig.conn, &rig.path, "ReadCertificate", &body).await
+            } else {
+                // The signature is sent (it needs 1.5 s left) and outlasts the deadline.
+                sign(&rig.conn, &rig.path, key, secret, opts(&[timeout_ms(2000)])).await
+            };
+            assert!(is_err(&r, "Timeout"), "{faults} {key}: {r:?}");
+            // The VERIFY went through: what is checked is that it does not outlive the session.
+            assert_eq!(
+                t.card().lock().unwrap().pin_remaining(pin),
+                if key == "sign" { 5 } else { 3 }
+            );
+            let sw = rig.other_client_signs(key_ef).await;
+            assert_eq!(
+                sw, "6982",
+                "{faults}: another client signed with the {key} key"
+            );
             assert!(!t.card().lock().unwrap().is_verified(pin));
             remove(&rig.ctx, 0, t);
             rig.until_state("empty", Duration::from_secs(10)).await;
         }
+    })
+    .await;
+}
+
+/// Defect (review): the probe had no deadline — a card that stopped answering while it was
+/// identified left the reader `probing` for a day, and every request waited for the service's
+/// backstop. It is `mute` within `limits.op_timeout_ms`, requests are told at once, and the
+/// reader serves the next card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn a_card_that_stops_answering_while_it_is_identified_is_mute() {
+    limited(async {
+        let rig = rig(2_000).await;
+        let mut c = card("ordinary");
+        c.faults_mut().mute_after = 1;
+        let t = insert(&rig.ctx, 0, c);
+        rig.until_state("mute", Duration::from_secs(8)).await;
+        let started = Instant::now();
+        let r = pin_status(&rig.conn, &rig.path).await;
+        assert!(is_err(&r, "Timeout"), "{r:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the request waited"
+        );
+        remove(&rig.ctx, 0, t);
+        rig.until_state("empty", Duration::from_secs(10)).await;
+        let t = insert(&rig.ctx, 0, card("ordinary"));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        assert!(pin_status(&rig.conn, &rig.path).await.is_ok());
+        remove(&rig.ctx, 0, t);
+    })
+    .await;
+}
+
+/// Defects (review): a caller's deadline decided whether the reader went `mute` (a 1.1 s
+/// deadline on a 2.5 s signature took the reader from everyone), and the recovery from `mute`
+/// ran after every exchange instead of after the abandoned one. A request's deadline only ends
+/// that request; the reader is `mute` only while an exchange has gone unanswered for 5 s since
+/// it started, and it is identified again when that exchange ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd + vpcd: scripts/pcsc-ns.sh"]
+async fn only_a_card_silent_for_five_seconds_is_mute_and_it_recovers_when_it_answers() {
+    limited(async {
+        let rig = rig(10_000).await;
+        // Slower than the caller's deadline, faster than the mute floor: never mute.
+        let dir = persona_with_faults("ordinary", &["sign_delay_ms = 2500"]);
+        let t = insert(&rig.ctx, 0, card_at(dir.path()));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let r = sign(
+            &rig.conn,
+            &rig.path,
+            "auth",
+            b"1234",
+            opts(&[timeout_ms(2000)]),
+        )
+        .await;
+        assert!(is_err(&r, "Timeout"), "{r:?}");
+        let watch_until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < watch_until {
+            assert_ne!(rig.state().await, "mute", "{}", rig.daemon.stderr());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(pin_status(&rig.conn, &rig.path).await.is_ok());
+        remove(&rig.ctx, 0, t);
+        rig.until_state("empty", Duration::from_secs(10)).await;
+
+        // Silent for longer than the floor: mute, then ready again once it has answered.
+        let dir = persona_with_faults("ordinary", &["sign_delay_ms = 7000"]);
+        let t = insert(&rig.ctx, 0, card_at(dir.path()));
+        rig.until_state("ready", Duration::from_secs(10)).await;
+        let r = sign(
+            &rig.conn,
+            &rig.path,
+            "auth",
+            b"1234",
+            opts(&[timeout_ms(2000)]),
+        )
+        .await;
+        assert!(is_err(&r, "Timeout"), "{r:?}");
+        rig.until_state("mute", Duration::from_secs(6)).await;
+        let r = pin_status(&rig.conn, &rig.path).await;
+        assert!(is_err(&r, "Timeout"), "{r:?}");
+        rig.until_state("ready", Duration::from_secs(8)).await;
+        assert!(pin_status(&rig.conn, &rig.path).await.is_ok());
+        assert!(!t.card().lock().unwrap().is_verified(PinId::Auth));
+        remove(&rig.ctx, 0, t);
     })
     .await;
 }
@@ -322,11 +421,13 @@ async fn after_a_kill_the_stop_post_command_locks_the_card() {
         })
         .await
         .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{log}");
+        // Defect (review): the killed daemon's handle still held the card exclusively (pcscd
+        // keeps it until the SIGN it was running returns); the power-off gave up at once with
+        // "cards=0" and the card was locked only by luck. It waits for the card and powers
+        // it off itself.
+        assert!(log.contains("cards=1"), "{log}");
         let deadline = Instant::now() + Duration::from_secs(5);
         while t.card().lock().unwrap().is_verified(PinId::Auth) {
             assert!(
@@ -356,7 +457,8 @@ async fn timeout_ms_is_clamped_and_one_callers_deadline_is_not_everyones() {
         let body = ("auth-ca", Vec::<u8>::new(), opts(&[timeout_ms(1)]));
         let r: Result<Vec<u8>, DbusErr> =
             call(&rig.conn, &rig.path, "ReadCertificate", &body).await;
-        assert!(r.is_ok() || is_err(&r, "Timeout"), "{r:?}");
+        // 1 ms is taken as the 1 s floor, in which the three slow APDUs fit.
+        assert!(r.is_ok(), "{r:?}");
         rig.until_state("ready", Duration::from_secs(5)).await;
         let other = rig.conn.clone();
         assert!(pin_status(&other, &rig.path).await.is_ok());

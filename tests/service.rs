@@ -223,8 +223,8 @@ async fn manager_readers_and_properties() {
         assert_eq!(prop_str(&conn, R0, "CardKind").await, "card");
         assert_eq!(prop_str(&conn, R1, "CardKind").await, "none");
         assert_eq!(prop_str(&conn, R0, "Claimant").await, "");
-        let insertions = u32::try_from(prop(&conn, R0, READER, "Insertions").await).unwrap();
-        assert_eq!(insertions, 1);
+        // A count from a random start per daemon instance: read, not assumed.
+        let _insertions = u32::try_from(prop(&conn, R0, READER, "Insertions").await).unwrap();
         let atr: Vec<u8> = Vec::try_from(prop(&conn, R0, READER, "Atr").await).unwrap();
         assert!(!atr.is_empty());
 
@@ -609,6 +609,7 @@ async fn testing_interface_drives_states_and_signals() {
         assert_err(pin_status(&conn, R0).await, "NoCard");
         assert_eq!(prop_str(&conn, R0, "CardKind").await, "none");
 
+        let before = u32::try_from(prop(&conn, R0, READER, "Insertions").await).unwrap();
         let not_jpki = persona("not-jpki");
         call::<_, ()>(
             &conn,
@@ -629,7 +630,7 @@ async fn testing_interface_drives_states_and_signals() {
         assert_err(pin_status(&conn, R0).await, "NotJpkiCard");
         assert_eq!(
             u32::try_from(prop(&conn, R0, READER, "Insertions").await).unwrap(),
-            2
+            before.wrapping_add(1)
         );
 
         call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
@@ -1333,6 +1334,29 @@ async fn sigterm_stops_cleanly_and_releases_the_name() {
         let name = zbus::names::BusName::try_from(DEST).unwrap();
         assert!(!proxy.name_has_owner(name).await.unwrap());
         drop(bus);
+    })
+    .await;
+}
+
+/// Defect (review): SIGHUP and SIGQUIT ended the daemon at once, without the drain that locks a
+/// card in the middle of a PIN flow. Each stops it as SIGTERM does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_and_sigquit_drain_like_sigterm() {
+    limited(async {
+        for signal in [
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::Signal::SIGQUIT,
+        ] {
+            let bus = TestBus::start();
+            let mut daemon = Daemon::start(&bus, DaemonOptions::default()).await;
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.pid()).unwrap());
+            nix::sys::signal::kill(pid, signal).unwrap();
+            let status = daemon.wait_exit(Duration::from_secs(10)).unwrap();
+            let log = daemon.stderr();
+            assert!(status.success(), "{signal}: {status:?}\n{log}");
+            assert!(log.contains("draining the requests in flight"), "{log}");
+            assert!(log.contains(signal.as_str()), "{log}");
+        }
     })
     .await;
 }

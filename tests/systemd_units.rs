@@ -380,3 +380,19 @@ fn every_conf_beside_the_policy_is_dbus_policy() {
         }
     }
 }
+
+/// Review finding: pcscd's socket, mode 0666 on Debian, let every local user reach the
+/// citizen's card. The shipped drop-in gives it to root and group jpkid (the daemon's).
+#[test]
+fn pcscd_socket_is_root_and_jpkids_alone() {
+    let d = directives(&read("systemd/pcscd.socket.d/jpkid.conf"));
+    assert_eq!(values(&d, "SocketMode"), ["0660"]);
+    assert_eq!(values(&d, "SocketGroup"), ["jpkid"]);
+    let unit = directives(&read("systemd/jpkid.service"));
+    assert_eq!(values(&unit, "Group"), ["jpkid"]);
+    let users = read("systemd/sysusers.d/jpkid.conf");
+    assert!(
+        users.lines().any(|l| l.starts_with("u jpkid")),
+        "the group comes with the user: {users}"
+    );
+}

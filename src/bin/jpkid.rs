@@ -280,10 +280,21 @@ fn unpower_cards(config: Option<&Path>) -> ExitCode {
         .iter()
         .filter_map(|p| glob::Pattern::new(p).ok())
         .collect();
-    match jpkid::transport::pcsc::unpower_all(|name| ignore.iter().any(|p| p.matches(name))) {
-        Ok(n) => {
-            info!(cards = n, "cards powered off");
+    // As long as a drain may take: the exchange a killed daemon left running holds the card.
+    let deadline = std::time::Instant::now() + config.limits.op_timeout() + STOP_MARGIN;
+    let skip = |name: &str| ignore.iter().any(|p| p.matches(name));
+    match jpkid::transport::pcsc::unpower_all(skip, deadline) {
+        Ok(done) if done.failed.is_empty() => {
+            info!(cards = done.cards, "cards powered off");
             ExitCode::SUCCESS
+        }
+        Ok(done) => {
+            error!(
+                cards = done.cards,
+                readers = ?done.failed,
+                "a card could not be powered off: it may still hold a verified PIN; take it out"
+            );
+            ExitCode::from(1)
         }
         Err(e) => {
             // No pcscd means no card is powered by it either.
@@ -298,21 +309,33 @@ fn unpower_cards(_config: Option<&Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Waits for SIGTERM or SIGINT; returns its name.
+/// Waits for a signal that ends the daemon — SIGTERM, SIGINT, SIGHUP or SIGQUIT, each of which
+/// would otherwise end it without draining — and returns its name.
 async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        _ => {
-            warn!("cannot watch SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
+    let watched = [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::quit(), "SIGQUIT"),
+    ];
+    let mut streams = Vec::new();
+    for (kind, name) in watched {
+        match signal(kind) {
+            Ok(s) => streams.push((s, name)),
+            Err(e) => warn!(signal = name, error = %e, "cannot watch a signal"),
         }
     }
+    if streams.is_empty() {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    }
+    let waits = streams.iter_mut().map(|(s, name)| {
+        let name: &'static str = name;
+        Box::pin(async move {
+            s.recv().await;
+            name
+        })
+    });
+    futures_util::future::select_all(waits).await.0
 }

@@ -13,7 +13,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::apdu::{Command, MAX_SHORT_LE, StatusWord};
+use crate::apdu::{Command, MAX_SHORT_LE, SIGNATURE_TIME, StatusWord};
 use crate::card::{Card, CardError, append_zeroizing};
 use crate::digest::DigestInfo;
 use crate::tlv;
@@ -429,13 +429,13 @@ impl<T: CardTransport> UnlockedKey<'_, T> {
             )
             .with_data(data.to_vec())
             .with_le(MAX_SHORT_LE)
-            .critical()
+            .needs(SIGNATURE_TIME)
         };
         let current = || {
             Command::new("COMPUTE DIGITAL SIGNATURE", 0x80, 0x2A, 0x00, 0x80)
                 .with_data(data.to_vec())
                 .with_le(MAX_SHORT_LE)
-                .critical()
+                .needs(SIGNATURE_TIME)
         };
         let resp = exchange_with_sfi(card, self.key.ef(), by_sfi, current)?;
         if resp.sw != StatusWord::Success {

@@ -8,8 +8,10 @@
 //! - `TransportError::SharingViolation` is `ReaderBusy`: another application holds the card.
 //! - `RequestError::Stopping` and `TransportError::Cancelled` are `ReaderGone`: the daemon is
 //!   stopping (a caller that went away never sees the answer).
-//! - `RequestError::CardReplaced` (option `insertion`, or the reader's event counter moved) is
-//!   `CardRemoved`: the card the caller meant is not there.
+//! - `RequestError::CardReplaced` (option `insertion`) and `RequestError::CardSwapped` (the
+//!   reader's event counter moved) are `CardRemoved`: the card the caller meant is not there.
+//! - `TransportError::Abandoned` (the session's exchange was given up at the deadline) is
+//!   `Timeout`, like the deadline itself.
 //! - `CardError::NoTimeLeft` is `Timeout`: too little of the deadline was left to start a
 //!   VERIFY or a signature, which was therefore not sent.
 //! - `JpkiError::KeyMismatch` is `KeyMismatch` (a card that cannot prove it holds its
@@ -46,7 +48,9 @@ impl From<RequestError> for Error {
             RequestError::ReaderGone => Error::ReaderGone(text),
             RequestError::ReaderBusy => Error::ReaderBusy(text),
             RequestError::Mute => Error::Timeout(text),
-            RequestError::CardReplaced { .. } => Error::CardRemoved(text),
+            RequestError::CardReplaced { .. } | RequestError::CardSwapped => {
+                Error::CardRemoved(text)
+            }
             RequestError::Stopping => Error::ReaderGone(text),
             RequestError::Panicked => Error::Internal(text),
             RequestError::Flow(e) => Error::from(e),
@@ -103,7 +107,9 @@ impl From<TransportError> for Error {
             TransportError::CardRemoved | TransportError::NoCard => Error::CardRemoved(text),
             TransportError::ReaderGone | TransportError::NoService(_) => Error::ReaderGone(text),
             TransportError::Cancelled => Error::ReaderGone(text),
-            TransportError::Timeout | TransportError::Mute => Error::Timeout(text),
+            TransportError::Timeout | TransportError::Mute | TransportError::Abandoned => {
+                Error::Timeout(text)
+            }
             TransportError::SharingViolation => Error::ReaderBusy(text),
             TransportError::CardReset | TransportError::Other { .. } => Error::CardError(text),
         }

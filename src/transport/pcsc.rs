@@ -10,7 +10,9 @@
 //! - `SCardTransmit` has no timeout of its own, and some readers (vpcd among them) wait forever
 //!   for a mute card. Each exchange runs on a short-lived thread and the worker waits only until
 //!   the request's deadline; an exchange it stops waiting for keeps its reference to the session
-//!   (counted in the reader's [`Drain`]) and ends it when the card finally answers.
+//!   (abandoned in the reader's [`Drain`]) and ends it when the card finally answers. The
+//!   request ends with `Timeout`; whether the card is mute is the reader layer's call, from how
+//!   long the abandoned exchange runs.
 //! - A response shorter than a status word is what pcscd hands back when the card left during
 //!   the exchange (measured with vpcd, `hw-fixtures/src/vpcd.rs`): it is a removal, not data.
 
@@ -23,7 +25,7 @@ use pcsc::{Context, Disposition, Error, Protocols, ShareMode};
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
-use super::{CardTransport, Drain, MUTE_AFTER, SessionEnd, Share, TransportError};
+use super::{CardTransport, Drain, SessionEnd, Share, TransportError};
 
 /// Largest response pcsc-lite passes (extended APDU: 65536 data bytes + SW).
 const MAX_RESPONSE: usize = 65_538;
@@ -126,16 +128,17 @@ impl PcscTransport {
         })
     }
 
-    /// The session while this side still owns it alone (no exchange left running).
+    /// The session while this side still owns it alone: gone once an exchange was abandoned
+    /// (it ended this request's use of the card).
     fn own_session(&mut self) -> Result<&mut Session, TransportError> {
-        let arc = self.session.as_mut().ok_or(TransportError::Timeout)?;
-        Arc::get_mut(arc).ok_or(TransportError::Timeout)
+        let arc = self.session.as_mut().ok_or(TransportError::Abandoned)?;
+        Arc::get_mut(arc).ok_or(TransportError::Abandoned)
     }
 
     /// Renews the connection in `mode` without touching the card (`LeaveCard`).
     fn reconnect(&mut self, mode: ShareMode) -> Result<(), TransportError> {
         let session = self.own_session()?;
-        let card = session.card.as_mut().ok_or(TransportError::Timeout)?;
+        let card = session.card.as_mut().ok_or(TransportError::Abandoned)?;
         card.reconnect(mode, Protocols::ANY, Disposition::LeaveCard)
             .map_err(|e| map_error(e, "renewing the card connection"))
     }
@@ -145,12 +148,13 @@ impl PcscTransport {
         apdu: &[u8],
         deadline: Instant,
     ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
-        let session = Arc::clone(self.session.as_ref().ok_or(TransportError::Timeout)?);
+        let session = Arc::clone(self.session.as_ref().ok_or(TransportError::Abandoned)?);
         let started = Instant::now();
         let wait = deadline.saturating_duration_since(started);
         let (tx, rx) = mpsc::sync_channel(1);
         let command = Zeroizing::new(apdu.to_vec());
         let running = self.drain.enter();
+        let exchange = running.id();
         std::thread::Builder::new()
             .name("pcsc-transmit".into())
             .spawn(move || {
@@ -161,6 +165,7 @@ impl PcscTransport {
                         .map(|r| Zeroizing::new(r.to_vec())),
                     None => Err(Error::InvalidHandle),
                 };
+                // Gone if the thread died: reported as the reader failing, below.
                 // The session first (this may be its last reference: it ends here, unpowered
                 // after a PIN), then the count of running exchanges.
                 drop(session);
@@ -175,17 +180,17 @@ impl PcscTransport {
             Ok(Ok(response)) if response.len() < 2 => Err(TransportError::CardRemoved),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(map_error(e, "exchanging an APDU")),
-            Err(_) => {
-                let waited = started.elapsed();
-                debug!(reader = ?self.reader, ?waited, "card did not answer before the deadline");
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                debug!(reader = ?self.reader, waited = ?started.elapsed(), "card did not answer before the deadline");
                 // The exchange keeps the session until pcscd returns; this side is done with it.
+                self.drain.abandon(exchange, started);
                 self.session = None;
-                Err(if waited >= MUTE_AFTER {
-                    TransportError::Mute
-                } else {
-                    TransportError::Timeout
-                })
+                Err(TransportError::Timeout)
             }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(TransportError::Other {
+                context: "exchanging an APDU",
+                source: "the exchange thread ended without an answer".into(),
+            }),
         }
     }
 }
@@ -260,12 +265,29 @@ pub fn event_count(ctx: &Context, reader: &CStr) -> Result<u32, TransportError> 
     Ok(states[0].event_count())
 }
 
+/// What [`unpower_all`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Unpowered {
+    /// Cards powered off.
+    pub cards: usize,
+    /// Readers whose card stayed powered: another client held it exclusively until the
+    /// deadline, or the reader refused.
+    pub failed: Vec<String>,
+}
+
 /// Powers off the card in every reader not `skip`ped: what a stopped daemon leaves behind must
-/// be locked, and only a power-off clears a verified PIN. Returns how many cards it powered off.
+/// be locked, and only a power-off clears a verified PIN. Each card is taken exclusively, so
+/// that the power-off is not skipped for another client sharing it (pcsc-lite applies a
+/// disposition only to a card nobody else holds). A card still held exclusively — by the
+/// killed daemon's own handle, which pcscd keeps until the exchange it was running returns —
+/// is tried again until `deadline`.
 ///
 /// # Errors
 /// [`TransportError::NoService`] when pcscd cannot be reached.
-pub fn unpower_all(skip: impl Fn(&str) -> bool) -> Result<usize, TransportError> {
+pub fn unpower_all(
+    skip: impl Fn(&str) -> bool,
+    deadline: Instant,
+) -> Result<Unpowered, TransportError> {
     let ctx = Context::establish(pcsc::Scope::User)
         .map_err(|e| TransportError::NoService(Some(Box::new(e))))?;
     let readers = match ctx.list_readers_owned() {
@@ -273,19 +295,33 @@ pub fn unpower_all(skip: impl Fn(&str) -> bool) -> Result<usize, TransportError>
         Err(Error::NoReadersAvailable) => Vec::new(),
         Err(e) => return Err(map_error(e, "listing the readers")),
     };
-    let mut done = 0;
+    let mut done = Unpowered::default();
     for reader in readers {
-        let name = reader.to_string_lossy();
+        let name = reader.to_string_lossy().into_owned();
         if skip(&name) {
             continue;
         }
-        match ctx.connect(&reader, ShareMode::Shared, Protocols::ANY) {
-            Ok(card) => match card.disconnect(Disposition::UnpowerCard) {
-                Ok(()) => done += 1,
-                Err((_, e)) => warn!(reader = %name, error = %e, "could not power the card off"),
-            },
-            Err(Error::NoSmartcard | Error::RemovedCard) => {}
-            Err(e) => warn!(reader = %name, error = %e, "could not reach the card to power it off"),
+        loop {
+            match ctx.connect(&reader, ShareMode::Exclusive, Protocols::ANY) {
+                Ok(card) => match card.disconnect(Disposition::UnpowerCard) {
+                    Ok(()) => done.cards += 1,
+                    Err((_, e)) => {
+                        warn!(reader = %name, error = %e, "could not power the card off");
+                        done.failed.push(name.clone());
+                    }
+                },
+                Err(Error::NoSmartcard | Error::RemovedCard) => {}
+                Err(Error::SharingViolation) if Instant::now() < deadline => {
+                    debug!(reader = %name, "the card is held by another handle; trying again");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                }
+                Err(e) => {
+                    warn!(reader = %name, error = %e, "could not reach the card to power it off");
+                    done.failed.push(name.clone());
+                }
+            }
+            break;
         }
     }
     Ok(done)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use jpki_vcard::{Answer, VirtualCard};
 use zeroize::Zeroizing;
 
-use super::{CardTransport, MUTE_AFTER, SessionEnd, TransportError};
+use super::{CardTransport, SessionEnd, TransportError};
 
 /// A virtual reader slot: empty or holding one card.
 #[derive(Clone, Default)]
@@ -125,7 +125,6 @@ impl CardTransport for VirtualTransport {
         apdu: &[u8],
         deadline: Instant,
     ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
-        let started = Instant::now();
         let (answer, delay) = self
             .slot
             .with(|c| {
@@ -133,22 +132,18 @@ impl CardTransport for VirtualTransport {
                 (c.exchange(apdu), delay)
             })
             .ok_or(TransportError::CardRemoved)?;
-        let unanswered = || {
-            if started.elapsed() >= MUTE_AFTER {
-                TransportError::Mute
-            } else {
-                TransportError::Timeout
-            }
-        };
         if !delay.is_zero() && !sleep_until(delay, deadline) {
-            return Err(unanswered());
+            // Slow, not mute: only this request's deadline passed.
+            return Err(TransportError::Timeout);
         }
         match answer {
             Answer::Response(bytes) => Ok(Zeroizing::new(bytes)),
             Answer::Removed => Err(TransportError::CardRemoved),
+            // The model knows the card will never answer (until powered off): what a reader
+            // shows once the exchange has gone unanswered for the mute floor.
             Answer::Mute => {
                 sleep_until(self.mute_timeout, deadline);
-                Err(unanswered())
+                Err(TransportError::Mute)
             }
         }
     }
