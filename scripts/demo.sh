@@ -3,8 +3,11 @@
 # includes the shipped policy (systemd/io.jpkid.Jpki1.conf), starts jpkid on it with a virtual
 # My Number Card (persona hw-fixtures/personas/ordinary) and the test trust hierarchy, then shows
 # through jpkictl: status, readers, PIN counters, the auth certificate, a signature with the auth
-# key (PIN from stdin), and verification of the signing certificate. Everything it starts is
-# stopped on exit; nothing outside a temporary directory is touched.
+# key (PIN from stdin), verification of the signing certificate, and the licence-centre counter
+# flows: link (the issue number), a signed consent checked by jpkid and by openssl, the match of
+# the basic four (yes/no only: no name, address or birth date is ever printed), and the rules of
+# the terms. Everything it starts is stopped on exit; nothing outside a temporary directory is
+# touched.
 #
 # Needs: cargo, dbus-daemon (Debian package dbus-daemon), openssl (only to show the signature
 # verify). Run as any user; the test bus policy lets root or group jpki call the daemon, so as a
@@ -41,6 +44,7 @@ cat >"$RUN/jpkid.toml" <<EOF
 [trust]
 hierarchy = "test"
 roots_dir = "$RUN/roots"
+card_ca_dir = "$ROOT/hw-fixtures/testpki/card_ca"
 
 [revocation]
 mode = "prefer"
@@ -100,6 +104,7 @@ ctl cert auth --out "$RUN/auth.der"
 
 AUTH_PIN=$(sed -n '/^\[pins.auth\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
 SIGN_PW=$(sed -n '/^\[pins.sign\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
+TEXT_PIN=$(sed -n '/^\[pins.text\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
 
 say "jpkictl sign --key auth --file README.md (auth PIN from stdin)"
 printf '%s\n' "$AUTH_PIN" | ctl sign --key auth --hash sha256 --file README.md --pin-stdin --out "$RUN/sig.bin"
@@ -111,9 +116,35 @@ fi
 
 say "jpkictl cert sign (signing password from stdin) and jpkictl verify --purpose sign"
 printf '%s\n' "$SIGN_PW" | ctl cert sign --pin-stdin --out "$RUN/sign.der" >/dev/null
-ctl verify "$RUN/sign.der" --purpose sign
+# The signing certificate's subject names the holder's municipality (L=): the demo prints no
+# attribute value, so that line is left out here.
+ctl verify "$RUN/sign.der" --purpose sign | grep -v '^  subject '
 
 say "jpkictl check (pcscd is not part of the demo: its lines say NG)"
 ctl --config "$RUN/jpkid.toml" check || true
+
+say "jpkictl link: the signing certificate's issue number (発行番号) for the Mynaportal link"
+printf '%s\n' "$SIGN_PW" | ctl link --pin-stdin
+
+say "jpkictl consent name address --reference DEMO-1 (the one-stop consent, signed on the card)"
+printf '%s\n' "$SIGN_PW" | ctl consent name address --reference DEMO-1 --pin-stdin --out "$RUN/consent.p7m"
+
+say "jpkictl verify-consent consent.p7m"
+ctl verify-consent "$RUN/consent.p7m"
+if command -v openssl >/dev/null; then
+    say "openssl cms -verify (an independent check of the same file)"
+    openssl cms -verify -binary -inform DER -in "$RUN/consent.p7m" \
+        -CAfile hw-fixtures/testpki/sign_root_g2.pem -purpose any -out /dev/null 2>&1 |
+        grep -x 'CMS Verification successful'
+fi
+
+say "jpkictl match (text PIN, then the signing password, from stdin): yes/no per attribute only"
+printf '%s\n%s\n' "$TEXT_PIN" "$SIGN_PW" | ctl match --pin-stdin
+
+say "jpkictl consent-period / consent-status / link-requirement / eligibility (the rules of the terms)"
+ctl consent-period 2026-04-01
+ctl consent-status 2026-04-01 --on 2027-06-01 --certificate-lapse expiry --new-certificate
+ctl link-requirement --holding myna-license-only
+ctl eligibility myna-license-only
 
 say "done"

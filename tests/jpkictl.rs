@@ -133,6 +133,24 @@ fn argument_errors_exit_2_with_a_clear_message() {
         ),
         (&["verify", "x.der"], "--purpose"),
         (&["--bus", "bogus", "readers"], "is not a bus"),
+        (&["consent", "--out", "c.p7m"], "<ITEM>"),
+        (
+            &["consent", "my-number", "--out", "c.p7m"],
+            "invalid value 'my-number'",
+        ),
+        (&["consent", "name"], "--out"),
+        (&["link-requirement"], "--holding"),
+        (&["eligibility", "both"], "invalid value 'both'"),
+        (
+            &[
+                "consent-status",
+                "2026-04-01",
+                "--certificate-lapse",
+                "lost",
+            ],
+            "invalid value 'lost'",
+        ),
+        (&["match", "--sign-reader", "x"], "invalid value 'x'"),
         (&["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, want) in cases {
@@ -157,6 +175,15 @@ fn secrets_are_never_taken_from_argv() {
     // A PIN as a positional argument is refused too.
     let o = run(jpkictl().args(["cert", "sign", "TESTPW1"]));
     assert_eq!(code(&o), 2, "{}", stderr(&o));
+    for args in [
+        &["link", "--password", "TESTPW1"][..],
+        &["match", "--pin", "1234"][..],
+        &["match", "1234", "TESTPW1"][..],
+        &["consent", "name", "--out", "c.p7m", "--password", "TESTPW1"][..],
+    ] {
+        let o = run(jpkictl().args(args));
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+    }
     // Help says where secrets come from.
     let o = run(jpkictl().arg("--help"));
     assert_eq!(code(&o), 0);
@@ -1278,4 +1305,645 @@ fn an_activatable_daemon_is_started_by_the_first_call() {
         "{}",
         stdout(&o)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The counter flows: link, consent, verify-consent, match, and the rules of the terms.
+
+/// What no output of a counter command may contain: the personas' names, addresses and birth
+/// dates (text AP and signing certificate of `ordinary` and `moved`), and the signing password
+/// that went in on stdin.
+const NEVER_SHOWN: &[&str] = &[
+    "試験",
+    "東京都",
+    "神奈川県",
+    "19900102",
+    "19850615",
+    "TESTPW1",
+];
+
+fn assert_nothing_personal(o: &Output, what: &str) {
+    let all = format!("{}{}", stdout(o), stderr(o));
+    for value in NEVER_SHOWN {
+        assert!(
+            !all.contains(value),
+            "{what}: {value:?} in the output:\n{all}"
+        );
+    }
+}
+
+/// `link` on three cards: an ordinary one gives its issue number and `valid` (subject never
+/// shown, `--out` writes the certificate owner-only), a revoked one exits 1 with the reason,
+/// a forged one (key not of its certificate) is `KeyMismatch`.
+#[test]
+fn link_gives_the_issue_number_and_never_the_subject() {
+    let live = Live::start(&["ordinary", "revoked", "forged"]);
+    let dir = tempfile::tempdir().unwrap();
+    let link = |reader: &str, json: bool, extra: &[&str], password: &str| {
+        let mut c = live.ctl();
+        if json {
+            c.arg("--json");
+        }
+        c.args(["link", "--reader", reader, "--pin-stdin"])
+            .args(extra);
+        run_with_stdin(&mut c, &format!("{password}\n"))
+    };
+
+    let der = dir.path().join("sign.der");
+    let o = link("0", false, &["--out", der.to_str().unwrap()], "TESTPW1");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("issue number"), "{text}");
+    assert!(text.contains("1A2B3C01"), "{text}");
+    assert!(text.contains("certificate              valid"), "{text}");
+    assert!(text.contains("not after"), "{text}");
+    assert!(text.contains("O=JPKI-TESTPKI"), "{text}");
+    let written = std::fs::read(&der).unwrap();
+    let (_, cert) = X509Certificate::from_der(&written).unwrap();
+    assert_eq!(hex::encode_upper(cert.raw_serial()), "1A2B3C01");
+    let subject = cert.subject().to_string();
+    assert!(!text.contains(&subject), "the subject was printed:\n{text}");
+    assert!(!text.contains("Tokyo"), "{text}");
+    assert_nothing_personal(&o, "link");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&der).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    let o = link("0", true, &[], "TESTPW1");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["status"], "valid");
+    assert_eq!(v["serial"], "1A2B3C01");
+    assert_eq!(v["reader"], 0);
+    assert_eq!(v["revocation-source"], "crl");
+    assert!(v["not-after"].as_i64().unwrap() > v["not-before"].as_i64().unwrap());
+    assert!(
+        v.get("subject").is_none() && v.get("certificate").is_none(),
+        "{v}"
+    );
+    assert_nothing_personal(&o, "link --json");
+
+    // Japanese labels.
+    let mut c = live.ctl();
+    c.env("LANG", "ja_JP.UTF-8")
+        .args(["link", "--reader", "0", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, "TESTPW1\n");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("発行番号"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("有効: 証明書チェーン"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Revoked: the result, then exit 1 saying why.
+    let o = link("1", false, &[], "TESTPW1");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stdout(&o).contains("C0000004"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("affiliationChanged"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("jpkictl: link: the certificate is not valid: revoked"),
+        "{}",
+        stderr(&o)
+    );
+    let o = link("1", true, &[], "TESTPW1");
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["status"], "revoked");
+    assert_eq!(v["revocation-reason"], "affiliationChanged");
+
+    // Forged: the card cannot prove it holds the certificate's key.
+    let o = link("2", false, &[], "TESTPW1");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("jpkictl: KeyMismatch: "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("forged"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    let o = link("2", true, &[], "TESTPW1");
+    assert_eq!(code(&o), 1);
+    assert_eq!(json(&o)["error"], "KeyMismatch");
+
+    // A wrong password: a try spent and said so.
+    let o = link("0", true, &[], "WRONG1");
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["error"], "PinIncorrect");
+    assert_eq!(v["remaining"], 4);
+    assert_nothing_personal(&o, "link with a wrong password");
+}
+
+/// `consent` writes a CMS that `verify-consent` (and openssl) accepts; one changed byte makes
+/// it invalid (exit 1); a withdrawal without items withdraws all three.
+#[test]
+fn consent_and_verify_consent_round_trip() {
+    let live = Live::start(&["ordinary"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cms = dir.path().join("consent.p7m");
+    let consent = |args: &[&str], json: bool| {
+        let mut c = live.ctl();
+        if json {
+            c.arg("--json");
+        }
+        c.arg("consent").args(args).arg("--pin-stdin");
+        run_with_stdin(&mut c, "TESTPW1\n")
+    };
+    let verify = |path: &Path, json: bool| {
+        let mut c = live.ctl();
+        if json {
+            c.arg("--json");
+        }
+        run(c.arg("verify-consent").arg(path))
+    };
+
+    let o = consent(
+        &[
+            "name",
+            "address",
+            "--reference",
+            "DEMO-1",
+            "--out",
+            cms.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("Consent signed on the card in reader 0: address, name"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"{"items":["address","name"],"kind":"consent","reference":"DEMO-1","serial":"1A2B3C01""#),
+        "{text}"
+    );
+    assert!(text.contains("signed at"), "{text}");
+    assert_nothing_personal(&o, "consent");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&cms).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let der = std::fs::read(&cms).unwrap();
+
+    // openssl agrees that the file is a CMS over the document, under the test root.
+    let st = Command::new("openssl")
+        .args([
+            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-in",
+        ])
+        .arg(&cms)
+        .arg("-CAfile")
+        .arg(testpki().join("sign_root_g2.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+
+    let o = verify(&cms, false);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Consent check: signature valid"), "{text}");
+    assert!(text.contains("certificate now          valid"), "{text}");
+    assert!(text.contains("certificate at signing   valid"), "{text}");
+    assert!(
+        text.contains("items                    address, name"),
+        "{text}"
+    );
+    assert!(text.contains("DEMO-1"), "{text}");
+    assert_nothing_personal(&o, "verify-consent");
+    let o = verify(&cms, true);
+    assert_eq!(code(&o), 0);
+    let v = json(&o);
+    assert_eq!(v["signature"], "valid");
+    assert_eq!(v["status"], "valid");
+    assert_eq!(v["status-at-signing"], "valid");
+    assert_eq!(v["kind"], "consent");
+    assert_eq!(v["items"], serde_json::json!(["address", "name"]));
+    assert_eq!(v["reference"], "DEMO-1");
+    assert_eq!(v["serial"], "1A2B3C01");
+    assert_eq!(v["accepted"], true);
+    let signed_at = v["signed-at"].as_i64().unwrap();
+    let document = v["document"].as_str().unwrap().to_owned();
+
+    // The same consent as JSON from `consent` itself.
+    let again = dir.path().join("again.p7m");
+    let o = consent(&["birth-date", "--out", again.to_str().unwrap()], true);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["kind"], "consent");
+    assert_eq!(v["items"], serde_json::json!(["birth-date"]));
+    assert_eq!(v["status"], "valid");
+    assert!(v["signed-at"].as_i64().unwrap() >= signed_at);
+    assert!(v.get("cms").is_none(), "{v}");
+
+    // One byte of the signed document changed: signature invalid, exit 1.
+    let at = der
+        .windows(document.len())
+        .position(|w| w == document.as_bytes())
+        .unwrap();
+    let mut changed = der.clone();
+    changed[at + document.find("1A2B3C01").unwrap()] = b'2';
+    let bad = dir.path().join("changed.p7m");
+    std::fs::write(&bad, &changed).unwrap();
+    let o = verify(&bad, false);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Consent check: signature invalid"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o)
+            .contains("jpkictl: verify-consent: the consent does not verify: signature invalid"),
+        "{}",
+        stderr(&o)
+    );
+    let o = verify(&bad, true);
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["signature"], "invalid");
+    assert_eq!(v["accepted"], false);
+    // Not a CMS at all: the daemon's InvalidArgument, a usage error.
+    let junk = dir.path().join("junk.p7m");
+    std::fs::write(&junk, b"not a cms").unwrap();
+    let o = verify(&junk, false);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("InvalidArgument"), "{}", stderr(&o));
+    let o = verify(&dir.path().join("missing.p7m"), false);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+
+    // A withdrawal: no items = all three.
+    let w = dir.path().join("withdrawal.p7m");
+    let mut c = live.ctl();
+    c.env("LANG", "ja_JP.UTF-8")
+        .args(["consent", "--withdraw", "--pin-stdin", "--out"])
+        .arg(&w);
+    let o = run_with_stdin(&mut c, "TESTPW1\n");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("同意の撤回に署名しました: 住所、氏名、生年月日"),
+        "{}",
+        stdout(&o)
+    );
+    let o = verify(&w, true);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["kind"], "withdrawal");
+    assert_eq!(
+        v["items"],
+        serde_json::json!(["address", "name", "birth-date"])
+    );
+    assert!(v.get("reference").is_none(), "{v}");
+
+    // Items are checked: none without --withdraw, an unknown one, one twice (by the daemon,
+    // before the card: no try spent).
+    for (args, want) in [
+        (&["--out", "x.p7m"][..], "<ITEM>"),
+        (&["sex", "--out", "x.p7m"][..], "invalid value 'sex'"),
+        (&["name", "name", "--out", "x.p7m"][..], "more than once"),
+        (&["name"][..], "--out"),
+    ] {
+        // stdin stays closed: clap refuses before reading it, the daemon before the card.
+        let o = run(live.ctl().arg("consent").args(args).arg("--pin-stdin"));
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    let o = run(live.ctl().args(["--json", "pins"]));
+    assert_eq!(json(&o)["sign-password"], 5);
+}
+
+/// `match`: yes/no per attribute, never a value; the moved holder's address differs (exit 1,
+/// named); a wrong text PIN is reported and the signing password never sent.
+#[test]
+fn match_says_yes_or_no_and_never_a_value() {
+    let live = Live::start(&["ordinary", "moved"]);
+    let matching = |reader: &str, json: bool, input: &str| {
+        let mut c = live.ctl();
+        if json {
+            c.arg("--json");
+        }
+        c.args(["match", "--reader", reader, "--pin-stdin"]);
+        run_with_stdin(&mut c, input)
+    };
+    let o = matching("0", false, "1234\nTESTPW1\n");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    for attribute in ["name", "address", "birth date", "sex"] {
+        assert!(
+            text.contains(&format!("  {attribute:<24} matches\n")),
+            "{attribute}: {text}"
+        );
+    }
+    assert!(text.contains("integrity                verified"), "{text}");
+    assert!(text.contains("1A2B3C01"), "{text}");
+    assert!(text.contains("accepted: all four match"), "{text}");
+    assert_nothing_personal(&o, "match");
+    let o = matching("0", true, "1234\nTESTPW1\n");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    for key in ["match", "name", "address", "birth-date", "sex", "accepted"] {
+        assert_eq!(v[key], true, "{key}: {v}");
+    }
+    assert_eq!(v["integrity"], "verified");
+    assert_eq!(v["status"], "valid");
+    assert_eq!(v["serial"], "1A2B3C01");
+    assert_nothing_personal(&o, "match --json");
+
+    // The moved holder: the card's address is not the certificate's.
+    let o = matching("1", false, "1234\nTESTPW1\n");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("  address                  does not match\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("  name                     matches\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("accepted:"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("jpkictl: match: not accepted: address does not match"),
+        "{}",
+        stderr(&o)
+    );
+    assert_nothing_personal(&o, "match (moved)");
+    let o = matching("1", true, "1234\nTESTPW1\n");
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["match"], false);
+    assert_eq!(v["address"], false);
+    assert_eq!(v["name"], true);
+    assert_eq!(v["accepted"], false);
+    assert_nothing_personal(&o, "match --json (moved)");
+    let mut c = live.ctl();
+    c.env("LANG", "ja_JP.UTF-8")
+        .args(["match", "--reader", "1", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, "1234\nTESTPW1\n");
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("住所"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("不一致"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("受付不可: 住所が一致しません"),
+        "{}",
+        stderr(&o)
+    );
+    assert_nothing_personal(&o, "match (ja)");
+
+    // A wrong text PIN: reported; the signing password was never sent.
+    let o = matching("0", true, "9999\nTESTPW1\n");
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["error"], "PinIncorrect");
+    assert_eq!(v["remaining"], 2);
+    let o = run(live.ctl().args(["--json", "pins", "--reader", "0"]));
+    let v = json(&o);
+    assert_eq!(v["text-pin"], 2);
+    assert_eq!(v["sign-password"], 5);
+    // Only one line: the signing password is empty, a format error before the card.
+    let o = matching("0", false, "1234\n");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("InvalidPinFormat"), "{}", stderr(&o));
+    // A --sign-reader that does not exist.
+    let o = run(live.ctl().args([
+        "match",
+        "--reader",
+        "0",
+        "--sign-reader",
+        "9",
+        "--pin-stdin",
+    ]));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("there is no reader 9 for --sign-reader"),
+        "{}",
+        stderr(&o)
+    );
+    // Nor did the daemon's log (audit records included) take any of it.
+    let log = live.daemon.stderr();
+    assert!(log.contains("match-attributes"), "{log}");
+    for value in NEVER_SHOWN {
+        assert!(
+            !log.contains(value),
+            "{value:?} in the daemon's log:\n{log}"
+        );
+    }
+}
+
+/// `match --sign-reader`: the basic four from the card, the signing certificate from the
+/// smartphone in the other reader (here another holder's: name and birth date differ); the
+/// card's reader is found without --reader.
+#[test]
+fn match_with_the_signing_certificate_in_another_reader() {
+    let live = Live::start(&["ordinary", "android"]);
+    let mut c = live.ctl();
+    c.args(["--json", "match", "--sign-reader", "1", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, "1234\nTESTPW1\n");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["reader"], 0);
+    assert_eq!(v["sign-reader"], 1);
+    assert_eq!(v["name"], false);
+    assert_eq!(v["birth-date"], false);
+    assert_eq!(v["address"], true);
+    assert_eq!(v["integrity"], "verified");
+    assert_nothing_personal(&o, "match --sign-reader");
+    let mut c = live.ctl();
+    c.args(["match", "--sign-reader", "1", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, "1234\nTESTPW1\n");
+    assert!(
+        stdout(&o).contains("the card in reader 0 against the signing certificate in reader 1"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("not accepted: name does not match; birth date does not match"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The rules of the terms: each answer explained with its clause, the D-Bus keys with --json,
+/// and an impossible date is the daemon's InvalidArgument (exit 2) with a hint naming it.
+#[test]
+fn rule_commands_explain_their_answer() {
+    let live = Live::start(&["ordinary"]);
+    let o = run(live.ctl().args(["consent-period", "2024-02-28"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("A consent made on 2024-02-28 runs from 2024-02-29 to 2034-02-28"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(live.ctl().args(["--json", "consent-period", "2025-12-31"]));
+    let v = json(&o);
+    assert_eq!(v["first-day"], "2026-01-01");
+    assert_eq!(v["last-day"], "2035-12-31");
+    for args in [
+        &["consent-period", "2026-02-30"][..],
+        &["consent-status", "2026-04-01", "--on", "2026-02-30"][..],
+        &["consent-status", "2026-02-30"][..],
+    ] {
+        let o = run(live.ctl().args(args));
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.starts_with("jpkictl: InvalidArgument: "), "{err}");
+        assert!(
+            err.contains("2026-02-30: dates are written YYYY-MM-DD and must exist"),
+            "{err}"
+        );
+        let o = run(live.ctl().arg("--json").args(args));
+        assert_eq!(code(&o), 2);
+        assert_eq!(json(&o)["error"], "InvalidArgument");
+    }
+
+    // 001 §5(2): an expired certificate stops the updates until a new consent.
+    let o = run(live.ctl().args([
+        "consent-status",
+        "2026-04-01",
+        "--on",
+        "2027-06-01",
+        "--certificate-lapse",
+        "expiry",
+        "--new-certificate",
+    ]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("Consent of 2026-04-01, on 2027-06-01"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2026-04-02 – 2036-04-01 (within the period)"),
+        "{text}"
+    );
+    assert!(text.contains("updates                  no"), "{text}");
+    assert!(text.contains("consent-again: consent again"), "{text}");
+    assert!(
+        text.contains("001 §5(2): a signing certificate that expired"),
+        "{text}"
+    );
+    let o = run(live.ctl().args([
+        "--json",
+        "consent-status",
+        "2026-04-01",
+        "--on",
+        "2027-06-01",
+        "--withdrawn-on",
+        "2027-01-10",
+    ]));
+    let v = json(&o);
+    assert_eq!(v["action"], "report-changes");
+    assert_eq!(v["clause"], "000 利用解除");
+    assert_eq!(v["in-period"], true);
+    assert_eq!(v["updates"], false);
+    assert_eq!(v["first-day"], "2026-04-02");
+    let o = run(live.ctl().env("LANG", "ja_JP.UTF-8").args([
+        "consent-status",
+        "2026-04-01",
+        "--on",
+        "2026-05-01",
+        "--holding",
+        "license-and-myna-license",
+    ]));
+    let text = stdout(&o);
+    assert!(
+        text.contains("なし: 変更は免許情報に反映されません"),
+        "{text}"
+    );
+    assert!(text.contains("001 §5(3)"), "{text}");
+    let o = run(live
+        .ctl()
+        .args(["consent-status", "2026-04-01", "--holding", "both"]));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("possible values"), "{}", stderr(&o));
+
+    // 000 §4 1回目, §6 ただし, §2(1).
+    let o = run(live
+        .ctl()
+        .args(["link-requirement", "--holding", "myna-license-only"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "Counter submission of the signing certificate for the Mynaportal link: needed"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("000 §4 1回目"), "{text}");
+    let o = run(live.ctl().args([
+        "--json",
+        "link-requirement",
+        "--holding",
+        "license-and-myna-license",
+        "--unlinked",
+        "--licence-lapsed-after-unlink",
+    ]));
+    let v = json(&o);
+    assert_eq!(v["counter-submission"], "may-be-needed");
+    assert_eq!(v["clause"], "000 §6 ただし");
+    let o = run(live.ctl().args([
+        "--json",
+        "link-requirement",
+        "--holding",
+        "myna-license-only",
+        "--one-stop-started",
+    ]));
+    assert_eq!(json(&o)["counter-submission"], "not-needed");
+    let o = run(live.ctl().env("LANG", "ja_JP.UTF-8").args([
+        "link-requirement",
+        "--holding",
+        "history-only",
+    ]));
+    assert!(stdout(&o).contains("対象外"), "{}", stdout(&o));
+    let o = run(live.ctl().arg("link-requirement"));
+    assert_eq!(code(&o), 2);
+
+    // 000 §2: a suspended licence loses the licence information and the online lecture.
+    let o = run(live
+        .ctl()
+        .args(["eligibility", "myna-license-only", "--suspended"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("licence suspended"), "{text}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no line {name}: {text}"))
+            .to_owned()
+    };
+    assert!(
+        line("online renewal lecture").contains("not available"),
+        "{text}"
+    );
+    assert!(
+        line("address-change one-stop").contains(" available"),
+        "{text}"
+    );
+    assert!(
+        !line("address-change one-stop").contains("not available"),
+        "{text}"
+    );
+    let o = run(live.ctl().args(["--json", "eligibility", "license-only"]));
+    let v = json(&o);
+    for key in [
+        "mynaportal-link",
+        "license-info",
+        "online-lecture",
+        "domicile-change",
+        "address-one-stop",
+        "notifications",
+    ] {
+        assert_eq!(v[key], false, "{key}: {v}");
+    }
+    let o = run(live
+        .ctl()
+        .args(["--json", "eligibility", "myna-license-only"]));
+    assert_eq!(json(&o)["address-one-stop"], true);
+    let o = run(live.ctl().args(["eligibility", "licence-only"]));
+    assert_eq!(code(&o), 2);
 }

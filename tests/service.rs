@@ -1382,7 +1382,8 @@ async fn losing_the_bus_ends_the_daemon_with_an_error() {
 }
 
 /// `examples/kiosk_client.py` (Debian python3-dbus) against the private bus: it waits for a
-/// card, then reads the auth certificate and signs; its signature verifies.
+/// card, then reads the auth certificate and signs; its signature verifies. With `--counter` it
+/// links and signs a consent that the daemon verifies, and releases the reader either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_kiosk_client() {
     limited(async {
@@ -1454,6 +1455,71 @@ async fn python_kiosk_client() {
             serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
         assert_eq!(v["error"], "io.jpkid.Jpki1.Error.PinIncorrect");
         assert!(v["message"].as_str().unwrap().starts_with("remaining=2"));
+
+        // The counter sequence: claim, Link, SignConsent of the items given (the CMS to an
+        // owner-only file that VerifyConsent accepts), release; nothing personal printed.
+        let dir = tempfile::tempdir().unwrap();
+        let cms_path = dir.path().join("consent.p7m");
+        let counter = |password: &str| {
+            bus.command(python)
+                .args([
+                    script,
+                    "--counter",
+                    "--timeout",
+                    "5",
+                    "--reference",
+                    "KIOSK-1",
+                ])
+                .arg("--consent-out")
+                .arg(&cms_path)
+                .args(["birth-date", "name"])
+                .env("JPKID_SIGN_PASSWORD", password)
+                .output()
+                .unwrap()
+        };
+        let out = counter("TESTPW1");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for value in ["試験", "東京都", "Tokyo", "TESTPW1"] {
+            assert!(!stdout.contains(value), "{value:?} printed: {stdout}");
+        }
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(v["link"]["serial"], "1A2B3C01");
+        assert_eq!(v["link"]["status"], "valid");
+        assert_eq!(v["consent"]["status"], "valid");
+        let document: serde_json::Value =
+            serde_json::from_str(v["consent"]["document"].as_str().unwrap()).unwrap();
+        assert_eq!(document["items"], serde_json::json!(["name", "birth-date"]));
+        assert_eq!(document["reference"], "KIOSK-1");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&cms_path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        let cms = std::fs::read(&cms_path).unwrap();
+        let check: jpkid::api::ConsentCheck = call(
+            &conn,
+            MANAGER_PATH,
+            MANAGER,
+            "VerifyConsent",
+            &(cms, none()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(check.signature, jpkid::api::SignatureStatus::Valid);
+        assert_eq!(check.kind.as_deref(), Some("consent"));
+        assert_eq!(check.serial, "1A2B3C01");
+        assert_eq!(prop_str(&conn, R0, "Claimant").await, "", "released");
+        // A wrong password: the named error, and the reader released all the same.
+        let out = counter("WRONG1");
+        assert_eq!(out.status.code(), Some(1));
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        assert_eq!(v["error"], "io.jpkid.Jpki1.Error.PinIncorrect");
+        assert_eq!(prop_str(&conn, R0, "Claimant").await, "", "released");
     })
     .await;
 }

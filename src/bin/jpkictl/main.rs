@@ -25,6 +25,7 @@ macro_rules! out {
 static ALLOCATOR: jpkid::process::WipingAllocator = jpkid::process::WIPING_ALLOCATOR;
 
 mod check;
+mod counter;
 mod crl;
 mod msg;
 mod out;
@@ -34,9 +35,11 @@ mod usb;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use jpkid::api::{CertKind, HashAlg, KeyKind, Purpose};
 use jpkid::client::BusChoice;
+use jpkid::terms::{CertificateLapse, ConsentItem, Holding};
 
 use crate::msg::Lang;
 use crate::out::Failure;
@@ -49,7 +52,8 @@ Exit codes:
   3  the daemon or the bus is unreachable
 
 PINs and the signing password are never taken from the command line or the environment: they
-are asked for on the terminal without echo, or read as one line from stdin with --pin-stdin.
+are asked for on the terminal without echo, or read as one line from stdin with --pin-stdin
+(`match`: two lines, the text PIN first, then the signing password).
 Human output is Japanese when LC_ALL, LC_MESSAGES or LANG (the first one set) starts with `ja`.";
 
 /// Client of the jpkid daemon (My Number Card / JPKI over D-Bus).
@@ -88,6 +92,24 @@ enum Command {
     Sign(SignArgs),
     /// Verify a certificate (chain, validity, revocation) through the daemon.
     Verify(VerifyArgs),
+    /// Counter: the signing certificate's issue number (発行番号) for the Mynaportal link, after
+    /// the card proved it holds the key.
+    Link(LinkArgs),
+    /// Counter: sign the consent to the address-change one-stop service (or its withdrawal) on
+    /// the card, as a CMS.
+    Consent(ConsentArgs),
+    /// Check a consent CMS made by `consent`: signature, signer's certificate, what it says.
+    VerifyConsent(VerifyConsentArgs),
+    /// Counter: compare the card's basic four with its signing certificate (yes/no only).
+    Match(MatchArgs),
+    /// The period of a consent made on DATE (001 §4(2)).
+    ConsentPeriod(ConsentPeriodArgs),
+    /// Where a consent made on DATE stands on a day (001 §4, §5).
+    ConsentStatus(ConsentStatusArgs),
+    /// Whether the Mynaportal link still needs the counter submission (000 §4-§6).
+    LinkRequirement(LinkRequirementArgs),
+    /// Which services a holding may use (000 §2, 001 §2).
+    Eligibility(EligibilityArgs),
     /// Follow reader and card events until Ctrl-C.
     Monitor,
     /// Step-by-step diagnosis for a technician.
@@ -186,6 +208,139 @@ struct VerifyArgs {
     /// Verify at this time (unix seconds) instead of now.
     #[arg(long, value_name = "UNIX")]
     at: Option<i64>,
+}
+
+/// A clap parser over the D-Bus names of a choice of the terms module (shown in `--help`).
+fn names_parser<T, E>(
+    names: impl IntoIterator<Item = &'static str>,
+) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = E> + Clone + Send + Sync + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    PossibleValuesParser::new(names).try_map(|s: String| s.parse::<T>())
+}
+
+fn item_parser() -> impl TypedValueParser<Value = ConsentItem> {
+    names_parser(ConsentItem::ALL.map(ConsentItem::as_str))
+}
+
+fn holding_parser() -> impl TypedValueParser<Value = Holding> {
+    names_parser(Holding::ALL.map(Holding::as_str))
+}
+
+fn lapse_parser() -> impl TypedValueParser<Value = CertificateLapse> {
+    names_parser(CertificateLapse::ALL.map(CertificateLapse::as_str))
+}
+
+#[derive(Debug, Clone, Args)]
+struct LinkArgs {
+    /// Write the signing certificate to FILE (DER; it carries the holder's name and address).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    reader: ReaderArg,
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ConsentArgs {
+    /// The items consented to (or, with --withdraw, withdrawn; default then: all three).
+    #[arg(value_name = "ITEM", value_parser = item_parser(), required_unless_present = "withdraw")]
+    items: Vec<ConsentItem>,
+    /// Sign a withdrawal of the consent instead (001 §4(3)イ).
+    #[arg(long)]
+    withdraw: bool,
+    /// A reference of the counter's (case number, …) copied into the signed document.
+    #[arg(long, value_name = "TEXT")]
+    reference: Option<String>,
+    /// Write the signed consent (CMS, DER) to FILE.
+    #[arg(long, value_name = "FILE", required = true)]
+    out: PathBuf,
+    #[command(flatten)]
+    reader: ReaderArg,
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+struct VerifyConsentArgs {
+    /// The consent CMS (DER), as `jpkictl consent --out` wrote it.
+    file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+struct MatchArgs {
+    /// Take the signing certificate from the token in reader N (a smartphone) instead of the
+    /// card itself.
+    #[arg(long, value_name = "N")]
+    sign_reader: Option<u32>,
+    #[command(flatten)]
+    reader: ReaderArg,
+    /// Read the text PIN and the signing password as two lines from stdin (text PIN first)
+    /// instead of the terminal.
+    #[arg(long)]
+    pin_stdin: bool,
+    /// Let the daemon try the PINs even when their tries are at the guard's floor.
+    #[arg(long)]
+    allow_last_try: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ConsentPeriodArgs {
+    /// The consent date, YYYY-MM-DD.
+    date: String,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ConsentStatusArgs {
+    /// The date of the (latest) consent, YYYY-MM-DD.
+    date: String,
+    /// The day asked about, YYYY-MM-DD; default: today in Japan.
+    #[arg(long, value_name = "DATE")]
+    on: Option<String>,
+    /// What the holder carries on that day; default: unchanged since the consent.
+    #[arg(long, value_name = "HOLDING", value_parser = holding_parser())]
+    holding: Option<Holding>,
+    /// How the signing certificate of the consent lapsed, if it did.
+    #[arg(long, value_name = "LAPSE", value_parser = lapse_parser())]
+    certificate_lapse: Option<CertificateLapse>,
+    /// A new signing certificate was issued after the lapse.
+    #[arg(long)]
+    new_certificate: bool,
+    /// The consent was withdrawn on DATE (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    withdrawn_on: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct LinkRequirementArgs {
+    /// What the holder carries.
+    #[arg(long, value_name = "HOLDING", value_parser = holding_parser(), required = true)]
+    holding: Holding,
+    /// The one-stop service was started at a licence centre or police station.
+    #[arg(long)]
+    one_stop_started: bool,
+    /// Linked before, under a holding the link carries over from.
+    #[arg(long)]
+    linked_before: bool,
+    /// The link was cancelled in マイナポータル.
+    #[arg(long)]
+    unlinked: bool,
+    /// After that cancellation the licence lapsed or was revoked.
+    #[arg(long)]
+    licence_lapsed_after_unlink: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct EligibilityArgs {
+    /// What the holder carries.
+    #[arg(value_name = "HOLDING", value_parser = holding_parser())]
+    holding: Holding,
+    /// The licence is suspended (停止中又は仮停止中).
+    #[arg(long)]
+    suspended: bool,
 }
 
 fn main() -> ExitCode {

@@ -116,6 +116,8 @@ catalogue! {
         "残り回数が {0} 回しかないため、照合せずに止めました (pin_guard.min_remaining)。本人が暗証番号に確信がある場合のみ --allow-last-try を付けてやり直してください";
     HintPinFormat => "the signing password is 6-16 characters A-Z and 0-9; the other PINs are 4 digits. The card was not asked",
         "署名用パスワードは英大文字と数字の 6〜16 文字、その他の暗証番号は数字4桁です。カードには送っていません";
+    HintDate => "{0}: dates are written YYYY-MM-DD and must exist in the calendar (there is no 30 February)",
+        "{0}: 日付は YYYY-MM-DD の形式で、実在する日を指定してください (2月30日などはありません)";
     HintInvalidArgument => "check the command's arguments (`jpkictl help`)", "引数を確認してください (`jpkictl help`)";
     HintCertificateMissing => "the card has no such certificate (for example no signing certificate for holders under 15)",
         "この証明書はカードにありません (15歳未満には署名用電子証明書がありません など)";
@@ -195,6 +197,139 @@ catalogue! {
     StatusWrongPurpose => "the certificate is not for this purpose (sign/auth, or a smartphone certificate)", "用途が違う証明書です (署名用/利用者証明用、またはスマートフォン用)";
     StatusMalformed => "the certificate cannot be read", "証明書を読み取れません";
     StatusRevocationUnknown => "revocation could not be checked: import a current CRL or check OCSP", "失効確認ができません。最新の CRL を取り込むか OCSP を確認してください";
+
+    // Counter flows: link, consent, verify-consent, match.
+    PromptTextPin => "Text PIN (4 digits)", "券面事項入力補助用暗証番号 (数字4桁)";
+    NoSuchSignReader => "there is no reader {0} for --sign-reader (readers: {1})",
+        "--sign-reader のリーダー {0} はありません (リーダー: {1})";
+    LinkDone => "Link: the card in reader {0} proved it holds the key of its signing certificate",
+        "マイナポータル連携: リーダー {0} のカードが署名用電子証明書の秘密鍵を持つことを確認しました";
+    IssueNumber => "issue number", "発行番号";
+    CertificateStatus => "certificate", "証明書の状態";
+    RevocationReason => "revocation reason", "失効理由";
+    RevokedAt => "revoked at", "失効日時";
+    ConsentSigned => "Consent signed on the card in reader {0}: {1}", "リーダー {0} のカードで同意に署名しました: {1}";
+    WithdrawalSigned => "Withdrawal of the consent signed on the card in reader {0}: {1}",
+        "リーダー {0} のカードで同意の撤回に署名しました: {1}";
+    ConsentCertNotValid => "the signing certificate is not valid ({0}): this consent cannot be used",
+        "署名用電子証明書が有効ではありません ({0})。この同意は使用できません";
+    Document => "document", "署名した文書";
+    SignedAt => "signed at", "署名日時";
+    Reference => "reference", "参照番号";
+    Items => "items", "対象事項";
+    Kind => "kind", "種別";
+    KindConsent => "consent", "同意";
+    KindWithdrawal => "withdrawal", "同意の撤回";
+    ItemAddress => "address", "住所";
+    ItemName => "name", "氏名";
+    ItemBirthDate => "birth date", "生年月日";
+    ItemSex => "sex", "性別";
+    ListSeparator => ", ", "、";
+    ReasonSeparator => "; ", "、";
+    ConsentCheckTitle => "Consent check: signature {0}", "同意書の検証: 署名 {0}";
+    SignatureValid => "the signature verifies over the document with the signer's certificate",
+        "署名は署名者の証明書で文書に対して正しく検証できました";
+    SignatureInvalid => "the signature does not verify: the document or the signature was changed, or another key signed; what it says cannot be trusted",
+        "署名を検証できません。文書か署名が改変されたか、別の鍵で署名されています。記載内容は信頼できません";
+    StatusNow => "certificate now", "証明書 (現在)";
+    StatusAtSigning => "certificate at signing", "証明書 (署名時)";
+    LapseNote => "a lapse of the certificate after the signing does not end the consent itself (001 §4(2)); `jpkictl consent-status` tells whether updates still flow",
+        "署名後に証明書が失効しても同意自体は失効しません (001 §4(2))。変更が反映されるかは `jpkictl consent-status` で確認してください";
+    ConsentNotVerified => "the consent does not verify: {0}", "同意書の検証に合格しません: {0}";
+    ReasonSignatureInvalid => "signature invalid", "署名が無効";
+    ReasonStatusNow => "the signer's certificate is {0} now", "署名者の証明書が現在 {0}";
+    ReasonStatusAtSigning => "the signer's certificate was {0} at signing", "署名時の署名者の証明書が {0}";
+    MatchTitle => "Attribute match: the card in reader {0} against its signing certificate",
+        "基本4情報の照合: リーダー {0} のカードの券面事項と署名用電子証明書";
+    MatchTitleAcross => "Attribute match: the card in reader {0} against the signing certificate in reader {1}",
+        "基本4情報の照合: リーダー {0} のカードの券面事項とリーダー {1} の署名用電子証明書";
+    Matches => "matches", "一致";
+    DoesNotMatch => "does not match", "不一致";
+    Integrity => "integrity", "真正性";
+    IntegrityVerified => "verified: the data is what J-LIS wrote (signed under a configured card CA key)",
+        "確認済み: J-LIS が書き込んだデータです (設定済みのカード CA 鍵で署名を確認)";
+    IntegrityMismatch => "mismatch: a digest or a signature is wrong, the data is not what J-LIS wrote",
+        "不一致: ハッシュ値か署名が正しくなく、J-LIS が書き込んだデータではありません";
+    IntegrityUnverifiable => "unverifiable: consistent, but under no configured J-LIS card CA key (a forgery could carry its own); check trust.card_ca_dir",
+        "確認不能: 矛盾はありませんが、設定済みの J-LIS カード CA 鍵のもとにありません (偽造カードが独自に作ることもできます)。trust.card_ca_dir を確認してください";
+    MatchAccepted => "accepted: all four match, integrity verified, certificate valid",
+        "受付可: 4情報すべて一致、真正性確認済み、証明書は有効です";
+    MatchRejected => "not accepted: {0}", "受付不可: {0}";
+    ReasonMismatch => "{0} does not match", "{0}が一致しません";
+    ReasonNotAll => "the four attributes do not all match", "4情報の一部が一致しません";
+    ReasonIntegrity => "integrity is {0}", "真正性が {0}";
+    ReasonStatus => "the signing certificate is {0}", "署名用電子証明書が {0}";
+
+    // The rules of the terms: consent-period, consent-status, link-requirement, eligibility.
+    ConsentPeriodLine => "A consent made on {0} runs from {1} to {2} (001 §4(2): ten years counted from the day after the consent date)",
+        "{0} にした同意の有効期間は {1} から {2} までです (001 §4(2): 同意日の翌日から起算して10年)";
+    ConsentStatusTitle => "Consent of {0}, on {1}", "{0} の同意、{1} 時点";
+    TodayInJapan => "today in Japan", "本日 (日本時間)";
+    Period => "period", "有効期間";
+    WithinPeriod => "within the period", "期間内";
+    PastPeriod => "past the period", "期間外";
+    Updates => "updates", "変更の反映";
+    UpdatesYes => "yes: J-LIS changes of address, name and birth date reach the licence record",
+        "あり: J-LIS の住所・氏名・生年月日の変更が免許情報に反映されます";
+    UpdatesNo => "no: changes do not reach the licence record", "なし: 変更は免許情報に反映されません";
+    Action => "action", "対応";
+    ActionNone => "nothing to do: the updates flow", "対応不要 (変更は反映されます)";
+    ActionIssueCertificate => "have a new signing certificate issued at the municipal office",
+        "市区町村の窓口で署名用電子証明書の発行を受けてください";
+    ActionConsentAgain => "consent again, with a valid signing certificate (`jpkictl consent`)",
+        "有効な署名用電子証明書で再度同意してください (`jpkictl consent`)";
+    ActionNotEligible => "not eligible for the one-stop service with this holding",
+        "この保有状況では住所変更ワンストップサービスの対象外です";
+    ActionReportChanges => "the holder reports changes to the licence centre themselves",
+        "変更は本人が免許センター等に届け出てください";
+    Clause => "clause", "根拠";
+    ClausePeriod => "a consent runs ten years, counted from the day after the consent date; after that, consent again",
+        "同意の有効期間は同意日の翌日から起算して10年です。期間が過ぎたら再度の同意が必要です";
+    ClauseOtherLapse => "a signing certificate that lapsed other than by expiry stops the updates until a new one is issued",
+        "有効期間満了以外の理由で署名用電子証明書が失効すると、新しい証明書が発行されるまで変更の反映が停止します";
+    ClauseExpiry => "a signing certificate that expired stops the updates until the holder consents again (a new certificate alone does not restart them)",
+        "署名用電子証明書が有効期間満了で失効すると、再度同意するまで変更の反映が停止します (証明書の更新だけでは再開しません)";
+    ClauseHoldingChanged => "a holding other than a マイナ免許証 alone or a マイナ経歴証明書 alone stops the updates, even within the period",
+        "マイナ免許証のみ・マイナ経歴証明書のみ以外の保有状況になると、同意期間中でも変更の反映が停止します";
+    ClauseOneStopHolders => "the one-stop service is only for holders of a マイナ免許証 alone or a マイナ経歴証明書 alone",
+        "住所変更ワンストップサービスは、マイナ免許証のみ又はマイナ経歴証明書のみを保有する方が対象です";
+    ClauseWithdrawn => "the consent was withdrawn: the holder reports changes to the licence centre",
+        "同意は撤回されています。変更は本人が免許センター等に届け出ます";
+    LinkRequirementTitle => "Counter submission of the signing certificate for the Mynaportal link: {0}",
+        "マイナポータル連携のための署名用電子証明書の窓口提出: {0}";
+    SubmissionNeeded => "needed", "必要";
+    SubmissionNotNeeded => "not needed", "不要";
+    SubmissionMayBeNeeded => "may be needed: the licence centre decides", "必要な場合があります (免許センター等が判断します)";
+    SubmissionNotEligible => "not eligible: no Mynaportal link with this holding", "対象外: この保有状況ではマイナポータル連携はできません";
+    Holding => "holding", "保有状況";
+    ClauseLinkNotEligible => "the Mynaportal link needs a マイナ免許証 or a マイナ経歴証明書",
+        "マイナポータル連携にはマイナ免許証又はマイナ経歴証明書が必要です";
+    ClauseUnlinkedLapsed => "the link was cancelled and the licence lapsed or was revoked afterwards: the counter submission may be needed again",
+        "連携の解除後に免許が失効又は取り消された場合は、窓口での提出が必要な場合があります";
+    ClauseUnlinked => "re-linking after a cancellation in マイナポータル needs no counter submission",
+        "マイナポータルで連携を解除した後の再連携では、窓口での提出は不要です";
+    ClauseLinkedBefore => "an earlier link carries over: no new link procedure is needed",
+        "以前の連携が引き継がれるため、改めて連携の手続をする必要はありません";
+    ClauseOneStopStarted => "starting the one-stop service at a counter already linked the issue number",
+        "窓口で住所変更ワンストップサービスの利用を開始した際に、発行番号は連携済みです";
+    ClauseFirstLink => "the first step of the link: the signing certificate is submitted at the licence centre (`jpkictl link`)",
+        "連携の1回目: 免許センター等の窓口で署名用電子証明書を提出します (`jpkictl link`)";
+    HoldingLicenseOnly => "a plastic driving licence only", "運転免許証のみ";
+    HoldingMynaLicenseOnly => "a マイナ免許証 only", "マイナ免許証のみ";
+    HoldingLicenseAndMynaLicense => "a plastic licence and a マイナ免許証", "運転免許証とマイナ免許証の両方";
+    HoldingHistoryOnly => "a plastic 運転経歴証明書 only", "運転経歴証明書のみ";
+    HoldingMynaHistoryOnly => "a マイナ経歴証明書 only", "マイナ経歴証明書のみ";
+    HoldingHistoryAndMynaHistory => "a plastic 運転経歴証明書 and a マイナ経歴証明書", "運転経歴証明書とマイナ経歴証明書の両方";
+    EligibilityTitle => "Services for {0} ({1})", "{0} ({1}) で利用できるサービス";
+    EligibilitySuspended => "licence suspended", "免許の効力停止中";
+    ServiceMynaportalLink => "Mynaportal link", "マイナポータル連携";
+    ServiceLicenseInfo => "licence information", "免許情報等の確認";
+    ServiceOnlineLecture => "online renewal lecture", "オンライン更新時講習の受講";
+    ServiceDomicileChange => "本籍 change online", "本籍のオンライン変更";
+    ServiceAddressOneStop => "address-change one-stop service", "住所変更ワンストップサービス等";
+    ServiceNotifications => "notifications", "お知らせ情報の受信";
+    Available => "available", "利用可";
+    NotAvailable => "not available", "利用不可";
 
     // Monitor.
     MonitorReady => "monitoring reader events (Ctrl-C to stop)", "リーダーのイベントを表示しています (Ctrl-C で終了)";

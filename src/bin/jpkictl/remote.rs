@@ -1,4 +1,5 @@
-//! The commands that talk to the daemon: readers, status, pins, cert, sign, verify, monitor.
+//! The commands that talk to the daemon: readers, status, pins, cert, sign, verify, monitor;
+//! the counter flows are in `counter`.
 
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -10,6 +11,7 @@ use serde_json::json;
 use sha2::Digest;
 use zeroize::Zeroizing;
 
+use crate::counter;
 use crate::msg::M;
 use crate::out::{self, Ctx, Failure};
 use crate::{CertArgs, Command, SecretArgs, SignArgs, VerifyArgs};
@@ -46,7 +48,7 @@ impl ReaderView {
     }
 }
 
-fn fail(ctx: &Ctx) -> impl Fn(ClientError) -> Failure + '_ {
+pub(crate) fn fail(ctx: &Ctx) -> impl Fn(ClientError) -> Failure + '_ {
     move |e| Failure::from_client(&e, ctx.lang)
 }
 
@@ -100,12 +102,26 @@ pub async fn readers(conn: &Connection) -> Result<Vec<ReaderView>, ClientError> 
 
 /// The reader to use: `--reader N`, else the only ready one (the only one at all if none is
 /// ready, so that the daemon names the problem).
-async fn pick(
+pub(crate) async fn pick(
     ctx: &Ctx,
     conn: &Connection,
     wanted: Option<u32>,
 ) -> Result<(Reader, ReaderView), Failure> {
-    let all = readers(conn).await.map_err(fail(ctx))?;
+    pick_besides(ctx, conn, wanted, None).await
+}
+
+/// As [`pick`], choosing among the readers other than `besides` (the one a smartphone is in,
+/// for `match --sign-reader`) when no reader is named.
+pub(crate) async fn pick_besides(
+    ctx: &Ctx,
+    conn: &Connection,
+    wanted: Option<u32>,
+    besides: Option<u32>,
+) -> Result<(Reader, ReaderView), Failure> {
+    let mut all = readers(conn).await.map_err(fail(ctx))?;
+    if wanted.is_none() {
+        all.retain(|r| Some(r.number) != besides);
+    }
     let chosen = match wanted {
         Some(n) => all.iter().find(|r| r.number == n).cloned().ok_or_else(|| {
             Failure::usage(ctx.t(M::NoSuchReader, &[&n.to_string(), &numbers(&all)]))
@@ -146,7 +162,7 @@ async fn pick(
 
 /// The options of a card request for the card `view` showed: tied to that very card
 /// (`insertion`), so that a PIN typed for it never reaches a card inserted since.
-fn card_options(view: &ReaderView, secret: &SecretArgs) -> CardOptions {
+pub(crate) fn card_options(view: &ReaderView, secret: &SecretArgs) -> CardOptions {
     CardOptions {
         allow_last_try: secret.allow_last_try,
         timeout_ms: None,
@@ -179,7 +195,7 @@ fn numbers(all: &[ReaderView]) -> String {
 }
 
 /// Asks for a secret: one line of stdin with `--pin-stdin`, else the terminal without echo.
-fn secret(ctx: &Ctx, args: &SecretArgs, what: M) -> Result<Zeroizing<Vec<u8>>, Failure> {
+pub(crate) fn secret(ctx: &Ctx, args: &SecretArgs, what: M) -> Result<Zeroizing<Vec<u8>>, Failure> {
     // Room for any PIN up front, so that reading never reallocates (and leaves a copy behind).
     let mut line = Zeroizing::new(String::with_capacity(256));
     if args.pin_stdin {
@@ -201,7 +217,7 @@ fn secret(ctx: &Ctx, args: &SecretArgs, what: M) -> Result<Zeroizing<Vec<u8>>, F
 
 /// Writes an output file, created readable by its owner only: the signing certificate carries
 /// the holder's name, address and birth date, and the umask is often 022.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -224,6 +240,14 @@ pub async fn run(ctx: &Ctx, bus: &BusChoice, command: Command) -> Result<(), Fai
         Command::Sign(a) => cmd_sign(ctx, &conn, a).await,
         Command::Verify(a) => cmd_verify(ctx, &conn, a).await,
         Command::Monitor => cmd_monitor(ctx, &conn).await,
+        Command::Link(a) => counter::link(ctx, &conn, a).await,
+        Command::Consent(a) => counter::consent(ctx, &conn, a).await,
+        Command::VerifyConsent(a) => counter::verify_consent(ctx, &conn, a).await,
+        Command::Match(a) => counter::match_attributes(ctx, &conn, a).await,
+        Command::ConsentPeriod(a) => counter::consent_period(ctx, &conn, a).await,
+        Command::ConsentStatus(a) => counter::consent_status(ctx, &conn, a).await,
+        Command::LinkRequirement(a) => counter::link_requirement(ctx, &conn, a).await,
+        Command::Eligibility(a) => counter::eligibility(ctx, &conn, a).await,
         Command::Check | Command::Crl(_) => Ok(()),
     }
 }
