@@ -285,6 +285,9 @@ pub mod option {
     pub const WITHDRAW: &str = "withdraw";
     /// `o`: `MatchAttributes`: the reader whose token gives the signing certificate.
     pub const SIGN_READER: &str = "sign-reader";
+    /// `u`: `MatchAttributes`: the sign reader's `Insertions` the caller saw, as `insertion`
+    /// is this reader's.
+    pub const SIGN_INSERTION: &str = "sign-insertion";
 }
 
 /// The keys of the `facts` of `ConsentStatus`, `LinkRequirement` and `Eligibility` (§6.1).
@@ -577,6 +580,8 @@ pub struct MatchOptions {
     pub card: CardOptions,
     /// [`option::SIGN_READER`]: the id of the reader whose token gives the signing certificate.
     pub sign_reader: Option<u32>,
+    /// [`option::SIGN_INSERTION`]: that reader's `Insertions` the caller saw.
+    pub sign_insertion: Option<u32>,
 }
 
 impl MatchOptions {
@@ -588,6 +593,9 @@ impl MatchOptions {
         {
             put(&mut d, option::SIGN_READER, path);
         }
+        if let Some(n) = self.sign_insertion {
+            put(&mut d, option::SIGN_INSERTION, n);
+        }
         d
     }
 
@@ -597,7 +605,13 @@ impl MatchOptions {
     /// [`Error::InvalidArgument`] naming the key, or a path that is no reader's.
     pub fn from_dict(dict: &Dict) -> Result<MatchOptions, Error> {
         let mut sign_reader = None;
+        let mut sign_insertion = None;
         let card = CardOptions::from_dict_with(dict, |key, v| match (key, v) {
+            (option::SIGN_INSERTION, Variant::U32(n)) => {
+                sign_insertion = Some(*n);
+                Ok(true)
+            }
+            (option::SIGN_INSERTION, v) => Err(wrong_type(key, "u", v)),
             (option::SIGN_READER, Variant::ObjectPath(p)) => {
                 let id = reader_id(p.as_str()).ok_or_else(|| {
                     Error::InvalidArgument(format!("option {key:?}: {p} is not a reader's path"))
@@ -608,7 +622,18 @@ impl MatchOptions {
             (option::SIGN_READER, v) => Err(wrong_type(key, "o", v)),
             _ => Ok(false),
         })?;
-        Ok(MatchOptions { card, sign_reader })
+        if sign_insertion.is_some() && sign_reader.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "option {:?} needs option {:?}",
+                option::SIGN_INSERTION,
+                option::SIGN_READER
+            )));
+        }
+        Ok(MatchOptions {
+            card,
+            sign_reader,
+            sign_insertion,
+        })
     }
 }
 

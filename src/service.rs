@@ -1060,7 +1060,7 @@ impl Reader {
         match (other, prepared) {
             (Some(other), Ok((options, text, key))) => {
                 self.audited(&hdr, conn, "match-attributes", |who| {
-                    self.match_across(who, other, options.card, text, key)
+                    self.match_across(who, other, options.card, options.sign_insertion, text, key)
                 })
                 .await
             }
@@ -1150,14 +1150,15 @@ impl Reader {
 
     /// `MatchAttributes` with option `sign-reader`: the basic four from this reader's card,
     /// the signing certificate from the token in reader `other` (a smartphone, 000 §4 なお).
-    /// Each reader's request is tied to the card there when the call began, and this reader's
-    /// card must still be there when the other's half is done: the four compared are of the
-    /// card the staff sees.
+    /// Each reader's request is tied to its card (options `insertion` and `sign-insertion`, else
+    /// the card there when the call began), and this reader's card must still be there when the
+    /// other's half is done: the four compared are of the card the staff sees.
     async fn match_across(
         &self,
         who: Who,
         other: u32,
         asked: CardOptions,
+        sign_insertion: Option<u32>,
         text: flows::ReadText,
         key: flows::ProveKey,
     ) -> Result<MatchResult, Error> {
@@ -1172,6 +1173,7 @@ impl Reader {
             ))
         })?;
         let card_here = asked.insertion.unwrap_or(here.insertions);
+        let card_there = sign_insertion.unwrap_or(there.insertions);
         let options = readers.options(&asked);
         let text = self
             .shared
@@ -1192,7 +1194,7 @@ impl Reader {
                 other,
                 key,
                 RequestOptions {
-                    insertion: Some(there.insertions),
+                    insertion: Some(card_there),
                     ..options
                 },
             )

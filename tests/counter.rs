@@ -463,6 +463,21 @@ async fn match_attributes_for_every_persona() {
         assert!(!m.all && !m.name && !m.birth_date && m.address && m.sex);
         assert_eq!(m.integrity, IntegrityStatus::Verified);
         assert_eq!(m.status, CertStatus::Valid);
+        // The phone the caller saw has been replaced (a stale sign-insertion): nothing reaches
+        // the token in that reader, its password is never tried.
+        let before = android.pin_status().await.unwrap().sign_password;
+        let stale = MatchOptions {
+            sign_reader: Some(android.id()),
+            sign_insertion: Some(android.insertions().await.unwrap().wrapping_sub(1)),
+            ..MatchOptions::default()
+        };
+        let e = daemon_error(
+            ordinary
+                .match_attributes(&pin_of("ordinary", "text"), b"WRONG1", &stale)
+                .await,
+        );
+        assert_eq!(short(&e), "CardRemoved", "{e:?}");
+        assert_eq!(android.pin_status().await.unwrap().sign_password, before);
         // A sign-reader that does not exist, or is no reader's path.
         let nowhere = MatchOptions {
             sign_reader: Some(99),

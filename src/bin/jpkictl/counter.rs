@@ -319,9 +319,20 @@ pub async fn match_attributes(ctx: &Ctx, conn: &Connection, a: MatchArgs) -> Res
     };
     let text_pin = secret(ctx, &secrets, M::PromptTextPin)?;
     let password = secret(ctx, &secrets, M::PromptSignPassword)?;
+    // The phone's request is tied to the token seen there now, as the card's is.
+    let sign_insertion = match a.sign_reader.filter(|n| *n != view.number) {
+        Some(n) => readers(conn)
+            .await
+            .map_err(fail(ctx))?
+            .into_iter()
+            .find(|r| r.number == n)
+            .map(|r| r.insertions),
+        None => None,
+    };
     let options = MatchOptions {
         card: card_options(&view, &secrets),
         sign_reader: a.sign_reader,
+        sign_insertion,
     };
     let m = r
         .match_attributes(&text_pin, &password, &options)
