@@ -162,10 +162,11 @@ impl From<zbus::Error> for ClientError {
 }
 
 /// How long a call may wait for the daemon's answer. zbus and dbus-daemon wait forever by
-/// default, so a wedged daemon would hang the client; this is a backstop well above the longest
-/// legitimate wait (a full queue of `limits.queue_depth` requests at `limits.op_timeout_ms`
-/// each, 4 × 30 s by default, plus the call's own).
-pub const METHOD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+/// default, so a wedged daemon would hang the client; this is a backstop above the longest
+/// legitimate wait, which is the daemon's own backstop: a full queue of `limits.queue_depth`
+/// requests, each at `limits.op_timeout_ms` twice (its deadline, then the exchange it may leave
+/// running), plus 2 s — 482 s at the largest timeout and the default depth of 4.
+pub const METHOD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Connects to the chosen bus.
 ///

@@ -24,7 +24,7 @@ use crate::api::{HashAlg, IntegrityStatus, PinCounters};
 use crate::card::Card;
 use crate::digest::DigestInfo;
 use crate::jpki::ap::{self, UnlockedKey};
-use crate::jpki::pin::{FourDigitPin, KeySecret, SignPassword};
+use crate::jpki::pin::{FourDigitPin, KeySecret, SignPassword, TextPin};
 use crate::jpki::text::{self, BasicFour, IntegrityRecord};
 use crate::jpki::{CardInfo, CardKind, CertKind, JpkiError, PinGuard, PinKind};
 use crate::pki::attributes::{self, Comparison};
@@ -276,7 +276,7 @@ impl TextAttributes {
 #[derive(Debug)]
 pub struct ReadText {
     /// The text PIN.
-    pub pin: FourDigitPin,
+    pub pin: TextPin,
 }
 
 impl Flow for ReadText {

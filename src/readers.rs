@@ -145,6 +145,9 @@ pub enum ReadersError {
     /// A thread could not be started.
     #[error("could not start the reader thread")]
     Thread(#[source] std::io::Error),
+    /// The reader layer is stopping: no reader is added any more.
+    #[error("the reader layer is stopping")]
+    Stopping,
 }
 
 /// Reader-layer settings (from the configuration and the command line).
@@ -470,6 +473,10 @@ impl ReaderManager {
         connector: Box<dyn Connector>,
         slot: Option<VirtualSlotHandle>,
     ) -> Result<u32, ReadersError> {
+        // A reader the monitor found while the layer stops would outlive its drain.
+        if self.is_stopping() {
+            return Err(ReadersError::Stopping);
+        }
         let id = {
             let mut ids = lock(&self.inner.ids_by_name);
             let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);

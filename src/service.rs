@@ -926,8 +926,7 @@ impl Reader {
             |readers| {
                 let key: KeyKind = key.parse()?;
                 let hash: HashAlg = hash.parse()?;
-                let digest = DigestInfo::new(hash, &digest)
-                    .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                let digest = DigestInfo::new(hash, &digest)?;
                 let secret = KeySecret::new(key, &secret)?;
                 let options = readers.options(&CardOptions::from_dict(&options)?);
                 Ok((flows::Sign { secret, digest }, options))
@@ -1249,7 +1248,7 @@ impl Testing {
             tokio::task::spawn_blocking(move || readers.insert_virtual(reader, &dir))
                 .await
                 .map_err(|e| Error::Internal(format!("task failed: {e}")))?
-                .map_err(virtual_error)
+                .map_err(Error::from)
         }
         .await;
         call.audit(&result, None);
@@ -1272,24 +1271,11 @@ impl Testing {
             self.shared
                 .readers
                 .remove_virtual(reader)
-                .map_err(virtual_error)
+                .map_err(Error::from)
         }
         .await;
         call.audit(&result, None);
         result
-    }
-}
-
-#[cfg(feature = "virtual-card")]
-fn virtual_error(e: crate::readers::VirtualError) -> Error {
-    use crate::readers::VirtualError;
-    match e {
-        VirtualError::NotVirtual(id) => {
-            Error::ReaderGone(format!("reader {id} is not a virtual reader"))
-        }
-        VirtualError::Persona(p) => {
-            Error::InvalidArgument(format!("persona could not be loaded: {p}"))
-        }
     }
 }
 

@@ -396,11 +396,6 @@ impl<T: CardTransport> UnlockedKey<'_, T> {
         self.key
     }
 
-    /// The session, for reads that need no PIN.
-    pub fn card(&mut self) -> &mut Card<T> {
-        self.card
-    }
-
     /// Reads the key's own certificate (the signing certificate needs this unlock; the
     /// Android token's authentication certificate too).
     ///

@@ -155,15 +155,34 @@ pub fn sign_password(raw: &[u8]) -> Result<SignPassword, JpkiError> {
     })
 }
 
-/// Validates raw bytes as the text AP's PIN (券面事項入力補助用暗証番号).
+/// The text AP's PIN (券面事項入力補助用暗証番号): four digits like the auth PIN, but a type of
+/// its own, so that one can never be sent where the other is meant.
+pub struct TextPin(FourDigitPin);
+
+impl TextPin {
+    /// The bytes VERIFY carries.
+    pub fn bytes(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
+impl fmt::Debug for TextPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TextPin([REDACTED])")
+    }
+}
+
+/// Validates raw bytes as the text AP's PIN.
 ///
 /// # Errors
 /// [`JpkiError::PinFormat`] naming the rule.
-pub fn text_pin(raw: &[u8]) -> Result<FourDigitPin, JpkiError> {
-    FourDigitPin::new(raw).map_err(|source| JpkiError::PinFormat {
-        pin: PinKind::TextPin,
-        source,
-    })
+pub fn text_pin(raw: &[u8]) -> Result<TextPin, JpkiError> {
+    FourDigitPin::new(raw)
+        .map(TextPin)
+        .map_err(|source| JpkiError::PinFormat {
+            pin: PinKind::TextPin,
+            source,
+        })
 }
 
 impl fmt::Debug for SignPassword {

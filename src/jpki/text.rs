@@ -15,7 +15,7 @@ use crate::tlv::{self, Tlv, TlvError};
 use crate::transport::CardTransport;
 
 use super::ap::{FirstRead, read_ef, verify_pin};
-use super::pin::FourDigitPin;
+use super::pin::TextPin;
 use super::{EF_BASIC_FOUR, EF_INTEGRITY, EF_TEXT_CVC, JpkiError, PinGuard, PinKind, TEXT_AP_AID};
 use crate::apdu::StatusWord;
 
@@ -113,7 +113,7 @@ pub struct UnlockedText<'c, T: CardTransport> {
 /// [`JpkiError::NoTextApplication`] on smartphone tokens, PIN errors, or a card error.
 pub fn unlock<'c, T: CardTransport>(
     card: &'c mut Card<T>,
-    pin: &FourDigitPin,
+    pin: &TextPin,
     guard: PinGuard,
 ) -> Result<UnlockedText<'c, T>, JpkiError> {
     select(card)?;

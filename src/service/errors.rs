@@ -34,6 +34,7 @@
 
 use crate::api::Error;
 use crate::card::CardError;
+use crate::digest::DigestLength;
 use crate::jpki::JpkiError;
 use crate::readers::RequestError;
 use crate::terms::TermsError;
@@ -54,6 +55,29 @@ impl From<RequestError> for Error {
             RequestError::Stopping => Error::ReaderGone(text),
             RequestError::Panicked => Error::Internal(text),
             RequestError::Flow(e) => Error::from(e),
+        }
+    }
+}
+
+impl From<DigestLength> for Error {
+    fn from(e: DigestLength) -> Error {
+        Error::InvalidArgument(e.to_string())
+    }
+}
+
+/// `Testing.InsertCard`/`RemoveCard` on a reader that is not virtual is `ReaderGone`; a persona
+/// that does not load is `InvalidArgument`.
+#[cfg(feature = "virtual-card")]
+impl From<crate::readers::VirtualError> for Error {
+    fn from(e: crate::readers::VirtualError) -> Error {
+        use crate::readers::VirtualError;
+        match e {
+            VirtualError::NotVirtual(id) => {
+                Error::ReaderGone(format!("reader {id} is not a virtual reader"))
+            }
+            VirtualError::Persona(p) => {
+                Error::InvalidArgument(format!("persona could not be loaded: {p}"))
+            }
         }
     }
 }
