@@ -203,6 +203,23 @@ fn flow_counts<T: CardTransport>(mut make: impl FnMut() -> Card<T>) -> Vec<(&'st
     run("text", &mut |c| {
         run::read_text(c, b"1234", GUARD).unwrap();
     });
+    run("link", &mut |c| {
+        run::link(c, CardKind::Card, b"TESTPW1", GUARD).unwrap();
+    });
+    run("sign-consent", &mut |c| {
+        let draft = run::draft(
+            jpkid::terms::DocumentKind::Consent,
+            &["name", "address"],
+            None,
+        );
+        let signed = run::sign_consent(c, CardKind::Card, b"TESTPW1", draft, GUARD).unwrap();
+        assert!(jpkid::pki::cms::verify_signed_data(&signed.cms, None).is_ok());
+    });
+    run("match-attributes", &mut |c| {
+        let m = run::match_attributes(c, b"1234", b"TESTPW1", GUARD).unwrap();
+        assert!(m.comparison.all_exact());
+        assert_eq!(m.integrity, jpkid::api::IntegrityStatus::Verified);
+    });
     counts
 }
 
@@ -225,8 +242,12 @@ fn flows_through_pcscd_count_the_same_apdus_as_in_process() {
                 ("auth-cert", 3),
                 ("sign-cert", 5),
                 ("sign", 4),
-                // Basic four, integrity record and CV certificate (signature checked).
+                // Basic four, integrity record and CV certificate.
                 ("text", 6),
+                // The counter flows (issue targets: Link ≤ 6, SignConsent ≤ 6, Match ≤ 13).
+                ("link", 6),
+                ("sign-consent", 6),
+                ("match-attributes", 12),
             ];
             assert_eq!(through_pcscd, want);
         }
