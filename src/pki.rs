@@ -247,22 +247,36 @@ impl std::str::FromStr for RevocationMode {
 
 /// Which revocation sources [`verify`] may use. The CRL index is consulted first (local, cheap);
 /// OCSP only when the CRL gave no fresh answer.
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// Freshness is a question about the sources, asked at the real time `now`: a CRL past its
+/// nextUpdate is stale whatever time the certificate is verified at. The verification time
+/// (`verify`'s `at`) moves only the validity period and "revoked by then?".
+#[derive(Debug, Clone, Copy)]
 pub struct RevocationPolicy<'a> {
     pub mode: RevocationMode,
     pub crl: Option<&'a CrlStore>,
     pub ocsp: Option<&'a OcspConfig>,
     /// Accept a CRL index whose nextUpdate has passed (normally stale ⇒ no answer).
     pub accept_stale_crl: bool,
+    /// The real time, unix seconds, at which the sources' freshness is judged.
+    pub now: i64,
 }
 
-impl RevocationPolicy<'_> {
+impl<'a> RevocationPolicy<'a> {
+    /// `mode` with no source yet, freshness judged at `now`.
+    pub fn new(mode: RevocationMode, now: i64) -> RevocationPolicy<'a> {
+        RevocationPolicy {
+            mode,
+            crl: None,
+            ocsp: None,
+            accept_stale_crl: false,
+            now,
+        }
+    }
+
     /// Revocation checking switched off.
     pub fn off() -> Self {
-        RevocationPolicy {
-            mode: RevocationMode::Off,
-            ..Default::default()
-        }
+        RevocationPolicy::new(RevocationMode::Off, 0)
     }
 }
 

@@ -125,12 +125,14 @@ struct Verifier {
 }
 
 impl Verifier {
-    fn verify(&self, der: &[u8], purpose: Purpose, at: i64) -> Verification {
+    /// Verifies `der` for `purpose` at time `at`; the revocation sources' freshness is judged
+    /// at the real time `now`.
+    fn verify(&self, der: &[u8], purpose: Purpose, at: i64, now: i64) -> Verification {
         let policy = RevocationPolicy {
-            mode: self.mode,
             crl: self.crl.as_ref(),
             ocsp: self.ocsp.as_ref(),
             accept_stale_crl: self.accept_stale_crl,
+            ..RevocationPolicy::new(self.mode, now)
         };
         pki::verify(&self.anchors, der, purpose, at, &policy)
     }
@@ -326,8 +328,9 @@ impl Shared {
         at: i64,
     ) -> Result<(Zeroizing<Vec<u8>>, Verification), Error> {
         let verifier = self.verifier.clone();
+        let now = now()?;
         tokio::task::spawn_blocking(move || {
-            let v = verifier.verify(&der, purpose, at);
+            let v = verifier.verify(&der, purpose, at, now);
             (der, v)
         })
         .await
@@ -689,11 +692,11 @@ fn check_consent(verifier: &Verifier, der: &[u8], now: i64) -> Result<ConsentChe
     };
     let certificate = &opened.signer_cert_der;
     let status = verifier
-        .verify(certificate, Purpose::Sign, now)
+        .verify(certificate, Purpose::Sign, now, now)
         .outcome
         .status();
     let status_at_signing = verifier
-        .verify(certificate, Purpose::Sign, signed_at)
+        .verify(certificate, Purpose::Sign, signed_at, now)
         .outcome
         .status();
     let (text, doc) = document.unzip();

@@ -761,7 +761,10 @@ async fn the_counter_flows_through_pcscd_for_every_persona() {
                 _ => {
                     let link = link.unwrap_or_else(|e| panic!("{name}: {e}"));
                     assert_eq!(link.serial, expect["sign_serial"].as_str().unwrap());
-                    assert_eq!(link.status.as_str(), expect["sign_status"].as_str().unwrap());
+                    assert_eq!(
+                        link.status.as_str(),
+                        expect["sign_status"].as_str().unwrap()
+                    );
                     let consent = reader
                         .sign_consent(
                             &[ConsentItem::Address],

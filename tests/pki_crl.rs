@@ -101,9 +101,8 @@ fn import_and_lookup() {
 
     let store = CrlStore::open(&crl_dir).unwrap();
     let policy = RevocationPolicy {
-        mode: RevocationMode::Require,
         crl: Some(&store),
-        ..Default::default()
+        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let revoked = read("sign_revoked.der");
     let v = pki::verify(&a, &revoked, Purpose::Sign, at, &policy);
@@ -168,9 +167,8 @@ fn stale_index() {
     crl::import(&p, &crl_dir, &a).unwrap();
     let store = CrlStore::open(&crl_dir).unwrap();
     let mut policy = RevocationPolicy {
-        mode: RevocationMode::Require,
         crl: Some(&store),
-        ..Default::default()
+        ..RevocationPolicy::new(RevocationMode::Require, at)
     };
     assert_eq!(
         pki::verify(&a, &sign_ok, Purpose::Sign, at, &policy).outcome,
@@ -266,7 +264,7 @@ fn new_index_replaces_old_atomically_and_older_is_refused() {
     let store = CrlStore::open(&crl_dir).unwrap();
     let key = hex::decode(key_id_hex(&read("sign_root_g2.der"))).unwrap();
     assert!(matches!(
-        store.lookup(&key, &[0x10, 0, 0, 1], at, false),
+        store.lookup(&key, &[0x10, 0, 0, 1], at, at, false),
         CrlAnswer::Good { .. }
     ));
 
@@ -285,7 +283,7 @@ fn new_index_replaces_old_atomically_and_older_is_refused() {
     let p2 = write_tmp(dir.path(), "2.crl", &newer);
     crl::import(&p2, &crl_dir, &a).unwrap();
     assert_eq!(
-        store.lookup(&key, &[0x10, 0, 0, 1], at, false),
+        store.lookup(&key, &[0x10, 0, 0, 1], at, at, false),
         CrlAnswer::Revoked {
             reason: Some(RevocationReason::KeyCompromise),
             date: at - DAY
@@ -297,7 +295,7 @@ fn new_index_replaces_old_atomically_and_older_is_refused() {
         Err(CrlError::Older { .. })
     ));
     assert!(matches!(
-        store.lookup(&key, &[0x10, 0, 0, 1], at, false),
+        store.lookup(&key, &[0x10, 0, 0, 1], at, at, false),
         CrlAnswer::Revoked { .. }
     ));
     // No temporary files left behind.
@@ -335,7 +333,7 @@ fn corrupt_or_truncated_index_is_an_error_not_a_panic() {
         std::fs::rename(&tmp, &r.index_path).unwrap();
         assert!(
             matches!(
-                store.lookup(&key, &[0x0F], now, false),
+                store.lookup(&key, &[0x0F], now, now, false),
                 CrlAnswer::Unusable(_)
             ),
             "{what}"
@@ -389,11 +387,11 @@ fn newer_index_swaps_in_while_the_old_one_is_held() {
     assert!(held.find(&[0x0B]).is_none());
     // New lookups see the new list.
     assert!(matches!(
-        store.lookup(&key, &[0x0A], now, false),
+        store.lookup(&key, &[0x0A], now, now, false),
         CrlAnswer::Good { .. }
     ));
     assert!(matches!(
-        store.lookup(&key, &[0x0B], now, false),
+        store.lookup(&key, &[0x0B], now, now, false),
         CrlAnswer::Revoked {
             reason: Some(RevocationReason::AffiliationChanged),
             ..
@@ -404,4 +402,15 @@ fn newer_index_swaps_in_while_the_old_one_is_held() {
         crl::import(&old, &crl_dir, &a),
         Err(CrlError::Older { .. })
     ));
+}
+
+/// The real time, at which the revocation sources' freshness is judged.
+fn wall_clock() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
 }

@@ -82,9 +82,8 @@ fn personas() -> Vec<(String, toml::Value)> {
 fn every_persona_gets_its_expected_status() {
     let store = CrlStore::open(crl_dir()).unwrap();
     let policy = RevocationPolicy {
-        mode: RevocationMode::Require,
         crl: Some(&store),
-        ..Default::default()
+        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let mut checked = 0;
     for (name, t) in personas() {
@@ -142,9 +141,8 @@ fn stale_crl_gives_revocation_unknown() {
     crl::import(&hw().join("testpki/sign_g2_stale.crl"), d.path(), anchors()).unwrap();
     let store = CrlStore::open(d.path()).unwrap();
     let policy = RevocationPolicy {
-        mode: RevocationMode::Require,
         crl: Some(&store),
-        ..Default::default()
+        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let der = std::fs::read(hw().join("personas/ordinary/jpki/0001.bin")).unwrap();
     let v = pki::verify(anchors(), &der, Purpose::Sign, 1_795_000_000, &policy);
@@ -158,6 +156,44 @@ fn stale_crl_gives_revocation_unknown() {
         ),
         Err(crl::CrlError::Older { .. })
     ));
+}
+
+/// Defect (review): freshness was judged at the caller's `at`, so a stale CRL counted as
+/// current for an `at` inside its old window — the revoked persona came out `valid`, source
+/// `crl`, although the current CRL lists it. Freshness is the real time's; `at` only says "valid
+/// then, revoked by then?".
+#[test]
+fn a_stale_crl_is_stale_at_any_verification_time() {
+    let d = tempfile::tempdir().unwrap();
+    crl::import(&hw().join("testpki/sign_g2_stale.crl"), d.path(), anchors()).unwrap();
+    let store = CrlStore::open(d.path()).unwrap();
+    let policy = RevocationPolicy {
+        crl: Some(&store),
+        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+    };
+    let der = std::fs::read(hw().join("personas/revoked/jpki/0001.bin")).unwrap();
+    // 2025-05-01T12:00Z, inside the stale list's own window (2025-05-01 .. 2025-05-02).
+    let v = pki::verify(anchors(), &der, Purpose::Sign, 1_746_100_800, &policy);
+    assert_eq!(
+        v.outcome,
+        VerifyOutcome::RevocationUnknown,
+        "{:?}",
+        v.details
+    );
+    // The current CRL answers for any `at`: revoked since 2026-06-15, good before.
+    let current_store = CrlStore::open(crl_dir()).unwrap();
+    let current = RevocationPolicy {
+        crl: Some(&current_store),
+        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+    };
+    let v = pki::verify(anchors(), &der, Purpose::Sign, 1_795_000_000, &current);
+    assert_eq!(v.outcome.as_str(), "revoked");
+    let v = pki::verify(anchors(), &der, Purpose::Sign, 1_770_000_000, &current);
+    assert_eq!(
+        v.outcome,
+        VerifyOutcome::Valid,
+        "revoked only from 2026-06-15"
+    );
 }
 
 /// DF22..DF25 of the text AP's basic-four file (tolerant BER: 1-byte and 81/82 lengths).
@@ -283,9 +319,8 @@ fn ocsp_with_the_committed_responder() {
     }
     let cfg = pki::OcspConfig::new(format!("http://127.0.0.1:{port}/ocsp"));
     let policy = RevocationPolicy {
-        mode: RevocationMode::Require,
         ocsp: Some(&cfg),
-        ..Default::default()
+        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let der = std::fs::read(hw().join("personas/revoked/jpki/0001.bin")).unwrap();
     let now = std::time::SystemTime::now()
@@ -345,4 +380,15 @@ fn cms_with_the_ordinary_persona() {
         String::from_utf8_lossy(&st.stderr)
     );
     assert_eq!(std::fs::read(tmp.path().join("out")).unwrap(), doc);
+}
+
+/// The real time, at which the revocation sources' freshness is judged.
+fn wall_clock() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
 }

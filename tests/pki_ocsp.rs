@@ -107,9 +107,8 @@ fn revoked_and_good_through_verify() {
     let cfg = config(r.port);
     let a = anchors();
     let policy = RevocationPolicy {
-        mode: RevocationMode::Require,
         ocsp: Some(&cfg),
-        ..Default::default()
+        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let at = now();
     let v = pki::verify(&a, &read("sign_revoked.der"), Purpose::Sign, at, &policy);
@@ -129,21 +128,54 @@ fn revoked_and_good_through_verify() {
 #[test]
 fn response_outside_its_window_is_refused() {
     let r = responder("ocsp_g2", 1);
-    // Asked "as of" two days later: nextUpdate (1 day) has passed.
+    // Judged two days later: nextUpdate (1 day) has passed.
+    let later = now() + 2 * 86_400;
     let e = ocsp::check(
         &config(r.port),
         &read("sign_ok.der"),
         &g2_anchor(),
-        now() + 2 * 86_400,
+        later,
+        later,
     )
     .unwrap_err();
     assert!(matches!(e, OcspError::NotFresh), "{e}");
 }
 
+/// Defect (review): freshness was judged at the verification time, so any `at` more than the
+/// skew before the responder's thisUpdate made a fresh answer "not fresh". A fresh answer
+/// answers for an earlier `at` too — revoked only from its revocation time.
+#[test]
+fn a_fresh_answer_answers_for_an_earlier_verification_time() {
+    let r = responder("ocsp_g2", 2);
+    let cfg = config(r.port);
+    let a = anchors();
+    let policy = RevocationPolicy {
+        ocsp: Some(&cfg),
+        ..RevocationPolicy::new(RevocationMode::Require, now())
+    };
+    // Verified for a time within the certificate's validity but far from the answer's window.
+    let sign_ok = read("sign_ok.der");
+    let later = mid(&sign_ok);
+    assert!(later > now() + 30 * 86_400);
+    let v = pki::verify(&a, &sign_ok, Purpose::Sign, later, &policy);
+    assert_eq!(v.outcome, VerifyOutcome::Valid, "{:?}", v.details);
+    assert_eq!(v.details.revocation_source, Some(RevocationSource::Ocsp));
+    // The revoked certificate stays revoked for any later time.
+    let v = pki::verify(&a, &read("sign_revoked.der"), Purpose::Sign, later, &policy);
+    assert_eq!(v.outcome.as_str(), "revoked", "{:?}", v.details);
+}
+
 #[test]
 fn signer_not_issued_by_the_ca_is_refused() {
     let r = responder("ocsp_rogue", 1);
-    let e = ocsp::check(&config(r.port), &read("sign_ok.der"), &g2_anchor(), now()).unwrap_err();
+    let e = ocsp::check(
+        &config(r.port),
+        &read("sign_ok.der"),
+        &g2_anchor(),
+        now(),
+        now(),
+    )
+    .unwrap_err();
     assert!(matches!(e, OcspError::SignerNotAuthorized), "{e}");
     // Through verify: no answer ⇒ revocation-unknown under `require`.
 }
@@ -151,13 +183,19 @@ fn signer_not_issued_by_the_ca_is_refused() {
 #[test]
 fn unreachable_responder() {
     let port = free_port(); // nobody listens here
-    let e = ocsp::check(&config(port), &read("sign_ok.der"), &g2_anchor(), now()).unwrap_err();
+    let e = ocsp::check(
+        &config(port),
+        &read("sign_ok.der"),
+        &g2_anchor(),
+        now(),
+        now(),
+    )
+    .unwrap_err();
     assert!(matches!(e, OcspError::Connect(_)), "{e}");
     let cfg = config(port);
     let policy = RevocationPolicy {
-        mode: RevocationMode::Require,
         ocsp: Some(&cfg),
-        ..Default::default()
+        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let v = pki::verify(
         &anchors(),
@@ -214,9 +252,20 @@ fn replayed_response_has_the_wrong_nonce() {
     });
     let anchor = g2_anchor();
     let cfg = config(port);
-    let first = ocsp::check(&cfg, &read("sign_ok.der"), &anchor, now()).unwrap();
+    let first = ocsp::check(&cfg, &read("sign_ok.der"), &anchor, now(), now()).unwrap();
     assert!(matches!(first, OcspStatus::Good { .. }));
-    let e = ocsp::check(&cfg, &read("sign_ok.der"), &anchor, now()).unwrap_err();
+    let e = ocsp::check(&cfg, &read("sign_ok.der"), &anchor, now(), now()).unwrap_err();
     assert!(matches!(e, OcspError::NonceMismatch), "{e}");
     server.join().unwrap();
+}
+
+/// The real time, at which the revocation sources' freshness is judged.
+fn wall_clock() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
 }

@@ -237,7 +237,13 @@ fn revocation_outcome(
     }
     let mut notes: Vec<String> = Vec::new();
     if let Some(store) = policy.crl {
-        match store.lookup(anchor.key_id(), &ee.serial_key, at, policy.accept_stale_crl) {
+        match store.lookup(
+            anchor.key_id(),
+            &ee.serial_key,
+            at,
+            policy.now,
+            policy.accept_stale_crl,
+        ) {
             CrlAnswer::Revoked { reason, date } => {
                 return revoked(details, RevocationSource::Crl, reason, date);
             }
@@ -249,7 +255,7 @@ fn revocation_outcome(
         }
     }
     if let Some(cfg) = policy.ocsp {
-        match super::ocsp::check(cfg, der, anchor, at) {
+        match super::ocsp::check(cfg, der, anchor, at, policy.now) {
             Ok(OcspStatus::Good { .. }) => {
                 details.revocation_source = Some(RevocationSource::Ocsp);
                 return VerifyOutcome::Valid;

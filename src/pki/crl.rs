@@ -927,22 +927,32 @@ impl CrlStore {
         Ok(map.get(key_id).and_then(|l| l.index.as_ref().ok().cloned()))
     }
 
-    /// Look a serial up in the index of `key_id` at time `at`.
-    pub fn lookup(&self, key_id: &[u8], serial: &[u8], at: i64, accept_stale: bool) -> CrlAnswer {
+    /// Look a serial up in the index of `key_id`: whether it was revoked at time `at`, from an
+    /// index that is fresh at the real time `now` (a stale list says nothing about any time:
+    /// it may lack a revocation of a date before `at`).
+    pub fn lookup(
+        &self,
+        key_id: &[u8],
+        serial: &[u8],
+        at: i64,
+        now: i64,
+        accept_stale: bool,
+    ) -> CrlAnswer {
         let index = match self.index(key_id) {
             Ok(Some(i)) => i,
             Ok(None) => return CrlAnswer::NoIndex,
             Err(e) => return CrlAnswer::Unusable(e),
         };
         let h = index.header();
-        if at > h.next_update && !accept_stale {
+        if now > h.next_update && !accept_stale {
             return CrlAnswer::Stale {
                 next_update: h.next_update,
             };
         }
         match index.find(serial) {
-            Some((reason, date)) => CrlAnswer::Revoked { reason, date },
-            None => CrlAnswer::Good {
+            Some((reason, date)) if date <= at => CrlAnswer::Revoked { reason, date },
+            // Listed, but revoked after `at`: it was not revoked then.
+            Some(_) | None => CrlAnswer::Good {
                 this_update: h.this_update,
                 next_update: h.next_update,
             },

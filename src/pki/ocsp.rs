@@ -1,7 +1,9 @@
 //! OCSP client (RFC 6960): one request per certificate with a SHA-1 CertID and a 16-byte nonce,
 //! POSTed over plain HTTP/1.0 on a `TcpStream` with timeouts. The response is accepted only if
 //! the nonce matches, the signer is the CA itself or a certificate issued by the CA with
-//! id-kp-OCSPSigning, the signature verifies and `at` lies within thisUpdate..nextUpdate.
+//! id-kp-OCSPSigning, the signature verifies and the real time `now` lies within
+//! thisUpdate..nextUpdate (freshness is the answer's, not the verification time's); the status
+//! is then read for the verification time `at` (a revocation after `at` is not one at `at`).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -98,12 +100,14 @@ const OID_SHA1: &str = "1.3.14.3.2.26";
 const OID_OCSP_BASIC: &str = "1.3.6.1.5.5.7.48.1.1";
 const MAX_RESPONSE: u64 = 1 << 20;
 
-/// Ask the responder of `cfg` about `cert_der`, issued by `anchor`, and verify the answer at `at`.
+/// Ask the responder of `cfg` about `cert_der`, issued by `anchor`: its status at `at`, from an
+/// answer that is fresh at the real time `now`.
 pub fn check(
     cfg: &OcspConfig,
     cert_der: &[u8],
     anchor: &Anchor,
     at: i64,
+    now: i64,
 ) -> Result<OcspStatus, OcspError> {
     let (_, cert) = X509Certificate::from_der(cert_der).map_err(|_| OcspError::Certificate)?;
     let cert_id = cert_id_for(anchor, cert.raw_serial())?;
@@ -111,7 +115,7 @@ pub fn check(
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
     let request = build_request(&cert_id, &nonce)?;
     let body = http_post(cfg, &request)?;
-    verify_response(&body, &cert_id, &nonce, anchor, at, cfg.max_skew)
+    verify_response(&body, &cert_id, &nonce, anchor, at, now, cfg.max_skew)
 }
 
 /// CertID with SHA-1 over the issuer's DN and public key bits (what responders index by).
@@ -224,13 +228,16 @@ fn gt_unix(t: &x509_ocsp::OcspGeneralizedTime) -> i64 {
     i64::try_from(t.0.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
 
-/// Verify a DER OCSPResponse for `cert_id` and `nonce`, and map the certificate's status.
+/// Verify a DER OCSPResponse for `cert_id` and `nonce` at the real time `now`, and map the
+/// certificate's status at `at`.
+#[allow(clippy::too_many_arguments)]
 pub fn verify_response(
     der: &[u8],
     cert_id: &CertId,
     nonce: &[u8],
     anchor: &Anchor,
     at: i64,
+    now: i64,
     max_skew: i64,
 ) -> Result<OcspStatus, OcspError> {
     let resp = OcspResponse::from_der(der).map_err(OcspError::Decode)?;
@@ -258,7 +265,7 @@ pub fn verify_response(
     let alg = SigAlg::from_oid(&basic.signature_algorithm.oid.to_string())
         .ok_or(OcspError::BadSignature)?;
     let signature = basic.signature.as_bytes().ok_or(OcspError::BadSignature)?;
-    let signer_spki = find_signer(&basic, anchor, at)?;
+    let signer_spki = find_signer(&basic, anchor, now)?;
     sig::verify(&signer_spki, alg, tbs_raw, signature).map_err(|_| OcspError::BadSignature)?;
 
     let single = basic
@@ -273,16 +280,21 @@ pub fn verify_response(
         .ok_or(OcspError::NoMatchingResponse)?;
     let this_update = gt_unix(&single.this_update);
     let next_update = single.next_update.as_ref().map(gt_unix);
-    let fresh = this_update <= at.saturating_add(max_skew)
+    let fresh = this_update <= now.saturating_add(max_skew)
         && match next_update {
-            Some(n) => at <= n.saturating_add(max_skew),
-            None => at <= this_update.saturating_add(max_skew),
+            Some(n) => now <= n.saturating_add(max_skew),
+            None => now <= this_update.saturating_add(max_skew),
         };
     if !fresh {
         return Err(OcspError::NotFresh);
     }
     Ok(match &single.cert_status {
         CertStatus::Good(_) => OcspStatus::Good {
+            this_update,
+            next_update,
+        },
+        // Revoked after `at`: it was good then.
+        CertStatus::Revoked(info) if gt_unix(&info.revocation_time) > at => OcspStatus::Good {
             this_update,
             next_update,
         },
