@@ -238,6 +238,25 @@ choice! {
 }
 
 choice! {
+    /// Why no source answered about revocation (`revocation-detail`, with `revocation-source`
+    /// `none`): what a technician acts on.
+    RevocationDetail ("revocation detail") {
+        /// Revocation checking is off (`revocation.mode = "off"`).
+        Off = "off",
+        /// No CRL index for the certificate's issuer (none imported, or it is unusable).
+        CrlMissing = "crl-missing",
+        /// The CRL index is past its nextUpdate: import a current CRL.
+        CrlStale = "crl-stale",
+        /// The OCSP responder could not be reached in time.
+        OcspUnreachable = "ocsp-unreachable",
+        /// The OCSP responder answered, but not acceptably (signature, signer, nonce, age).
+        OcspError = "ocsp-error",
+        /// The OCSP responder does not know the certificate.
+        OcspUnknown = "ocsp-unknown",
+    }
+}
+
+choice! {
     /// What the text AP's integrity record says of the basic four (`MatchAttributes`'s
     /// `integrity`).
     IntegrityStatus ("integrity") {
@@ -783,6 +802,8 @@ pub struct VerifyResult {
     pub revocation_reason: Option<String>,
     /// For `revoked`: the revocation time, unix seconds.
     pub revoked_at: Option<i64>,
+    /// With `revocation-source` `none`: why no source answered.
+    pub revocation_detail: Option<RevocationDetail>,
 }
 
 impl fmt::Debug for VerifyResult {
@@ -834,6 +855,8 @@ pub struct LinkResult {
     pub revocation_reason: Option<String>,
     /// For `revoked`: when.
     pub revoked_at: Option<i64>,
+    /// With `revocation-source` `none`: why no source answered.
+    pub revocation_detail: Option<RevocationDetail>,
     /// The signing certificate, DER.
     pub certificate: SecretBytes,
 }
@@ -852,6 +875,7 @@ impl LinkResult {
             revocation_source: v.revocation_source,
             revocation_reason: v.revocation_reason.clone(),
             revoked_at: v.revoked_at,
+            revocation_detail: v.revocation_detail,
             certificate,
         }
     }

@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod digest;
 pub mod flows;
+pub mod http;
 pub mod jpki;
 pub mod pki;
 pub mod process;

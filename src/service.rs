@@ -122,21 +122,47 @@ struct Verifier {
     ocsp: Option<OcspConfig>,
     mode: RevocationMode,
     accept_stale_crl: bool,
+    /// How long one verification may take, OCSP included (`limits.op_timeout_ms`).
+    budget: Duration,
 }
 
 impl Verifier {
     /// Verifies `der` for `purpose` at time `at`; the revocation sources' freshness is judged
-    /// at the real time `now`.
-    fn verify(&self, der: &[u8], purpose: Purpose, at: i64, now: i64) -> Verification {
+    /// at the real time `now`. An OCSP exchange ends by `deadline`.
+    fn verify(
+        &self,
+        der: &[u8],
+        purpose: Purpose,
+        at: i64,
+        now: i64,
+        deadline: Instant,
+    ) -> Verification {
         let policy = RevocationPolicy {
             crl: self.crl.as_ref(),
-            ocsp: self.ocsp.as_ref(),
+            ocsp: self.ocsp.as_ref().map(|config| pki::ocsp::Ocsp {
+                config,
+                fetch: &crate::http::HttpFetch,
+                deadline,
+            }),
             accept_stale_crl: self.accept_stale_crl,
             ..RevocationPolicy::new(self.mode, now)
         };
-        pki::verify(&self.anchors, der, purpose, at, &policy)
+        let v = pki::verify(&self.anchors, der, purpose, at, &policy);
+        if let Some(detail) = v.details.revocation_detail {
+            // A technician's first question about `revocation-unknown`; no personal data.
+            warn!(
+                detail = detail.as_str(),
+                cause = %v.details.note,
+                "no revocation answer"
+            );
+        }
+        v
     }
 }
+
+/// Certificate verifications running at once (each may wait for an OCSP responder on a thread
+/// of the blocking pool); more wait for a turn, within their call's deadline.
+const MAX_VERIFICATIONS: usize = 4;
 
 /// State shared by all objects and background tasks.
 #[derive(Debug)]
@@ -146,6 +172,8 @@ struct Shared {
     claims: claims::Claims,
     audit: Audit,
     verifier: Arc<Verifier>,
+    /// Turns for certificate verifications ([`MAX_VERIFICATIONS`]).
+    verifications: Arc<tokio::sync::Semaphore>,
     hierarchy: Hierarchy,
     /// The J-LIS card CA keys.
     card_ca: Arc<CardCaKeys>,
@@ -319,22 +347,47 @@ impl Shared {
             .collect()
     }
 
-    /// Verifies `der` for `purpose` at `at` on tokio's blocking pool; hands the certificate
-    /// back with the answer.
+    /// Verifies `der` for `purpose` at `at`; hands the certificate back with the answer.
     async fn verify(
         &self,
         der: Zeroizing<Vec<u8>>,
         purpose: Purpose,
         at: i64,
     ) -> Result<(Zeroizing<Vec<u8>>, Verification), Error> {
-        let verifier = self.verifier.clone();
         let now = now()?;
-        tokio::task::spawn_blocking(move || {
-            let v = verifier.verify(&der, purpose, at, now);
+        self.verifying(move |verifier, deadline| {
+            let v = verifier.verify(&der, purpose, at, now, deadline);
             (der, v)
         })
         .await
-        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
+    }
+
+    /// Runs `work` on tokio's blocking pool, at most [`MAX_VERIFICATIONS`] at once, answered
+    /// within the verifier's budget (`limits.op_timeout_ms`) whatever a responder does: the
+    /// OCSP exchange gets the budget less a margin for the signature checks.
+    async fn verifying<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Verifier, Instant) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        let budget = self.verifier.budget;
+        let started = Instant::now();
+        let late = || Error::Timeout("certificate verification did not finish in time".to_owned());
+        let permit = tokio::time::timeout(budget, self.verifications.clone().acquire_owned())
+            .await
+            .map_err(|_| late())?
+            .map_err(|_| Error::Internal("the verification limit is closed".to_owned()))?;
+        let left = budget.saturating_sub(started.elapsed());
+        let deadline = Instant::now() + left.mul_f32(0.8);
+        let verifier = self.verifier.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let r = work(&verifier, deadline);
+            drop(permit);
+            r
+        });
+        tokio::time::timeout(left, task)
+            .await
+            .map_err(|_| late())?
+            .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
     }
 
     /// `MatchAttributes`' answer: the comparison's booleans and the signing certificate's
@@ -463,11 +516,10 @@ impl Manager {
                     cms.len()
                 )));
             }
-            let verifier = self.shared.verifier.clone();
             let now = now()?;
-            tokio::task::spawn_blocking(move || check_consent(&verifier, &cms, now))
-                .await
-                .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
+            self.shared
+                .verifying(move |verifier, deadline| check_consent(verifier, &cms, now, deadline))
+                .await?
         }
         .await;
         let serial = result.as_ref().ok().and_then(Audited::serial);
@@ -653,7 +705,12 @@ impl Manager {
 /// valid signature covers something other than a consent document of its signer, is
 /// `InvalidArgument`; a signature that fails is `signature` `invalid`, with what the content
 /// still says.
-fn check_consent(verifier: &Verifier, der: &[u8], now: i64) -> Result<ConsentCheck, Error> {
+fn check_consent(
+    verifier: &Verifier,
+    der: &[u8],
+    now: i64,
+    deadline: Instant,
+) -> Result<ConsentCheck, Error> {
     let not_a_consent = |why: String| Error::InvalidArgument(format!("not a consent CMS: {why}"));
     let opened = cms::open(der).map_err(|e| not_a_consent(e.to_string()))?;
     let signed_at = opened
@@ -692,11 +749,11 @@ fn check_consent(verifier: &Verifier, der: &[u8], now: i64) -> Result<ConsentChe
     };
     let certificate = &opened.signer_cert_der;
     let status = verifier
-        .verify(certificate, Purpose::Sign, now, now)
+        .verify(certificate, Purpose::Sign, now, now, deadline)
         .outcome
         .status();
     let status_at_signing = verifier
-        .verify(certificate, Purpose::Sign, signed_at, now)
+        .verify(certificate, Purpose::Sign, signed_at, now, deadline)
         .outcome
         .status();
     let (text, doc) = document.unzip();
@@ -755,6 +812,7 @@ fn verify_result(v: &Verification) -> VerifyResult {
         revocation_source: Some(d.revocation_source.unwrap_or(api::RevocationSource::None)),
         revocation_reason,
         revoked_at,
+        revocation_detail: d.revocation_detail,
     }
 }
 
@@ -1317,7 +1375,9 @@ impl Service {
                 ocsp: options.ocsp,
                 mode: config.revocation.mode,
                 accept_stale_crl: config.revocation.accept_stale_crl,
+                budget: config.limits.op_timeout(),
             }),
+            verifications: Arc::new(tokio::sync::Semaphore::new(MAX_VERIFICATIONS)),
             card_ca: Arc::new(options.card_ca),
             terminal: options.terminal,
             objects: Mutex::new(BTreeSet::new()),

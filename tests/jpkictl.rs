@@ -593,11 +593,16 @@ struct Live {
 
 impl Live {
     fn start(personas: &[&str]) -> Live {
+        Live::start_with(DaemonOptions::with_personas(personas))
+    }
+
+    fn start_with(options: DaemonOptions) -> Live {
         support::bus::ensure_group("jpki");
         let bus = TestBus::start();
-        let daemon = Daemon::start_blocking(&bus, DaemonOptions::with_personas(personas));
+        let n = options.personas.len();
+        let daemon = Daemon::start_blocking(&bus, options);
         let live = Live { bus, daemon };
-        live.wait_ready(personas.len());
+        live.wait_ready(n);
         live
     }
 
@@ -874,6 +879,34 @@ fn certificates_signatures_and_verification() {
     let v = json(&o);
     assert_eq!(v["status"], "revoked");
     assert_eq!(v["revocation-reason"], "affiliationChanged");
+}
+
+/// A technician seeing no revocation answer learns why, in words (`revocation-detail`).
+#[test]
+fn verify_says_why_there_is_no_revocation_answer() {
+    let live = Live::start_with(DaemonOptions {
+        import_crls: false,
+        ..DaemonOptions::with_personas(&["ordinary"])
+    });
+    let cert = persona("ordinary").join("jpki/0001.bin");
+    let o = run(live
+        .ctl()
+        .args(["--json", "verify"])
+        .arg(&cert)
+        .args(["--purpose", "sign"]));
+    let v = json(&o);
+    assert_eq!(v["revocation-source"], "none");
+    assert_eq!(v["revocation-detail"], "crl-missing");
+    let o = run(live
+        .ctl()
+        .arg("verify")
+        .arg(&cert)
+        .args(["--purpose", "sign"]));
+    let text = stdout(&o);
+    assert!(
+        text.contains("crl-missing: no CRL for this certificate's issuer"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1338,6 +1338,63 @@ async fn sigterm_stops_cleanly_and_releases_the_name() {
     .await;
 }
 
+/// Defect (review): OCSP had per-step timeouts only — a responder that trickles its answer held
+/// a `VerifyCertificate` (and a blocking thread) forever. One deadline ends the exchange: the
+/// call answers within `limits.op_timeout_ms`, and says why there is no revocation answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_ocsp_responder_cannot_hold_a_verification() {
+    limited(async {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf);
+                    for _ in 0..600 {
+                        if s.write_all(b"H").is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+            }
+        });
+        let bus = TestBus::start();
+        let _daemon = Daemon::start(
+            &bus,
+            DaemonOptions {
+                op_timeout_ms: 2_000,
+                revocation_mode: "require".to_owned(),
+                import_crls: false,
+                ocsp_url: Some(format!("http://127.0.0.1:{port}/")),
+                ..DaemonOptions::default()
+            },
+        )
+        .await;
+        let conn = bus.connect().await;
+        let cert = std::fs::read(persona("ordinary").join("jpki/0001.bin")).unwrap();
+        let h = jpkid::tlv::read_header(&cert, 0).unwrap();
+        let der = cert[..h.total_len()].to_vec();
+        let r: HashMap<String, OwnedVariant> = call(
+            &conn,
+            MANAGER_PATH,
+            MANAGER,
+            "VerifyCertificate",
+            &(der, "sign", none()),
+        )
+        .await
+        .unwrap();
+        let text = |k: &str| String::try_from(r[k].try_clone().unwrap()).unwrap();
+        assert_eq!(text("status"), "revocation-unknown");
+        assert_eq!(text("revocation-source"), "none");
+        assert_eq!(text("revocation-detail"), "ocsp-unreachable");
+    })
+    .await;
+}
+
 /// Defect (review): SIGHUP and SIGQUIT ended the daemon at once, without the drain that locks a
 /// card in the middle of a PIN flow. Each stops it as SIGTERM does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

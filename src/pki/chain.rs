@@ -9,12 +9,12 @@ use x509_parser::prelude::*;
 use zeroize::Zeroizing;
 
 use super::crl::CrlAnswer;
-use super::ocsp::OcspStatus;
+use super::ocsp::{FetchError, OcspError, OcspStatus};
 use super::roots::{Anchor, TrustAnchors};
 use super::sig::{self, SigAlg};
 use super::{
-    Purpose, RevocationMode, RevocationPolicy, RevocationSource, Verification, VerifyDetails,
-    VerifyOutcome, upper_hex,
+    Purpose, RevocationDetail, RevocationMode, RevocationPolicy, RevocationSource, Verification,
+    VerifyDetails, VerifyOutcome, upper_hex,
 };
 
 /// Signing-certificate policy arc (`…8.5.1.1`, class 20 = `…8.5.1.1.20`).
@@ -233,9 +233,12 @@ fn revocation_outcome(
 ) -> VerifyOutcome {
     if policy.mode == RevocationMode::Off {
         details.revocation_source = Some(RevocationSource::None);
+        details.revocation_detail = Some(RevocationDetail::Off);
         return VerifyOutcome::Valid;
     }
     let mut notes: Vec<String> = Vec::new();
+    // Why no source answered: the last one asked says it (OCSP is asked after the CRL).
+    let mut detail = RevocationDetail::CrlMissing;
     if let Some(store) = policy.crl {
         match store.lookup(
             anchor.key_id(),
@@ -251,11 +254,17 @@ fn revocation_outcome(
                 details.revocation_source = Some(RevocationSource::Crl);
                 return VerifyOutcome::Valid;
             }
-            other => notes.push(format!("crl: {other}")),
+            other => {
+                detail = match other {
+                    CrlAnswer::Stale { .. } => RevocationDetail::CrlStale,
+                    _ => RevocationDetail::CrlMissing,
+                };
+                notes.push(format!("crl: {other}"));
+            }
         }
     }
-    if let Some(cfg) = policy.ocsp {
-        match super::ocsp::check(cfg, der, anchor, at, policy.now) {
+    if let Some(ocsp) = &policy.ocsp {
+        match super::ocsp::check(ocsp, der, anchor, at, policy.now) {
             Ok(OcspStatus::Good { .. }) => {
                 details.revocation_source = Some(RevocationSource::Ocsp);
                 return VerifyOutcome::Valid;
@@ -264,12 +273,22 @@ fn revocation_outcome(
                 return revoked(details, RevocationSource::Ocsp, reason, date);
             }
             Ok(OcspStatus::Unknown) => {
-                notes.push("ocsp: responder does not know the certificate".into())
+                detail = RevocationDetail::OcspUnknown;
+                notes.push("ocsp: responder does not know the certificate".into());
             }
-            Err(e) => notes.push(format!("ocsp: {e}")),
+            Err(e) => {
+                detail = match e {
+                    OcspError::Fetch(
+                        FetchError::Unreachable(_) | FetchError::Timeout | FetchError::Url,
+                    ) => RevocationDetail::OcspUnreachable,
+                    _ => RevocationDetail::OcspError,
+                };
+                notes.push(format!("ocsp: {e}"));
+            }
         }
     }
     details.revocation_source = Some(RevocationSource::None);
+    details.revocation_detail = Some(detail);
     if notes.is_empty() {
         notes.push("no revocation source configured".into());
     }

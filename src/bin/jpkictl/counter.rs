@@ -117,6 +117,10 @@ pub async fn link(ctx: &Ctx, conn: &Connection, a: LinkArgs) -> Result<(), Failu
                 ),
                 ("revoked-at", link.revoked_at.map(|t| json!(t))),
                 (
+                    "revocation-detail",
+                    link.revocation_detail.map(|d| json!(d.as_str())),
+                ),
+                (
                     "out",
                     a.out.as_ref().map(|p| json!(p.display().to_string())),
                 ),
@@ -139,6 +143,14 @@ pub async fn link(ctx: &Ctx, conn: &Connection, a: LinkArgs) -> Result<(), Failu
             if let Some(value) = value {
                 row(ctx, label, &value);
             }
+        }
+        if let Some(d) = link.revocation_detail {
+            let words = ctx.t(crate::msg::revocation_detail_meaning(d), &[]);
+            row(
+                ctx,
+                M::RevocationDetailLabel,
+                &format!("{}: {words}", d.as_str()),
+            );
         }
         if let Some(p) = &a.out {
             outln!("  {}", ctx.t(M::WrittenTo, &[&p.display().to_string()]));

@@ -57,6 +57,19 @@ pub fn f(lang: Lang, m: M, args: &[&str]) -> String {
     s
 }
 
+/// Why there is no revocation answer, in words a technician acts on.
+pub fn revocation_detail_meaning(detail: jpkid::api::RevocationDetail) -> M {
+    use jpkid::api::RevocationDetail as D;
+    match detail {
+        D::Off => M::DetailOff,
+        D::CrlMissing => M::DetailCrlMissing,
+        D::CrlStale => M::DetailCrlStale,
+        D::OcspUnreachable => M::DetailOcspUnreachable,
+        D::OcspError => M::DetailOcspError,
+        D::OcspUnknown => M::DetailOcspUnknown,
+    }
+}
+
 /// What a verification status means, for the person at the counter.
 pub fn status_meaning(status: &str) -> Option<M> {
     Some(match status {
@@ -74,6 +87,21 @@ pub fn status_meaning(status: &str) -> Option<M> {
 }
 
 catalogue! {
+    // Why no revocation answer (`revocation-detail`).
+    DetailOff => "revocation checking is off (revocation.mode = \"off\")",
+        "失効確認は無効です (revocation.mode = \"off\")";
+    DetailCrlMissing => "no CRL for this certificate's issuer: import the current one with `jpkictl crl import FILE`",
+        "この証明書の発行者の CRL がありません。`jpkictl crl import ファイル` で最新の CRL を取り込んでください";
+    DetailCrlStale => "the CRL is out of date (past its nextUpdate): import the current one with `jpkictl crl import FILE`",
+        "CRL が古くなっています (次回更新日を過ぎています)。`jpkictl crl import ファイル` で最新の CRL を取り込んでください";
+    DetailOcspUnreachable => "the OCSP responder could not be reached in time: check the network and revocation.ocsp_url",
+        "OCSP レスポンダに時間内に接続できませんでした。ネットワークと revocation.ocsp_url を確認してください";
+    DetailOcspError => "the OCSP responder's answer was not acceptable (signature, signer, nonce or age): `journalctl -u jpkid` has the cause",
+        "OCSP レスポンダの応答を受け付けられませんでした (署名・署名者・ナンス・時刻)。原因は `journalctl -u jpkid` にあります";
+    DetailOcspUnknown => "the OCSP responder does not know this certificate",
+        "OCSP レスポンダはこの証明書を知りません";
+    RevocationDetailLabel => "no revocation answer", "失効情報なし";
+
     // General.
     HintLabel => "what to do", "対処";
     Yes => "yes", "はい";
@@ -353,6 +381,7 @@ catalogue! {
     NotPinned => "NOT all pinned", "固定指紋と一致しないものがあります";
     TestUnpinned => "TEST hierarchy (unpinned)", "テスト階層 (指紋固定なし)";
     CheckCrl => "CRL", "CRL";
+    CheckOcsp => "OCSP responder", "OCSP レスポンダ";
     CheckCrlStale => "CRL stale", "CRL 期限切れ";
     CrlOff => "revocation.mode = off", "revocation.mode = off";
     CrlNoneOcsp => "no CRL index in {0}; OCSP is configured", "{0} に CRL インデックスはありません (OCSP を使用)";

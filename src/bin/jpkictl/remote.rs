@@ -565,6 +565,10 @@ async fn cmd_verify(ctx: &Ctx, conn: &Connection, a: VerifyArgs) -> Result<(), F
                 v.revocation_reason.clone().map(|r| json!(r)),
             ),
             ("revoked-at", v.revoked_at.map(|t| json!(t))),
+            (
+                "revocation-detail",
+                v.revocation_detail.map(|d| json!(d.as_str())),
+            ),
         ];
         for (k, value) in optional {
             if let Some(value) = value {
@@ -596,6 +600,10 @@ async fn cmd_verify(ctx: &Ctx, conn: &Connection, a: VerifyArgs) -> Result<(), F
             if let Some(text) = text {
                 outln!("  {k:<18} {text}");
             }
+        }
+        if let Some(d) = v.revocation_detail {
+            let words = ctx.t(crate::msg::revocation_detail_meaning(d), &[]);
+            outln!("  {:<18} {}: {words}", "revocation-detail", d.as_str());
         }
     }
     if status == jpkid::api::CertStatus::Valid {
