@@ -89,6 +89,8 @@ pub struct ServiceOptions {
     pub card_ca: CardCaKeys,
     /// This counter terminal's name in consent documents (the host name).
     pub terminal: String,
+    /// The key of the audit's serial tags.
+    pub audit_key: audit::AuditKey,
     /// Serve the Testing interface (`--virtual`).
     pub testing: bool,
 }
@@ -1367,7 +1369,7 @@ impl Service {
             readers,
             access: access::Access::new(&config.access.allowed_groups),
             claims: claims::Claims::new(config.limits.claim_idle()),
-            audit: Audit::new(config.audit.enabled),
+            audit: Audit::new(config.audit.enabled, options.audit_key),
             hierarchy: options.anchors.hierarchy(),
             verifier: Arc::new(Verifier {
                 anchors: options.anchors,

@@ -143,7 +143,9 @@ fn unit_has_the_design_settings() {
         ("RestrictAddressFamilies", "AF_UNIX"),
         ("MemoryDenyWriteExecute", "yes"),
         ("CapabilityBoundingSet", ""),
-        ("StateDirectory", "jpkid"),
+        // The daemon's own state (the audit key), its and root's alone; not the CRL directory.
+        ("StateDirectory", "jpkid/state"),
+        ("StateDirectoryMode", "0700"),
         ("LimitCORE", "0"),
     ] {
         assert_eq!(one(k), v, "{k}");

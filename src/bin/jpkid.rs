@@ -153,6 +153,30 @@ fn load_card_ca(config: &Config) -> CardCaKeys {
     }
 }
 
+/// The key of the audit's serial tags, in the state directory systemd gives the unit
+/// (`StateDirectory=jpkid/state`), made at first start; a key for this run only without one.
+fn audit_key() -> jpkid::audit::AuditKey {
+    use jpkid::audit::{AuditKey, DEFAULT_STATE_DIR, KEY_FILE};
+    let dir = std::env::var_os("STATE_DIRECTORY")
+        .and_then(|d| {
+            std::env::split_paths(&d)
+                .next()
+                .filter(|p| !p.as_os_str().is_empty())
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    if !dir.is_dir() {
+        info!(dir = %dir.display(), "no state directory: the audit's serial tags hold for this run only");
+        return AuditKey::ephemeral();
+    }
+    match AuditKey::load_or_create(&dir.join(KEY_FILE)) {
+        Ok(key) => key,
+        Err(e) => {
+            warn!(error = %e, "audit key unusable: the audit's serial tags hold for this run only");
+            AuditKey::ephemeral()
+        }
+    }
+}
+
 /// The name consent documents give this counter: the host name.
 fn terminal_name() -> String {
     nix::unistd::gethostname()
@@ -216,6 +240,7 @@ async fn run(args: Args) -> Result<(), String> {
         ocsp,
         card_ca,
         terminal: terminal_name(),
+        audit_key: audit_key(),
         testing: !args.virtual_personas.is_empty(),
     };
     let service = Service::start(&connection, readers.clone(), events, options)

@@ -117,6 +117,15 @@ enum Command {
     /// Certificate revocation lists (local, uses the configuration's revocation.crl_dir).
     #[command(subcommand)]
     Crl(CrlCommand),
+    /// The audit's tag of a certificate serial, to find its records in the journal (root: reads
+    /// the daemon's audit key).
+    AuditTag {
+        /// The serial (発行番号), hexadecimal.
+        serial: String,
+        /// The key file; default /var/lib/jpkid/state/audit.key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -375,6 +384,25 @@ fn run(cli: Cli, lang: Lang) -> Result<u8, Failure> {
             crl::import(&ctx, cli.config.as_deref(), &file).map(|()| 0)
         }
         Command::Crl(CrlCommand::Status) => crl::status(&ctx, cli.config.as_deref()).map(|()| 0),
+        Command::AuditTag { serial, key } => {
+            let path = key.unwrap_or_else(|| {
+                PathBuf::from(jpkid::audit::DEFAULT_STATE_DIR).join(jpkid::audit::KEY_FILE)
+            });
+            let key = jpkid::audit::AuditKey::load(&path).map_err(|e| {
+                Failure::failed("audit-tag", e.to_string()).with_hint(msg::f(
+                    lang,
+                    msg::M::HintAuditKey,
+                    &[],
+                ))
+            })?;
+            let tag = key.tag(serial.trim());
+            if cli.json {
+                outln!("{}", serde_json::json!({ "serial-tag": tag }));
+            } else {
+                outln!("serial_tag={tag}");
+            }
+            Ok(0)
+        }
         Command::Check => Ok(check::run(&ctx, cli.config.as_deref(), &cli.bus)),
         Command::Sign(ref a)
             if a.digest

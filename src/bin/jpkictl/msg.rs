@@ -101,6 +101,8 @@ catalogue! {
     DetailOcspUnknown => "the OCSP responder does not know this certificate",
         "OCSP レスポンダはこの証明書を知りません";
     RevocationDetailLabel => "no revocation answer", "失効情報なし";
+    HintAuditKey => "the audit key is the daemon's (created at its first start); read it as root, or name it with --key FILE",
+        "監査キーはデーモンのものです (初回起動時に作成)。root で実行するか、--key ファイル で指定してください";
 
     // General.
     HintLabel => "what to do", "対処";
