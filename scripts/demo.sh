@@ -63,7 +63,7 @@ done
 # A private bus of type system with the default system policy and the project's policy included.
 USER_POLICY=""
 if [ "$(id -u)" != 0 ]; then
-    USER_POLICY="<policy user=\"$(id -un)\"><allow own=\"io.jpkid.Jpki1\"/><allow send_destination=\"io.jpkid.Jpki1\"/></policy>"
+    USER_POLICY="<policy user=\"$(id -un)\"><allow own=\"io.jpkid.Jpki1\"/><allow send_destination=\"io.jpkid.Jpki1\"/><allow receive_sender=\"io.jpkid.Jpki1\"/></policy>"
 fi
 sed -e "s|@LISTEN_DIR@|$RUN|" -e "s|@POLICY_DIR@|$ROOT/systemd|" -e "s|@EXTRA@|$USER_POLICY|" \
     scripts/private-system-bus.conf.in >"$RUN/bus.conf"

@@ -1179,6 +1179,59 @@ async fn bus_policy_refuses_strangers_and_daemon_refuses_other_groups() {
     .await;
 }
 
+/// Defect (review): a user outside group `jpki` received jpkid's signals — `StateChanged` with
+/// "request started: sign", claimants, ATRs, card kinds: what happens at the counter. The policy
+/// lets only root and `jpki` receive from jpkid; a member still hears everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_outside_the_group_hear_no_signal() {
+    limited(async {
+        ensure_group("jpki");
+        let bus = TestBus::start();
+        let _daemon = Daemon::start(&bus, DaemonOptions::default()).await;
+        let conn = bus.connect().await;
+        let monitor = |groups: &[&str]| {
+            bus.command_as_nobody(groups, "gdbus")
+                .args(["monitor", "--system", "--dest", DEST])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let outsider = monitor(&[]);
+        let member = monitor(&["jpki"]);
+        // Both have subscribed when gdbus has seen the name (it prints its owner first).
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        for _ in 0..2 {
+            call::<_, ()>(&conn, MANAGER_PATH, TESTING, "RemoveCard", &(0u32,))
+                .await
+                .unwrap();
+            let p = persona("ordinary");
+            call::<_, ()>(
+                &conn,
+                MANAGER_PATH,
+                TESTING,
+                "InsertCard",
+                &(0u32, p.to_str().unwrap()),
+            )
+            .await
+            .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let heard = |mut child: std::process::Child| {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let outsider = heard(outsider);
+        let member = heard(member);
+        assert!(member.contains("StateChanged"), "the member hears: {member}");
+        for what in ["StateChanged", "PropertiesChanged", "InterfacesAdded", "ready"] {
+            assert!(!outsider.contains(what), "an outsider heard {what}: {outsider}");
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_of_an_allowed_group_may_call() {
     limited(async {
