@@ -1224,9 +1224,20 @@ async fn users_outside_the_group_hear_no_signal() {
         };
         let outsider = heard(outsider);
         let member = heard(member);
-        assert!(member.contains("StateChanged"), "the member hears: {member}");
-        for what in ["StateChanged", "PropertiesChanged", "InterfacesAdded", "ready"] {
-            assert!(!outsider.contains(what), "an outsider heard {what}: {outsider}");
+        assert!(
+            member.contains("StateChanged"),
+            "the member hears: {member}"
+        );
+        for what in [
+            "StateChanged",
+            "PropertiesChanged",
+            "InterfacesAdded",
+            "ready",
+        ] {
+            assert!(
+                !outsider.contains(what),
+                "an outsider heard {what}: {outsider}"
+            );
         }
     })
     .await;

@@ -190,7 +190,12 @@ fn activation_file_policy_unit_and_users_agree() {
         ["/bin/false"],
         "only systemd starts it"
     );
-    assert_eq!(values(&act, "User"), ["root"]);
+    // The same user as the unit (review: it said root).
+    assert_eq!(values(&act, "User"), ["jpkid"]);
+    assert_eq!(
+        values(&directives(&read("systemd/jpkid.service")), "User"),
+        ["jpkid"]
+    );
 
     let policy = read("systemd/io.jpkid.Jpki1.conf");
     assert!(policy.contains(r#"<policy user="jpkid">"#), "{policy}");

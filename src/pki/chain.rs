@@ -3,7 +3,7 @@
 
 use x509_parser::oid_registry::{
     OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
-    OID_X509_EXT_CERTIFICATE_POLICIES, OID_X509_EXT_KEY_USAGE,
+    OID_X509_EXT_CERTIFICATE_POLICIES, OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE,
 };
 use x509_parser::prelude::*;
 use zeroize::Zeroizing;
@@ -88,6 +88,11 @@ fn verify_inner(
         return fail(details, Malformed, "not a DER X.509 certificate");
     };
     let cert = &ee.cert;
+    // RFC 5280 §4.1.2.2: a positive integer. A negative one would share its bytes — the CRL
+    // and OCSP key — with a positive serial of another certificate.
+    if cert.raw_serial().first().is_some_and(|b| b & 0x80 != 0) {
+        return fail(details, Malformed, "negative serial number");
+    }
     details.serial = upper_hex(&ee.serial_key);
     if details.serial.is_empty() {
         details.serial = "00".to_owned();
@@ -185,6 +190,25 @@ fn purpose_problem(
         }
         Ok(None) => {}
         Err(_) => return Some("duplicate basicConstraints"),
+    }
+    // A critical extKeyUsage is honoured: it must allow any usage or this purpose's (client
+    // authentication for `auth`, e-mail protection — signed documents — for `sign`).
+    match cert.get_extension_unique(&OID_X509_EXT_EXTENDED_KEY_USAGE) {
+        Ok(Some(ext)) if ext.critical => {
+            let ParsedExtension::ExtendedKeyUsage(eku) = ext.parsed_extension() else {
+                return Some("extKeyUsage cannot be read");
+            };
+            let allowed = eku.any
+                || match purpose {
+                    Purpose::Auth => eku.client_auth,
+                    Purpose::Sign => eku.email_protection,
+                };
+            if !allowed {
+                return Some("critical extKeyUsage does not allow this purpose");
+            }
+        }
+        Ok(_) => {}
+        Err(_) => return Some("duplicate extKeyUsage"),
     }
     let ku_ok = match cert.get_extension_unique(&OID_X509_EXT_KEY_USAGE) {
         Ok(Some(ext)) => match ext.parsed_extension() {
