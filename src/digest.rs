@@ -1,5 +1,5 @@
 //! The DigestInfo of RFC 8017 §9.2: what a PKCS#1 v1.5 signature covers. The card pads exactly
-//! the bytes it is given (`80 2A 00 …`, `reference/jpki-protocol.md` §6.6), so jpkid hands it a
+//! the bytes it is given (`80 2A 00 …`, `docs/reference/jpki-protocol.md` §6.6), so jpkid hands it a
 //! DigestInfo; `pki` checks signatures over the same structure. One definition for both. Pure.
 
 use sha2::{Digest, Sha256, Sha384, Sha512};

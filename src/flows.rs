@@ -126,7 +126,7 @@ pub enum CertificateRequest {
     /// The signing certificate, behind the signing password.
     Sign(SignPassword),
     /// The authentication certificate of a token that guards it with the auth PIN (the Android
-    /// token, `reference/jpki-protocol.md` §13.1).
+    /// token, `docs/reference/jpki-protocol.md` §13.1).
     AuthWithPin(FourDigitPin),
 }
 

@@ -1,6 +1,6 @@
 //! Identifiers of the My Number Card's JPKI and text applications, the kinds of certificate and
 //! PIN, what a detected card is, and the errors of card operations. Every byte value is from
-//! `reference/jpki-protocol.md` (section given next to it).
+//! `docs/reference/jpki-protocol.md` (section given next to it).
 
 pub mod ap;
 pub mod pin;

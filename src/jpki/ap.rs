@@ -1,4 +1,4 @@
-//! JPKI AP operations (`reference/jpki-protocol.md` §2, §6): detection, certificates, retry
+//! JPKI AP operations (`docs/reference/jpki-protocol.md` §2, §6): detection, certificates, retry
 //! counters, VERIFY behind the PIN guard, and signing a DigestInfo.
 //!
 //! Every function takes the [`Card`] session, so the AP stays selected between calls and the

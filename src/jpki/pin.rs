@@ -31,7 +31,7 @@ pub enum PinFormatError {
 /// The signing password (署名用パスワード): 6–16 characters of `A–Z` and `0–9`.
 ///
 /// Lower-case letters are accepted and sent upper-case: the card stores the password in upper
-/// case only and a lower-case attempt would burn a try (`reference/jpki-protocol.md` §7).
+/// case only and a lower-case attempt would burn a try (`docs/reference/jpki-protocol.md` §7).
 pub struct SignPassword(Zeroizing<Vec<u8>>);
 
 impl SignPassword {

@@ -1,4 +1,4 @@
-//! Card-verifiable certificates of the text and visual APs (`reference/jpki-protocol.md` §3.5,
+//! Card-verifiable certificates of the text and visual APs (`docs/reference/jpki-protocol.md` §3.5,
 //! §4.1) and the J-LIS card CA keys they chain to (`trust.card_ca_dir`, DESIGN §8).
 //!
 //! A CV certificate is `7F21 { 5F4E body; 5F37 signature }`; the body is the issuing key's
