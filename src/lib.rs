@@ -19,6 +19,7 @@ pub mod digest;
 pub mod flows;
 pub mod http;
 pub mod jpki;
+pub mod manual;
 pub mod pki;
 pub mod process;
 pub mod readers;

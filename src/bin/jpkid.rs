@@ -39,6 +39,7 @@ struct Args {
     /// Add an in-process virtual reader with the persona in DIR inserted (repeatable); also
     /// serves the Testing interface.
     #[arg(long = "virtual", value_name = "DIR")]
+    #[cfg_attr(not(feature = "virtual-card"), arg(hide = true))]
     virtual_personas: Vec<PathBuf>,
     /// Do not watch PC/SC readers.
     #[arg(long)]
@@ -48,10 +49,23 @@ struct Args {
     /// cannot leave a citizen's card unlocked for the next PC/SC client.
     #[arg(long)]
     unpower_cards: bool,
+    /// Write the manual page jpkid.8 and the shell completions into DIR and exit (packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_manual: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.generate_manual {
+        use clap::CommandFactory;
+        return match jpkid::manual::generate(Args::command(), "8", dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("jpkid: cannot write the manual into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging();
     // No core dump and no ptrace by other processes of the same user: the memory holds PINs
     // and personal data for the length of a request (LimitCORE=0 in the unit does the same for

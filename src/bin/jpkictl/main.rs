@@ -117,6 +117,12 @@ enum Command {
     /// Certificate revocation lists (local, uses the configuration's revocation.crl_dir).
     #[command(subcommand)]
     Crl(CrlCommand),
+    /// Write the manual page jpkictl.1 and the shell completions into DIR (packaging).
+    #[command(hide = true)]
+    GenerateManual {
+        /// Where.
+        dir: PathBuf,
+    },
     /// The audit's tag of a certificate serial, to find its records in the journal (root: reads
     /// the daemon's audit key).
     AuditTag {
@@ -384,6 +390,12 @@ fn run(cli: Cli, lang: Lang) -> Result<u8, Failure> {
             crl::import(&ctx, cli.config.as_deref(), &file).map(|()| 0)
         }
         Command::Crl(CrlCommand::Status) => crl::status(&ctx, cli.config.as_deref()).map(|()| 0),
+        Command::GenerateManual { dir } => {
+            use clap::CommandFactory;
+            jpkid::manual::generate(Cli::command(), "1", &dir)
+                .map(|()| 0)
+                .map_err(|e| Failure::internal(format!("{}: {e}", dir.display())))
+        }
         Command::AuditTag { serial, key } => {
             let path = key.unwrap_or_else(|| {
                 PathBuf::from(jpkid::audit::DEFAULT_STATE_DIR).join(jpkid::audit::KEY_FILE)
