@@ -241,7 +241,7 @@ fn sysusers_and_tmpfiles_apply_to_a_scratch_root() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for d in ["etc/jpkid/roots", "var/lib/jpkid/crl"] {
+    for d in ["var/lib/jpkid", "var/lib/jpkid/crl"] {
         assert!(root.path().join(d).is_dir(), "{d}");
     }
     // The CRL directory: written by root (jpkictl crl import), readable by the daemon.
