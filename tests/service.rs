@@ -1790,59 +1790,53 @@ async fn faults_and_limits_have_named_errors() {
     .await;
 }
 
-/// Members of one interface from introspection XML: `method Name(in)(out)`, `signal Name(args)`,
-/// `property Name type`. A line scanner is enough for zbus's regular output.
+/// One interface of introspection XML (parsed with `zbus_xml`), or `None` when the document
+/// has no interface of that name.
+fn interface_in<'a>(
+    node: &'a zbus_xml::Node<'_>,
+    interface: &str,
+) -> Option<&'a zbus_xml::Interface<'a>> {
+    node.interfaces()
+        .iter()
+        .find(|i| i.name().as_str() == interface)
+}
+
+fn parse_introspection(xml: &str) -> zbus_xml::Node<'_> {
+    zbus_xml::Node::try_from(xml).unwrap_or_else(|e| panic!("introspection XML: {e}\n{xml}"))
+}
+
+/// Members of one interface from introspection XML, by type only: `method Name(in)(out)`,
+/// `signal Name(args)`, `property Name type`, sorted.
 fn members(xml: &str, interface: &str) -> Vec<String> {
-    let attr = |line: &str, key: &str| -> Option<String> {
-        let start = line.find(&format!("{key}=\""))? + key.len() + 2;
-        let end = line[start..].find('"')? + start;
-        Some(line[start..end].to_owned())
+    let node = parse_introspection(xml);
+    let Some(i) = interface_in(&node, interface) else {
+        return Vec::new();
     };
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut current: Option<(String, String, String, String)> = None;
-    for line in xml.lines().map(str::trim) {
-        if line.starts_with("<interface ") {
-            inside = attr(line, "name").as_deref() == Some(interface);
-        } else if line.starts_with("</interface>") {
-            inside = false;
-        } else if !inside {
-        } else if line.starts_with("<method ") || line.starts_with("<signal ") {
-            let kind = if line.starts_with("<method") {
-                "method"
-            } else {
-                "signal"
-            };
-            current = Some((
-                kind.to_owned(),
-                attr(line, "name").unwrap(),
-                String::new(),
-                String::new(),
-            ));
-        } else if line.starts_with("<arg ") {
-            if let Some((_, _, ins, outs)) = current.as_mut() {
-                let t = attr(line, "type").unwrap();
-                if attr(line, "direction").as_deref() == Some("out") {
-                    outs.push_str(&t);
-                } else {
-                    ins.push_str(&t);
-                }
-            }
-        } else if line.starts_with("</method>") || line.starts_with("</signal>") {
-            let (kind, name, ins, outs) = current.take().unwrap();
-            out.push(if kind == "method" {
-                format!("method {name}({ins})({outs})")
-            } else {
-                format!("signal {name}({ins})")
-            });
-        } else if line.starts_with("<property ") {
-            out.push(format!(
-                "property {} {}",
-                attr(line, "name").unwrap(),
-                attr(line, "type").unwrap()
-            ));
-        }
-    }
+    let types = |args: &[zbus_xml::Arg<'_>], out: bool| -> String {
+        args.iter()
+            .filter(|a| (a.direction() == Some(zbus_xml::ArgDirection::Out)) == out)
+            .map(|a| a.ty().to_string())
+            .collect()
+    };
+    let mut out: Vec<String> = i
+        .methods()
+        .map(|m| {
+            format!(
+                "method {}({})({})",
+                m.name(),
+                types(m.args(), false),
+                types(m.args(), true)
+            )
+        })
+        .chain(i.signals().map(|s| {
+            let all: String = s.args().iter().map(|a| a.ty().to_string()).collect();
+            format!("signal {}({all})", s.name())
+        }))
+        .chain(
+            i.properties()
+                .map(|p| format!("property {} {}", p.name(), p.ty())),
+        )
+        .collect();
     out.sort();
     out
 }
