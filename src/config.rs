@@ -118,7 +118,7 @@ pub struct Readers {
 pub struct Limits {
     /// Upper bound of one card request, queue wait excluded.
     pub op_timeout_ms: u64,
-    /// Requests waiting per reader beyond the running one; more gives `ReaderBusy`.
+    /// Requests per reader, the running one included; one more gives `ReaderBusy`.
     pub queue_depth: usize,
     /// A claim lapses after this many seconds without a call from the claimant.
     pub claim_idle_s: u64,

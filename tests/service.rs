@@ -1790,61 +1790,185 @@ async fn faults_and_limits_have_named_errors() {
     .await;
 }
 
-/// Members of one interface from introspection XML: `method Name(in)(out)`, `signal Name(args)`,
-/// `property Name type`. A line scanner is enough for zbus's regular output.
+/// One interface of introspection XML (parsed with `zbus_xml`), or `None` when the document
+/// has no interface of that name.
+fn interface_in<'a>(
+    node: &'a zbus_xml::Node<'_>,
+    interface: &str,
+) -> Option<&'a zbus_xml::Interface<'a>> {
+    node.interfaces()
+        .iter()
+        .find(|i| i.name().as_str() == interface)
+}
+
+fn parse_introspection(xml: &str) -> zbus_xml::Node<'_> {
+    zbus_xml::Node::try_from(xml).unwrap_or_else(|e| panic!("introspection XML: {e}\n{xml}"))
+}
+
+/// Members of one interface from introspection XML, by type only: `method Name(in)(out)`,
+/// `signal Name(args)`, `property Name type`, sorted.
 fn members(xml: &str, interface: &str) -> Vec<String> {
-    let attr = |line: &str, key: &str| -> Option<String> {
-        let start = line.find(&format!("{key}=\""))? + key.len() + 2;
-        let end = line[start..].find('"')? + start;
-        Some(line[start..end].to_owned())
+    let node = parse_introspection(xml);
+    let Some(i) = interface_in(&node, interface) else {
+        return Vec::new();
     };
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut current: Option<(String, String, String, String)> = None;
-    for line in xml.lines().map(str::trim) {
-        if line.starts_with("<interface ") {
-            inside = attr(line, "name").as_deref() == Some(interface);
-        } else if line.starts_with("</interface>") {
-            inside = false;
-        } else if !inside {
-        } else if line.starts_with("<method ") || line.starts_with("<signal ") {
-            let kind = if line.starts_with("<method") {
-                "method"
-            } else {
-                "signal"
-            };
-            current = Some((
-                kind.to_owned(),
-                attr(line, "name").unwrap(),
-                String::new(),
-                String::new(),
-            ));
-        } else if line.starts_with("<arg ") {
-            if let Some((_, _, ins, outs)) = current.as_mut() {
-                let t = attr(line, "type").unwrap();
-                if attr(line, "direction").as_deref() == Some("out") {
-                    outs.push_str(&t);
-                } else {
-                    ins.push_str(&t);
-                }
-            }
-        } else if line.starts_with("</method>") || line.starts_with("</signal>") {
-            let (kind, name, ins, outs) = current.take().unwrap();
-            out.push(if kind == "method" {
-                format!("method {name}({ins})({outs})")
-            } else {
-                format!("signal {name}({ins})")
-            });
-        } else if line.starts_with("<property ") {
-            out.push(format!(
-                "property {} {}",
-                attr(line, "name").unwrap(),
-                attr(line, "type").unwrap()
-            ));
-        }
-    }
+    let types = |args: &[zbus_xml::Arg<'_>], out: bool| -> String {
+        args.iter()
+            .filter(|a| (a.direction() == Some(zbus_xml::ArgDirection::Out)) == out)
+            .map(|a| a.ty().to_string())
+            .collect()
+    };
+    let mut out: Vec<String> = i
+        .methods()
+        .map(|m| {
+            format!(
+                "method {}({})({})",
+                m.name(),
+                types(m.args(), false),
+                types(m.args(), true)
+            )
+        })
+        .chain(i.signals().map(|s| {
+            let all: String = s.args().iter().map(|a| a.ty().to_string()).collect();
+            format!("signal {}({all})", s.name())
+        }))
+        .chain(
+            i.properties()
+                .map(|p| format!("property {} {}", p.name(), p.ty())),
+        )
+        .collect();
     out.sort();
     out
+}
+
+/// The annotations of a member that say something about the interface itself: all but
+/// `org.gtk.*` (documentation and binding hints, which the daemon does not serve), such as
+/// `org.freedesktop.DBus.Property.EmitsChangedSignal`.
+fn semantic_annotations(list: &[zbus_xml::Annotation<'_>]) -> String {
+    list.iter()
+        .filter(|a| !a.name().starts_with("org.gtk."))
+        .map(|a| format!(" [{}={}]", a.name(), a.value()))
+        .collect()
+}
+
+/// Members of one interface in full, one line each, sorted: a method's arguments in order with
+/// direction, type and (for in-arguments) name — zbus names no out-argument —, a signal's with
+/// type and name, a property's type and access, and the annotations of
+/// [`semantic_annotations`]. `None` when the document has no such interface.
+fn members_in_full(xml: &str, interface: &str) -> Option<Vec<String>> {
+    let node = parse_introspection(xml);
+    let i = interface_in(&node, interface)?;
+    let arg = |a: &zbus_xml::Arg<'_>, signal: bool| -> String {
+        let out = a.direction() == Some(zbus_xml::ArgDirection::Out);
+        let direction = match (signal, out) {
+            // A signal's arguments are the sender's: `out` or unstated.
+            (true, _) => "",
+            (false, true) => "out ",
+            (false, false) => "in ",
+        };
+        let name = match (signal || !out, a.name()) {
+            (true, Some(n)) => format!(" {n}"),
+            (true, None) => " (unnamed)".to_owned(),
+            (false, _) => String::new(),
+        };
+        format!(
+            "{direction}{}{name}{}",
+            a.ty(),
+            semantic_annotations(a.annotations())
+        )
+    };
+    let list = |args: &[zbus_xml::Arg<'_>], signal: bool| -> String {
+        args.iter()
+            .map(|a| arg(a, signal))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out: Vec<String> = i
+        .methods()
+        .map(|m| {
+            let notes = semantic_annotations(m.annotations());
+            format!("method {}({}){notes}", m.name(), list(m.args(), false))
+        })
+        .chain(i.signals().map(|s| {
+            let notes = semantic_annotations(s.annotations());
+            format!("signal {}({}){notes}", s.name(), list(s.args(), true))
+        }))
+        .chain(i.properties().map(|p| {
+            let access = match p.access() {
+                zbus_xml::PropertyAccess::Read => "read",
+                zbus_xml::PropertyAccess::Write => "write",
+                zbus_xml::PropertyAccess::ReadWrite => "readwrite",
+            };
+            let notes = semantic_annotations(p.annotations());
+            format!("property {} {} {access}{notes}", p.name(), p.ty())
+        }))
+        .collect();
+    out.sort();
+    Some(out)
+}
+
+/// What an interface file leaves unsaid: an interface, method, signal, property or argument
+/// without an `org.gtk.GDBus.DocString` annotation, or a method argument whose direction is
+/// not written out.
+fn undocumented(xml: &str) -> Vec<String> {
+    const DOC: &str = "org.gtk.GDBus.DocString";
+    let documented = |list: &[zbus_xml::Annotation<'_>]| {
+        list.iter()
+            .any(|a| a.name() == DOC && !a.value().trim().is_empty())
+    };
+    let node = parse_introspection(xml);
+    let mut missing = Vec::new();
+    for i in node.interfaces() {
+        let annotations: Vec<_> = i.annotations().cloned().collect();
+        if !documented(&annotations) {
+            missing.push(format!("interface {}", i.name()));
+        }
+        // Each member: its label, its annotations, its arguments, whether it is a method.
+        let members = i
+            .methods()
+            .map(|m| {
+                (
+                    format!("method {}", m.name()),
+                    m.annotations(),
+                    m.args(),
+                    true,
+                )
+            })
+            .chain(i.signals().map(|s| {
+                (
+                    format!("signal {}", s.name()),
+                    s.annotations(),
+                    s.args(),
+                    false,
+                )
+            }))
+            .chain(i.properties().map(|p| {
+                (
+                    format!("property {}", p.name()),
+                    p.annotations(),
+                    &[][..],
+                    false,
+                )
+            }));
+        for (label, annotations, args, method) in members {
+            if !documented(annotations) {
+                missing.push(label.clone());
+            }
+            for (n, a) in args.iter().enumerate() {
+                let arg = format!(
+                    "{label} arg {}",
+                    a.name().map_or(n.to_string(), str::to_owned)
+                );
+                if !documented(a.annotations()) {
+                    missing.push(arg.clone());
+                }
+                if method && a.direction().is_none() {
+                    missing.push(format!("{arg}: direction"));
+                }
+            }
+        }
+    }
+    missing
 }
 
 /// The API has exactly the names and signatures of DESIGN §6.1–6.3 (but `CheckAuthenticity`,
@@ -1938,6 +2062,204 @@ async fn introspection_matches_the_design() {
         assert!(readers.is_empty());
     })
     .await;
+}
+
+/// `dbus/NAME.xml` of the repository.
+fn interface_file(name: &str) -> String {
+    let path = format!("{}/dbus/{name}.xml", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The names of the files in `dbus/` (each `INTERFACE.xml`), sorted.
+fn interface_file_names() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/dbus");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter_map(|n| n.strip_suffix(".xml").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The jpkid interfaces (`io.jpkid.*`) in introspection XML.
+fn jpkid_interfaces(xml: &str) -> Vec<String> {
+    parse_introspection(xml)
+        .interfaces()
+        .iter()
+        .map(|i| i.name().to_string())
+        .filter(|n| n.starts_with("io.jpkid."))
+        .collect()
+}
+
+/// The interface files in `dbus/` (installed to `/usr/share/dbus-1/interfaces/`) say exactly
+/// what the running daemon serves, so that bindings made from them cannot drift from the code:
+/// one file per jpkid interface the daemon serves and no other; in each, every method with its
+/// arguments in order (direction, type, in-argument names), every signal with its arguments,
+/// every property with its type, access and change annotation, and nothing more. Documentation
+/// annotations are not compared (the daemon serves none), but each element must have one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interface_files_match_the_live_introspection() {
+    limited(async {
+        let (_bus, _daemon, conn) = start(&["ordinary"]).await;
+        let mut served = Vec::new();
+        for path in [MANAGER_PATH, R0] {
+            let live: String = call(
+                &conn,
+                path,
+                "org.freedesktop.DBus.Introspectable",
+                "Introspect",
+                &(),
+            )
+            .await
+            .unwrap();
+            for interface in jpkid_interfaces(&live) {
+                let file = interface_file(&interface);
+                assert_eq!(
+                    jpkid_interfaces(&file),
+                    [interface.as_str()],
+                    "dbus/{interface}.xml must hold that one interface"
+                );
+                assert_eq!(
+                    members_in_full(&file, &interface),
+                    members_in_full(&live, &interface),
+                    "dbus/{interface}.xml differs from what the daemon serves at {path}"
+                );
+                assert_eq!(
+                    undocumented(&file),
+                    Vec::<String>::new(),
+                    "dbus/{interface}.xml"
+                );
+                served.push(interface);
+            }
+        }
+        served.sort();
+        assert_eq!(served, [MANAGER, READER, TESTING]);
+        assert_eq!(
+            interface_file_names(),
+            served,
+            "dbus/ holds a file for each interface the daemon serves, and no other"
+        );
+    })
+    .await;
+}
+
+/// The comparison of `interface_files_match_the_live_introspection` sees every kind of drift
+/// between a file and the daemon — a member missing or added, an argument's direction, type,
+/// name or place, a property's access or change annotation — and ignores documentation.
+#[test]
+fn interface_comparison_sees_drift_and_ignores_documentation() {
+    let original = interface_file(READER);
+    let want = members_in_full(&original, READER).unwrap();
+    // The element that starts with `start`, through its first `end`.
+    let element = |start: &str, end: &str| -> String {
+        let from = original.find(start).unwrap();
+        let to = from + original[from..].find(end).unwrap() + end.len();
+        original[from..to].to_owned()
+    };
+    let claim = element(r#"<method name="Claim">"#, "</method>");
+    let reason = element(r#"<arg name="reason""#, "</arg>");
+    let extra = r#"<method name="Eject"><arg name="how" type="s" direction="in"/></method>
+  </interface>"#;
+    let drifts: [(&str, &str, &str); 10] = [
+        ("a method missing", &claim, ""),
+        ("a method added", "</interface>", extra),
+        (
+            "an argument's direction",
+            r#"<arg name="which" type="s" direction="in">"#,
+            r#"<arg name="which" type="s" direction="out">"#,
+        ),
+        (
+            "an argument's type",
+            r#"<arg name="digest" type="ay""#,
+            r#"<arg name="digest" type="s""#,
+        ),
+        ("an argument's name", r#"name="which""#, r#"name="kind""#),
+        ("an argument missing", &reason, ""),
+        (
+            "a property's access",
+            r#"<property name="State" type="s" access="read">"#,
+            r#"<property name="State" type="s" access="readwrite">"#,
+        ),
+        (
+            "a property's type",
+            r#"<property name="Insertions" type="u""#,
+            r#"<property name="Insertions" type="t""#,
+        ),
+        (
+            "a property's change annotation",
+            r#"<annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>"#,
+            "",
+        ),
+        (
+            "a signal's argument",
+            r#"<arg name="old" type="s">"#,
+            r#"<arg name="old" type="u">"#,
+        ),
+    ];
+    for (what, from, to) in drifts {
+        assert_eq!(original.matches(from).count(), 1, "{what}: {from:?}");
+        let drifted = original.replacen(from, to, 1);
+        assert_ne!(
+            members_in_full(&drifted, READER).unwrap(),
+            want,
+            "{what} went unseen"
+        );
+    }
+    let reworded = original.replace(
+        r#"value="auth, auth-ca, sign or sign-ca.""#,
+        r#"value="Which certificate.""#,
+    );
+    assert_ne!(reworded, original);
+    assert_eq!(members_in_full(&reworded, READER).unwrap(), want);
+    let undocumented_claim = original.replacen(&claim, r#"<method name="Claim"/>"#, 1);
+    assert_eq!(undocumented(&undocumented_claim), ["method Claim"]);
+}
+
+/// `gdbus-codegen` (Debian package libglib2.0-dev-bin) accepts the interface files without a
+/// warning and makes C bindings of them, as docs/dbus-api.md shows. Skipped where it is not
+/// installed, unless `JPKID_REQUIRE_TOOLS` is set (`scripts/test.sh`).
+#[test]
+fn interface_files_make_gdbus_bindings() {
+    let have = std::process::Command::new("gdbus-codegen")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        have || std::env::var_os("JPKID_REQUIRE_TOOLS").is_none(),
+        "gdbus-codegen (Debian package libglib2.0-dev-bin) is missing, and JPKID_REQUIRE_TOOLS is set"
+    );
+    if !have {
+        eprintln!("skipped: gdbus-codegen is not installed (Debian package libglib2.0-dev-bin)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = interface_file_names()
+        .iter()
+        .map(|i| format!("{}/dbus/{i}.xml", env!("CARGO_MANIFEST_DIR")))
+        .collect();
+    let out = std::process::Command::new("gdbus-codegen")
+        .args(["--interface-prefix", "io.jpkid.", "--c-namespace", "Jpkid"])
+        .arg("--generate-c-code")
+        .arg(dir.path().join("jpkid"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gdbus-codegen: {stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("warning"),
+        "gdbus-codegen: {stderr}"
+    );
+    let header = std::fs::read_to_string(dir.path().join("jpkid.h")).unwrap();
+    for function in [
+        "jpkid_jpki1_manager_call_verify_certificate_sync",
+        "jpkid_jpki1_reader_call_match_attributes_sync",
+        "jpkid_jpki1_reader_get_insertions",
+        "jpkid_jpki1_testing_call_insert_card_sync",
+    ] {
+        assert!(header.contains(function), "{function} not generated");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
