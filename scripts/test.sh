@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   pcscd libpcsclite-dev pkg-config vsmartcard-vpcd opensc pcsc-tools
   dbus-daemon dbus-bin libglib2.0-bin openssl python3-dbus util-linux iproute2 systemd
-  debhelper fakeroot lintian
+  debhelper fakeroot lintian libglib2.0-dev-bin
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
