@@ -2221,8 +2221,9 @@ fn interface_comparison_sees_drift_and_ignores_documentation() {
 /// installed, unless `JPKID_REQUIRE_TOOLS` is set (`scripts/test.sh`).
 #[test]
 fn interface_files_make_gdbus_bindings() {
+    // (`--help`: Debian 12's gdbus-codegen has no `--version`.)
     let have = std::process::Command::new("gdbus-codegen")
-        .arg("--version")
+        .arg("--help")
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
