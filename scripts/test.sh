@@ -75,9 +75,9 @@ for d in "$alone" $(dirname "$alone") /; do
   [[ ! -e $d/shared ]] || { echo "$d/shared exists: not a copy standing alone"; exit 1; }
 done
 (cd "$alone" && CARGO_TARGET_DIR="$repo/target" \
-  cargo test --locked --test repository --test pki_roots --test pki_fixtures --test systemd_units)
-(cd "$alone" && CARGO_TARGET_DIR="$repo/target" \
-  cargo test --locked -p jpki-vcard --test jlis_test_card --test card)
+  cargo test --locked --lib --test repository --test pki_roots --test pki_fixtures \
+  --test pki_proptest --test systemd_units)
+(cd "$alone" && CARGO_TARGET_DIR="$repo/target" cargo test --locked -p jpki-vcard --lib --tests)
 rm -rf "$alone"
 cargo clean --quiet --profile dev -p jpkid -p jpki-vcard
 trap - EXIT
