@@ -272,6 +272,44 @@ choice! {
 }
 
 choice! {
+    /// What `CheckAuthenticity` says of the visual AP's CV certificate (`cv-certificate`).
+    CvCertificateStatus ("cv-certificate status") {
+        /// Signed by the configured J-LIS card CA key its 証明者鍵ID names (all 16 bytes).
+        Verified = "verified",
+        /// Its issuer is no configured card CA key, or that key did not sign it.
+        Untrusted = "untrusted",
+        /// Not a CV certificate (`7F21 { 5F4E body; 5F37 signature }` with an RSA key).
+        Malformed = "malformed",
+    }
+}
+
+choice! {
+    /// What `CheckAuthenticity` says of the card face (`card-face`): its signature DF28 by the
+    /// key the CV certificate certifies, over the three digests of the face data.
+    CardFaceStatus ("card-face status") {
+        /// DF28 verifies over DF22–DF24, DF25–DF26 and DF27 as the card holds them.
+        Verified = "verified",
+        /// It does not: the face data was altered after J-LIS signed it, another key signed
+        /// it, or the file or the CV certificate is not what §4.1 describes (nothing to check
+        /// the signature with).
+        Mismatch = "mismatch",
+    }
+}
+
+choice! {
+    /// What `CheckAuthenticity` says of the chip's presence (`challenge`): the card signed a
+    /// fresh random challenge from jpkid with the card key whose public half is the face data's
+    /// DF24.
+    ChallengeStatus ("challenge status") {
+        /// The signature verifies with DF24: this chip holds the face data's key.
+        Verified = "verified",
+        /// It does not, or the card refused to sign, or the face data has no usable DF24: the
+        /// face data may have been copied onto another chip.
+        Failed = "failed",
+    }
+}
+
+choice! {
     /// Whether a CMS signature verifies over its content (`VerifyConsent`'s `signature`).
     SignatureStatus ("signature status") {
         /// The signature verifies with the signer's certificate over the content.
