@@ -345,6 +345,8 @@ pub mod option {
     /// `u`: `MatchAttributes`: the sign reader's `Insertions` the caller saw, as `insertion`
     /// is this reader's.
     pub const SIGN_INSERTION: &str = "sign-insertion";
+    /// `CheckAuthenticity`: also return the face photo (b).
+    pub const PHOTO: &str = "photo";
 }
 
 /// The keys of the `facts` of `ConsentStatus`, `LinkRequirement` and `Eligibility` (§6.1).
@@ -694,6 +696,43 @@ impl MatchOptions {
     }
 }
 
+/// The options of `CheckAuthenticity`: the card's and `photo`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthenticityOptions {
+    /// The options of every card method.
+    pub card: CardOptions,
+    /// [`option::PHOTO`]: also return the face photo.
+    pub photo: bool,
+}
+
+impl AuthenticityOptions {
+    /// The `a{sv}` to send.
+    pub fn to_dict(&self) -> Dict {
+        let mut d = self.card.to_dict();
+        if self.photo {
+            put(&mut d, option::PHOTO, true);
+        }
+        d
+    }
+
+    /// Reads the options a caller sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key.
+    pub fn from_dict(dict: &Dict) -> Result<AuthenticityOptions, Error> {
+        let mut photo = false;
+        let card = CardOptions::from_dict_with(dict, |key, v| match (key, v) {
+            (option::PHOTO, Variant::Bool(b)) => {
+                photo = *b;
+                Ok(true)
+            }
+            (option::PHOTO, v) => Err(wrong_type(key, "b", v)),
+            _ => Ok(false),
+        })?;
+        Ok(AuthenticityOptions { card, photo })
+    }
+}
+
 /// The options every card method accepts, as the caller means them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CardOptions {
@@ -998,6 +1037,39 @@ pub struct MatchResult {
     pub serial: String,
     /// The signing certificate's status (§5).
     pub status: CertStatus,
+}
+
+/// `CheckAuthenticity`'s result (§6.2): is this a genuine card, made by J-LIS, and is its chip
+/// here? The photo (personal) is there only with option `photo` and is wiped when dropped.
+#[derive(Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}", rename_all = "kebab-case")]
+pub struct AuthenticityResult {
+    /// All three below `verified`.
+    pub genuine: bool,
+    /// The visual AP's CV certificate against the configured J-LIS card CA keys.
+    pub cv_certificate: CvCertificateStatus,
+    /// The card-face signature over the face data.
+    pub card_face: CardFaceStatus,
+    /// The card key's signature of a fresh challenge, against the face data's key.
+    pub challenge: ChallengeStatus,
+    /// The card's expiry (DF29), ISO date; **not covered by the signature**. Absent when the
+    /// face data holds no date there.
+    pub expiry: Option<String>,
+    /// The face photo as stored (JPEG 2000), with option `photo` only.
+    pub photo: Option<SecretBytes>,
+}
+
+impl fmt::Debug for AuthenticityResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticityResult")
+            .field("genuine", &self.genuine)
+            .field("cv_certificate", &self.cv_certificate)
+            .field("card_face", &self.card_face)
+            .field("challenge", &self.challenge)
+            .field("expiry", &self.expiry)
+            .field("photo", &self.photo)
+            .finish()
+    }
 }
 
 /// `ConsentStatus`' result (§6.1).

@@ -1891,6 +1891,7 @@ async fn introspection_matches_the_design() {
         assert!(root.contains("org.freedesktop.DBus.ObjectManager"));
         let reader = intro(R0).await;
         let mut want = vec![
+            "method CheckAuthenticity(aya{sv})(a{sv})",
             "method Claim()()",
             "method GetPinStatus()(a{sy})",
             "method Link(aya{sv})(a{sv})",
