@@ -842,7 +842,8 @@ fn wrong_type(key: &str, want: &str, value: &Variant<'_>) -> Error {
 }
 
 /// Tries left per PIN (`GetPinStatus`, `a{sy}`); 0 = blocked. A PIN the token does not have is
-/// absent (smartphone tokens have no text AP).
+/// absent (smartphone tokens have no text AP and no visual AP), and so is 照合番号B where the
+/// card does not report its counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
 #[zbus(signature = "a{sy}", rename_all = "kebab-case")]
 pub struct PinCounters {
@@ -852,6 +853,8 @@ pub struct PinCounters {
     pub auth_pin: u8,
     /// 券面事項入力補助用暗証番号.
     pub text_pin: Option<u8>,
+    /// 照合番号B (visual AP).
+    pub code_b: Option<u8>,
 }
 
 /// `VerifyCertificate`'s result (§6.1). The subject may name a place of residence: it is wiped

@@ -84,8 +84,10 @@ pub fn detect<T: CardTransport>(card: &mut Card<T>) -> Result<CardInfo, JpkiErro
     ap::detect(card)
 }
 
-/// All retry counters without spending a try: 5 APDUs on a card (JPKI AP, two counters,
-/// text AP, one counter), 4 on a smartphone token (its text AP SELECT fails).
+/// All retry counters without spending a try: 7 APDUs on a card (JPKI AP, two counters, text
+/// AP, one counter, visual AP, 照合番号B's counter), 5 on a smartphone token (its text and
+/// visual AP SELECTs fail). 照合番号B is left out where the card answers its empty VERIFY with
+/// no counter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GetPinStatus;
 
@@ -112,10 +114,17 @@ impl Flow for GetPinStatus {
             Err(JpkiError::NoTextApplication) => None,
             Err(e) => return Err(e),
         };
+        let code_b = match ap::pin_retries(card, PinKind::CodeB) {
+            Ok(n) => Some(n),
+            Err(JpkiError::NoVisualApplication)
+            | Err(JpkiError::Card(crate::card::CardError::Status { .. })) => None,
+            Err(e) => return Err(e),
+        };
         Ok(PinCounters {
             sign_password,
             auth_pin,
             text_pin,
+            code_b,
         })
     }
 }

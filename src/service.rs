@@ -956,7 +956,7 @@ impl Reader {
         result.map(|_| ())
     }
 
-    /// Tries left per PIN (`sign-password`, `auth-pin`, `text-pin`); spends no try.
+    /// Tries left per PIN (`sign-password`, `auth-pin`, `text-pin`, `code-b`); spends no try.
     async fn get_pin_status(
         &self,
         #[zbus(header)] hdr: Header<'_>,

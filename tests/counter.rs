@@ -853,8 +853,10 @@ async fn check_authenticity_for_every_persona() {
                 photo_bytes = photo.as_slice().to_vec();
             }
         }
-        // Bad input never reaches the card; a wrong code costs one try and says so.
+        // Bad input never reaches the card; a wrong code costs one try and says so, and
+        // GetPinStatus shows it (`code-b`).
         let r = reader("ordinary").await.unwrap();
+        assert_eq!(r.pin_status().await.unwrap().code_b, Some(10));
         for bad in [&b"0201022035733"[..], b"0201022035733A", b""] {
             let e = daemon_error(
                 r.check_authenticity(bad, &AuthenticityOptions::default())
@@ -868,6 +870,9 @@ async fn check_authenticity_for_every_persona() {
         );
         assert_eq!(short(&e), "PinIncorrect");
         assert_eq!(e.remaining(), Some(9));
+        assert_eq!(r.pin_status().await.unwrap().code_b, Some(9));
+        let phone = reader("android").await.unwrap();
+        assert_eq!(phone.pin_status().await.unwrap().code_b, None);
         // An option of the wrong type is refused by name.
         let e = daemon_error(
             r.proxy()

@@ -121,7 +121,7 @@ fn detection_tells_every_persona_apart() {
 }
 
 #[test]
-fn pin_status_costs_five_apdus_and_no_try() {
+fn pin_status_costs_seven_apdus_and_no_try() {
     for (name, p) in personas() {
         if !p.jpki_ap {
             let (_slot, mut card) = open(p);
@@ -135,18 +135,23 @@ fn pin_status_costs_five_apdus_and_no_try() {
             sign_password: p.pins[0].remaining,
             auth_pin: p.pins[1].remaining,
             text_pin: p.text_ap.then_some(p.pins[2].remaining),
+            code_b: p
+                .visual_ap
+                .then_some(p.pins[PinId::CodeB as usize].remaining),
         };
-        let (sfi, text) = (p.sfi, p.text_ap);
+        let (sfi, text, visual) = (p.sfi, p.text_ap, p.visual_ap);
         let (slot, mut card) = open(p);
         let status = run::pin_status(&mut card).unwrap();
         assert_eq!(status, want, "{name}");
-        let apdus = match (sfi, text) {
-            (true, true) => 5,
-            (true, false) => 4, // the text AP's SELECT answers 6A82
-            (false, _) => 9,    // refused SFI once, then SELECT EF before each query
+        let apdus = match (sfi, text, visual) {
+            (true, true, true) => 7,
+            (true, false, false) => 5, // the text and visual APs' SELECTs answer 6A82
+            // Refused SFI once, then SELECT EF before each query.
+            (false, true, true) => 12,
+            other => panic!("{name}: no such persona {other:?}"),
         };
         assert_eq!(card.apdu_count(), apdus, "{name}");
-        assert!(card.apdu_count() <= 5 || !sfi);
+        assert!(card.apdu_count() <= 7 || !sfi);
         // Asking again spends nothing either.
         let again = run::pin_status(&mut session(&slot)).unwrap();
         assert_eq!(again, want, "{name}");

@@ -674,6 +674,7 @@ fn status_readers_and_pins() {
     assert_eq!(v["sign-password"], 5);
     assert_eq!(v["auth-pin"], 3);
     assert_eq!(v["text-pin"], 3);
+    assert_eq!(v["code-b"], 10);
     let o = run(live.ctl().env("LANG", "ja_JP.UTF-8").arg("pins"));
     assert!(stdout(&o).contains("残り 5 回"), "{}", stdout(&o));
 

@@ -248,7 +248,7 @@ fn flows_through_pcscd_count_the_same_apdus_as_in_process() {
             // The figures DESIGN §3 promises (tests/flows.rs asserts the same in process).
             let want = [
                 ("detect", 3),
-                ("pin-status", 5),
+                ("pin-status", 7),
                 ("auth-cert", 3),
                 ("sign-cert", 5),
                 ("sign", 4),

@@ -204,6 +204,7 @@ catalogue! {
     SignPassword => "signing password", "署名用パスワード";
     AuthPin => "authentication PIN", "利用者証明用暗証番号";
     TextPin => "text PIN", "券面事項入力補助用暗証番号";
+    CodeB => "照合番号B (visual AP)", "照合番号B (券面事項確認AP)";
     TriesLeft => "{0} tries left", "残り {0} 回";
     Blocked => "blocked: reset at the municipal office", "ロック中: 市区町村の窓口で再設定";
     Certificate => "Certificate", "証明書";

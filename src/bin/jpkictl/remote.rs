@@ -345,6 +345,7 @@ async fn cmd_pins(ctx: &Ctx, conn: &Connection, reader: Option<u32>) -> Result<(
         ("sign-password", M::SignPassword, Some(pins.sign_password)),
         ("auth-pin", M::AuthPin, Some(pins.auth_pin)),
         ("text-pin", M::TextPin, pins.text_pin),
+        ("code-b", M::CodeB, pins.code_b),
     ];
     if ctx.json {
         let mut v = json!({ "reader": view.number });
