@@ -2,7 +2,8 @@
 //! `tracing` event with target `audit` (the journal when the daemon runs under systemd).
 //!
 //! A record names who (uid, unique bus name), which reader, which operation, the result (the
-//! D-Bus error's short name or `ok`) and the duration. A certificate serial appears only as a
+//! D-Bus error's short name or `ok`), what a check found where the method is one (the
+//! `outcome`, e.g. `CheckAuthenticity`'s verdict) and the duration. A certificate serial appears only as a
 //! keyed tag: HMAC-SHA-256 over the serial's upper-case hex text, under a key of the daemon's
 //! ([`AuditKey`], created at first start, readable by the daemon's user and root only), its
 //! first 8 bytes in hex. JPKI serials are short enough to try them all, so an unkeyed hash would
@@ -150,6 +151,9 @@ pub struct Record<'a> {
     pub operation: &'a str,
     /// `ok` or the error's short name.
     pub result: &'a str,
+    /// What a check found (`genuine`, `not-genuine: card-face`), for the methods that judge;
+    /// never a secret or personal value.
+    pub outcome: Option<&'a str>,
     /// How long the call took.
     pub duration: Duration,
     /// The certificate serial involved (upper-case hex), hashed before it is written.
@@ -185,6 +189,7 @@ impl Audit {
             reader = %reader,
             operation = r.operation,
             result = r.result,
+            outcome = r.outcome.unwrap_or_default(),
             duration_ms,
             serial_tag = %serial,
             "audit"

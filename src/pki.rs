@@ -37,6 +37,7 @@ pub mod cms;
 pub mod crl;
 pub mod cvc;
 mod derwalk;
+pub mod face;
 pub mod ocsp;
 pub mod roots;
 mod sig;

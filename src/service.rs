@@ -42,8 +42,9 @@ use zbus::{Connection, ObjectPath, OwnedObjectPath, interface};
 use zeroize::Zeroizing;
 
 use crate::api::{
-    self, BUS_NAME, CardKind, CardOptions, CertKind, ConsentCheck, ConsentOptions, ConsentResult,
-    ConsentStatusFacts, ConsentStatusResult, Dict, EligibilityFacts, EligibilityResult, Error,
+    self, AuthenticityOptions, AuthenticityResult, BUS_NAME, CardFaceStatus, CardKind, CardOptions,
+    CertKind, ChallengeStatus, ConsentCheck, ConsentOptions, ConsentResult, ConsentStatusFacts,
+    ConsentStatusResult, CvCertificateStatus, Dict, EligibilityFacts, EligibilityResult, Error,
     HashAlg, KeyKind, LinkRequirementFacts, LinkRequirementResult, LinkResult, MANAGER_PATH,
     MatchOptions, MatchResult, PinCounters, Purpose, ReaderState, SecretBytes, SignatureStatus,
     VerifyOptions, VerifyResult,
@@ -191,9 +192,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What an audit record may name about a result: a certificate serial (hashed when written).
+/// What an audit record may name about a result: a certificate serial (hashed when written),
+/// and the verdict of a method that judges (never a secret, never personal data).
 trait Audited {
     fn serial(&self) -> Option<String> {
+        None
+    }
+    fn outcome(&self) -> Option<String> {
         None
     }
 }
@@ -218,6 +223,25 @@ impl Audited for ConsentResult {
 impl Audited for MatchResult {
     fn serial(&self) -> Option<String> {
         Some(self.serial.clone()).filter(|s| !s.is_empty())
+    }
+}
+impl Audited for AuthenticityResult {
+    /// `genuine`, or `not-genuine:` and the parts that failed (the code and the photo never).
+    fn outcome(&self) -> Option<String> {
+        if self.genuine {
+            return Some("genuine".to_owned());
+        }
+        let mut failed = Vec::new();
+        if self.cv_certificate != CvCertificateStatus::Verified {
+            failed.push(format!("cv-certificate={}", self.cv_certificate));
+        }
+        if self.card_face != CardFaceStatus::Verified {
+            failed.push(format!("card-face={}", self.card_face));
+        }
+        if self.challenge != ChallengeStatus::Verified {
+            failed.push(format!("challenge={}", self.challenge));
+        }
+        Some(format!("not-genuine: {}", failed.join(" ")))
     }
 }
 impl Audited for ConsentCheck {
@@ -301,6 +325,11 @@ impl Call<'_> {
 
     /// Writes the audit record of this call.
     fn audit<T>(&self, result: &Result<T, Error>, serial: Option<&str>) {
+        self.audit_with(result, serial, None);
+    }
+
+    /// Writes the audit record of this call, with what a check found.
+    fn audit_with<T>(&self, result: &Result<T, Error>, serial: Option<&str>, found: Option<&str>) {
         let outcome = match result {
             Ok(_) => "ok",
             Err(Error::Internal(m)) if m == CALLER_LEFT => "cancelled",
@@ -312,6 +341,7 @@ impl Call<'_> {
             reader: self.reader,
             operation: self.operation,
             result: outcome,
+            outcome: found,
             duration: self.started.elapsed(),
             serial,
         });
@@ -525,7 +555,8 @@ impl Manager {
         }
         .await;
         let serial = result.as_ref().ok().and_then(Audited::serial);
-        call.audit(&result, serial.as_deref());
+        let found = result.as_ref().ok().and_then(Audited::outcome);
+        call.audit_with(&result, serial.as_deref(), found.as_deref());
         call.who.scrub_read_buffer().await;
         result
     }
@@ -925,7 +956,7 @@ impl Reader {
         result.map(|_| ())
     }
 
-    /// Tries left per PIN (`sign-password`, `auth-pin`, `text-pin`); spends no try.
+    /// Tries left per PIN (`sign-password`, `auth-pin`, `text-pin`, `code-b`); spends no try.
     async fn get_pin_status(
         &self,
         #[zbus(header)] hdr: Header<'_>,
@@ -1143,6 +1174,46 @@ impl Reader {
             }
         }
     }
+    /// The counter's 対面確認 (DESIGN §6.2): 照合番号B opens the visual AP; the CV certificate
+    /// is checked against the J-LIS card CA keys, the card-face signature over the face data,
+    /// and the chip signs a fresh challenge with the face data's key. The photo only with
+    /// option `photo`. 照合番号A and the My Number image are never touched.
+    async fn check_authenticity(
+        &self,
+        code_b: SecretBytes,
+        options: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<AuthenticityResult, Error> {
+        let code = code_b.0;
+        let card_ca = self.shared.card_ca.clone();
+        self.card(
+            &hdr,
+            conn,
+            |readers| {
+                let options = AuthenticityOptions::from_dict(&options)?;
+                let flow = flows::CheckAuthenticity {
+                    code: pin::code_b(&code)?,
+                    challenge: challenge(),
+                    photo: options.photo,
+                    card_ca,
+                };
+                Ok((flow, readers.options(&options.card)))
+            },
+            |checked| {
+                let v = &checked.verdict;
+                returned(AuthenticityResult {
+                    genuine: v.genuine(),
+                    cv_certificate: v.cv_certificate,
+                    card_face: v.card_face,
+                    challenge: v.challenge,
+                    expiry: v.expiry.clone(),
+                    photo: checked.photo.map(SecretBytes),
+                })
+            },
+        )
+        .await
+    }
 }
 
 impl Reader {
@@ -1205,7 +1276,8 @@ impl Reader {
             Err(e) => Err(e),
         };
         let serial = result.as_ref().ok().and_then(Audited::serial);
-        call.audit(&result, serial.as_deref());
+        let found = result.as_ref().ok().and_then(Audited::outcome);
+        call.audit_with(&result, serial.as_deref(), found.as_deref());
         call.who.scrub_read_buffer().await;
         result
     }

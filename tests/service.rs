@@ -865,7 +865,7 @@ async fn idle_claims_lapse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_call_leaves_the_daemon_serving() {
     limited(async {
-        // Every APDU takes 60 ms, so a PIN status request (5 APDUs) runs for about 300 ms.
+        // Every APDU takes 60 ms, so a PIN status request (7 APDUs) runs for about 420 ms.
         let slow = persona_with_faults("ordinary", &["delay_ms = 60"]);
 
         let bus = TestBus::start();
@@ -2015,6 +2015,7 @@ async fn introspection_matches_the_design() {
         assert!(root.contains("org.freedesktop.DBus.ObjectManager"));
         let reader = intro(R0).await;
         let mut want = vec![
+            "method CheckAuthenticity(aya{sv})(a{sv})",
             "method Claim()()",
             "method GetPinStatus()(a{sy})",
             "method Link(aya{sv})(a{sv})",

@@ -150,6 +150,21 @@ impl CvCertificate {
     }
 }
 
+/// A card's RSA public key as the card writes it (`90` exponent, `91` modulus: DF24 of the face,
+/// the key of a CV certificate's body); `None` for anything else.
+pub(crate) fn card_public_key(bytes: &[u8]) -> Option<RsaPublicKey> {
+    let (exponent, after) = tlv::read(bytes).ok()?;
+    let (modulus, _) = tlv::read(after).ok()?;
+    if exponent.tag != TAG_EXPONENT || modulus.tag != TAG_MODULUS {
+        return None;
+    }
+    RsaPublicKey::new(
+        BigUint::from_bytes_be(modulus.value),
+        BigUint::from_bytes_be(exponent.value),
+    )
+    .ok()
+}
+
 /// PKCS#1 v1.5 with SHA-256.
 pub(crate) fn verify_sha256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
     let Ok(sig) = Signature::try_from(signature) else {

@@ -102,6 +102,9 @@ enum Command {
     VerifyConsent(VerifyConsentArgs),
     /// Counter: compare the card's basic four with its signing certificate (yes/no only).
     Match(MatchArgs),
+    /// Counter (対面確認): is the card genuine? Reads the chip's face data with 照合番号B
+    /// only and checks J-LIS's signatures and the chip's key.
+    Authenticity(AuthenticityArgs),
     /// The period of a consent made on DATE (001 §4(2)).
     ConsentPeriod(ConsentPeriodArgs),
     /// Where a consent made on DATE stands on a day (001 §4, §5).
@@ -300,6 +303,18 @@ struct MatchArgs {
     /// Let the daemon try the PINs even when their tries are at the guard's floor.
     #[arg(long)]
     allow_last_try: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct AuthenticityArgs {
+    /// Write the face photo (JPEG 2000) to FILE, a new file readable by its owner only; it is
+    /// never shown.
+    #[arg(long, value_name = "FILE")]
+    photo: Option<PathBuf>,
+    #[command(flatten)]
+    reader: ReaderArg,
+    #[command(flatten)]
+    secret: SecretArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -204,6 +204,7 @@ catalogue! {
     SignPassword => "signing password", "署名用パスワード";
     AuthPin => "authentication PIN", "利用者証明用暗証番号";
     TextPin => "text PIN", "券面事項入力補助用暗証番号";
+    CodeB => "照合番号B (visual AP)", "照合番号B (券面事項確認AP)";
     TriesLeft => "{0} tries left", "残り {0} 回";
     Blocked => "blocked: reset at the municipal office", "ロック中: 市区町村の窓口で再設定";
     Certificate => "Certificate", "証明書";
@@ -289,6 +290,39 @@ catalogue! {
     ReasonNotAll => "the four attributes do not all match", "4情報の一部が一致しません";
     ReasonIntegrity => "integrity is {0}", "真正性が {0}";
     ReasonStatus => "the signing certificate is {0}", "署名用電子証明書が {0}";
+
+    // authenticity (the counter's 対面確認).
+    PromptCodeB => "照合番号B (14 digits: birth date YYMMDD in the Japanese era, expiry year, security code)",
+        "照合番号B (数字14桁: 生年月日 (和暦 YYMMDD)、有効期限の西暦年、セキュリティコード)";
+    AuthenticityTitle => "Authenticity of the card in reader {0} (the chip's face data, read with 照合番号B)",
+        "リーダー {0} のカードの真正性確認 (照合番号B で読んだ券面事項)";
+    CvCertificate => "CV certificate", "CV 証明書";
+    CvVerified => "verified: issued under a configured J-LIS card CA key",
+        "確認済み: 設定済みの J-LIS カード CA 鍵で発行されています";
+    CvUntrusted => "untrusted: no configured J-LIS card CA key issued it; check trust.card_ca_dir",
+        "信頼できません: 設定済みの J-LIS カード CA 鍵で発行されていません。trust.card_ca_dir を確認してください";
+    CvMalformed => "malformed: not a CV certificate", "不正: CV 証明書ではありません";
+    CardFace => "card face", "券面事項";
+    FaceVerified => "verified: the face data is what J-LIS signed", "確認済み: J-LIS が署名したとおりの券面事項です";
+    FaceMismatch => "mismatch: the face data was altered after signing, or cannot be checked",
+        "不一致: 署名後に券面事項が改変されたか、検証できません";
+    Challenge => "chip", "IC チップ";
+    ChallengeVerified => "verified: this chip holds the key of the face data (not a copy)",
+        "確認済み: この IC チップが券面事項の鍵を持っています (複製ではありません)";
+    ChallengeFailed => "failed: the chip does not hold the key of the face data (copied data)",
+        "失敗: IC チップが券面事項の鍵を持っていません (複製されたデータ)";
+    Expiry => "expiry", "有効期限";
+    ExpiryNotSigned => "as the card holds it: not covered by the face signature",
+        "カード記録のとおり: 券面の署名の対象外です";
+    PhotoWritten => "photo", "顔写真";
+    PhotoNote => "written to {0} (JPEG 2000): compare it with the person in front of you",
+        "{0} に書き出しました (JPEG 2000)。目の前の本人と見比べてください";
+    AuthenticityGenuine => "genuine: a card made by J-LIS, its chip present; the staff still compare the photo with the person",
+        "真正: J-LIS が発行したカードの IC チップです。顔写真と本人の照合は職員が行ってください";
+    AuthenticityNotGenuine => "not genuine: {0}", "真正ではありません: {0}";
+    ReasonCv => "CV certificate {0}", "CV 証明書が {0}";
+    ReasonFace => "card face {0}", "券面事項が {0}";
+    ReasonChallenge => "chip {0}", "IC チップ確認が {0}";
 
     // The rules of the terms: consent-period, consent-status, link-requirement, eligibility.
     ConsentPeriodLine => "A consent made on {0} runs from {1} to {2} (001 §4(2): ten years counted from the day after the consent date)",
