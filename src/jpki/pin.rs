@@ -11,7 +11,7 @@ use super::{JpkiError, KeyKind, PinKind};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PinFormatError {
     /// Wrong number of characters.
-    #[error("must be {min} to {max} characters, got {got}")]
+    #[error("must be {} characters, got {got}", length_rule(*.min, *.max))]
     Length {
         /// Fewest characters allowed.
         min: usize,
@@ -26,6 +26,15 @@ pub enum PinFormatError {
         /// The allowed set, in words.
         allowed: &'static str,
     },
+}
+
+/// "exactly 14" or "6 to 16": the length rule in words.
+fn length_rule(min: usize, max: usize) -> String {
+    if min == max {
+        format!("exactly {min}")
+    } else {
+        format!("{min} to {max}")
+    }
 }
 
 /// The signing password (署名用パスワード): 6–16 characters of `A–Z` and `0–9`.
@@ -280,6 +289,18 @@ mod tests {
             SignPassword::new(b"ABC-123"),
             Err(PinFormatError::Character { .. })
         ));
+    }
+
+    #[test]
+    fn length_errors_read_as_a_rule() {
+        let range = PinFormatError::Length {
+            min: 6,
+            max: 16,
+            got: 4,
+        };
+        assert_eq!(range.to_string(), "must be 6 to 16 characters, got 4");
+        let exact = CodeB::new(b"123").unwrap_err();
+        assert_eq!(exact.to_string(), "must be exactly 14 characters, got 3");
     }
 
     #[test]
