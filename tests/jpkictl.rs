@@ -7,6 +7,8 @@
 mod support {
     pub mod bus;
 }
+#[path = "pki_support/crlgen.rs"]
+mod crlgen;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -367,6 +369,55 @@ fn crl_import_refuses_a_foreign_or_broken_crl() {
     assert_eq!(code(&o), 1);
     assert_eq!(json(&o)["error"], "crl");
     // Nothing was written.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("crl")).unwrap().count(),
+        0
+    );
+}
+
+/// A partitioned CRL (issuingDistributionPoint with onlyContainsUserCerts) of a configured root,
+/// correctly signed: refused with its own message and hint, nothing written.
+#[test]
+fn crl_import_refuses_a_partitioned_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let root = std::fs::read(testpki().join("sign_root_g2.der")).unwrap();
+    let key = std::fs::read(testpki().join("keys/sign_root_g2.pk8.der")).unwrap();
+    let spec = crlgen::CrlSpec {
+        issuer_cert_der: &root,
+        key_pk8_der: &key,
+        this_update: AT - 86_400,
+        next_update: Some(AT + 86_400),
+        crl_number: 1,
+        aki: true,
+    };
+    let part = crlgen::build_crl_with_extensions(
+        &spec,
+        &[],
+        &crlgen::idp::extension(&[crlgen::idp::only_user_certs()]),
+    );
+    let file = dir.path().join("part.crl");
+    std::fs::write(&file, part).unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(&file));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("partitioned CRL")
+            && stderr(&o).contains("onlyContainsUserCerts")
+            && stderr(&o).contains("use the issuer's complete CRL file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "crl", "import"])
+        .arg(&file));
+    assert_eq!(code(&o), 1);
+    assert_eq!(json(&o)["error"], "crl");
     assert_eq!(
         std::fs::read_dir(dir.path().join("crl")).unwrap().count(),
         0

@@ -10,7 +10,7 @@ use jpkid::pki::{
     self, Purpose, RevocationMode, RevocationPolicy, RevocationReason, RevocationSource,
     VerifyOutcome,
 };
-use pki_support::crlgen::{CrlEntry, CrlSpec, build_crl};
+use pki_support::crlgen::{self, CrlEntry, CrlSpec, build_crl, idp};
 use pki_support::*;
 
 const DAY: i64 = 86_400;
@@ -46,6 +46,26 @@ fn crl_g(g: u8, this_update: i64, next_update: i64, aki: bool) -> Vec<u8> {
         aki,
     };
     build_crl(&spec, &entries)
+}
+
+/// A CRL by sign root g2 (AKI, cRLNumber `number`, nextUpdate a day after `this_update`) with
+/// these entries and `extra` (encoded Extensions) added to its crlExtensions.
+fn crl_g2_with(entries: &[CrlEntry], this_update: i64, number: u64, extra: &[u8]) -> Vec<u8> {
+    let root = read("sign_root_g2.der");
+    let key = read("sign_root_g2.pk8.der");
+    let spec = CrlSpec {
+        issuer_cert_der: &root,
+        key_pk8_der: &key,
+        this_update,
+        next_update: Some(this_update + DAY),
+        crl_number: number,
+        aki: true,
+    };
+    let mut enc = Vec::new();
+    for e in entries {
+        crlgen::encode_entry(&mut enc, e);
+    }
+    crlgen::build_crl_with_extensions(&spec, &enc, extra)
 }
 
 fn write_tmp(dir: &std::path::Path, name: &str, data: &[u8]) -> std::path::PathBuf {
@@ -413,4 +433,85 @@ fn wall_clock() -> i64 {
             .as_secs(),
     )
     .unwrap()
+}
+
+/// A CRL whose issuingDistributionPoint limits its scope is one part of the issuer's list: as an
+/// index it would answer "not listed" for every serial outside its part, and it would replace
+/// the complete index of that key. Each kind of limit is refused by name, the complete index
+/// stays in place, and nothing is left in the directory.
+#[test]
+fn partitioned_crl_is_refused_and_the_complete_index_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let sign_ok = read("sign_ok.der");
+    let at = mid(&sign_ok);
+    let full = write_tmp(dir.path(), "full.crl", &crl_g(2, at - DAY, at + DAY, true));
+    let r = crl::import(&full, &crl_dir, &a).unwrap();
+    let key = hex::decode(&r.issuer_key_id).unwrap();
+    let store = CrlStore::open(&crl_dir).unwrap();
+    let revoked_serial = [0x10, 0, 0, 5];
+    let is_revoked = || {
+        matches!(
+            store.lookup(&key, &revoked_serial, at, at, false),
+            CrlAnswer::Revoked { .. }
+        )
+    };
+    assert!(is_revoked());
+
+    let cases: Vec<(Vec<Vec<u8>>, Vec<&str>)> = vec![
+        (
+            vec![idp::distribution_point("http://crl.example/part-1.crl")],
+            vec!["distributionPoint"],
+        ),
+        (vec![idp::only_user_certs()], vec!["onlyContainsUserCerts"]),
+        (vec![idp::only_ca_certs()], vec!["onlyContainsCACerts"]),
+        (vec![idp::only_some_reasons()], vec!["onlySomeReasons"]),
+        (vec![idp::indirect_crl()], vec!["indirectCRL"]),
+        (
+            vec![idp::only_attribute_certs()],
+            vec!["onlyContainsAttributeCerts"],
+        ),
+        (
+            vec![
+                idp::distribution_point("http://crl.example/part-2.crl"),
+                idp::only_user_certs(),
+            ],
+            vec!["distributionPoint", "onlyContainsUserCerts"],
+        ),
+    ];
+    for (i, (fields, expected)) in cases.iter().enumerate() {
+        // Newer than the complete list, and without the revoked serial.
+        let part = crl_g2_with(
+            &[entry(0x10000009, at - DAY, Some(1))],
+            at - DAY / 2,
+            8 + i as u64,
+            &idp::extension(fields),
+        );
+        let p = write_tmp(dir.path(), "part.crl", &part);
+        let e = crl::import(&p, &crl_dir, &a).unwrap_err();
+        match &e {
+            CrlError::PartitionedCrl { limits } => assert_eq!(limits, expected, "{e}"),
+            other => panic!("{expected:?}: {other}"),
+        }
+        for name in expected {
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        assert!(is_revoked(), "{expected:?}");
+        assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
+        // Without its signature check too (inspect) the structure is refused the same way.
+        assert!(matches!(
+            crl::inspect(&part),
+            Err(CrlError::PartitionedCrl { .. })
+        ));
+    }
+
+    // An IDP that sets no field limits nothing (RFC 5280 forbids issuers to write it, but it
+    // narrows no scope): imported like any complete list.
+    let whole = crl_g2_with(&[], at - DAY / 4, 20, &idp::extension(&[]));
+    let p = write_tmp(dir.path(), "whole.crl", &whole);
+    let r = crl::import(&p, &crl_dir, &a).unwrap();
+    assert_eq!(r.entries, 0);
+    assert!(!is_revoked());
 }

@@ -70,6 +70,15 @@ pub enum CrlError {
     SerialTooLong,
     #[error("a revocation date is outside 1970..2106")]
     DateOutOfRange,
+    /// The CRL's issuingDistributionPoint limits its scope (to one distribution point, some
+    /// reasons, user or CA certificates, or other issuers' certificates): it is one part of the
+    /// issuer's list, and an index of it would report every serial outside that part as not
+    /// revoked. Only complete CRLs are imported. `limits` names the IDP fields that limit it.
+    #[error(
+        "partitioned CRL: its issuingDistributionPoint limits the scope ({}); only complete CRLs can be imported",
+        .limits.join(", ")
+    )]
+    PartitionedCrl { limits: Vec<&'static str> },
     #[error("the existing index is newer (thisUpdate {existing} > {new})")]
     Older { existing: i64, new: i64 },
     #[error("index file {path}: {reason}")]

@@ -146,6 +146,8 @@ catalogue! {
         "{0} に書き込む権限がありません。root で実行してください (`sudo jpkictl crl import FILE`)";
     HintCrlOlder => "the installed CRL of this issuer is newer: nothing to do (use the newest CRL)",
         "この発行者の取り込み済み CRL の方が新しいため、何もしていません (最新の CRL を使ってください)";
+    HintCrlPartitioned => "this file is one part of its issuer's CRL (a partitioned CRL: its issuingDistributionPoint limits the scope); jpkid imports only a complete CRL, which tells of every serial whether it is revoked: use the issuer's complete CRL file",
+        "このファイルは発行者の CRL の一部です (分割 CRL: issuingDistributionPoint で範囲が限られています)。jpkid はすべてのシリアル番号について失効の有無が分かる完全な CRL だけを取り込みます。発行者の完全な CRL ファイルを使ってください";
     CrlImported => "CRL imported: {0}", "CRL を取り込みました: {0}";
     CrlDir => "CRL directory {0}", "CRL ディレクトリ {0}";
     CrlNone => "no CRL index installed", "CRL インデックスがありません";

@@ -111,8 +111,14 @@ pub(super) fn split_crl(data: &[u8]) -> Result<CrlParts<'_>, CrlError> {
                     }
                 }
                 OID_DELTA_CRL => return Err(CrlError::Unsupported("delta CRL")),
-                // An IDP only narrows the scope (e.g. onlyContainsUserCerts); entries stay valid.
-                OID_IDP => {}
+                // A partition of the issuer's list (RFC 5280 §5.2.5): as an index it would say
+                // "not listed" for every serial outside its part, and replace the whole list.
+                OID_IDP => {
+                    let limits = idp_limits(value)?;
+                    if !limits.is_empty() {
+                        return Err(CrlError::PartitionedCrl { limits });
+                    }
+                }
                 _ if critical => {
                     return Err(CrlError::Unsupported("unknown critical CRL extension"));
                 }
@@ -135,6 +141,55 @@ pub(super) fn split_crl(data: &[u8]) -> Result<CrlParts<'_>, CrlError> {
         aki,
         crl_number,
     })
+}
+
+/// What an issuingDistributionPoint (the extnValue content) limits the CRL's scope to, by field
+/// name in the order of RFC 5280 §5.2.5; empty when it sets no field (a complete CRL). A boolean
+/// written out as FALSE (BER's default, not DER) limits nothing either.
+fn idp_limits(value: &[u8]) -> Result<Vec<&'static str>, CrlError> {
+    use derwalk::*;
+    let (seq, rest) = expect(value, TAG_SEQUENCE)?;
+    if !rest.is_empty() {
+        return Err(CrlError::Structure("bytes after issuingDistributionPoint"));
+    }
+    let mut limits = Vec::new();
+    let (mut fields, mut previous) = (seq.content, None);
+    while !fields.is_empty() {
+        let (field, rest) = read_tlv(fields)?;
+        fields = rest;
+        let number = field.tag & 0x1F;
+        if previous.is_some_and(|p| p >= number) {
+            return Err(CrlError::Structure(
+                "issuingDistributionPoint fields repeated or out of order",
+            ));
+        }
+        previous = Some(number);
+        let name = match field.tag {
+            0xA0 => "distributionPoint",
+            0x81 => "onlyContainsUserCerts",
+            0x82 => "onlyContainsCACerts",
+            0x83 => "onlySomeReasons",
+            0x84 => "indirectCRL",
+            0x85 => "onlyContainsAttributeCerts",
+            _ => {
+                return Err(CrlError::Structure(
+                    "unknown field in issuingDistributionPoint",
+                ));
+            }
+        };
+        let limits_scope = match field.tag {
+            0xA0 | 0x83 => true,
+            _ => match field.content {
+                [0xFF] => true,
+                [0x00] => false,
+                _ => return Err(CrlError::Structure("issuingDistributionPoint boolean")),
+            },
+        };
+        if limits_scope {
+            limits.push(name);
+        }
+    }
+    Ok(limits)
 }
 
 /// Call `f(oid_content, critical, extnValue_content)` for each Extension in a SEQUENCE OF.
