@@ -515,3 +515,66 @@ fn partitioned_crl_is_refused_and_the_complete_index_stays() {
     assert_eq!(r.entries, 0);
     assert!(!is_revoked());
 }
+
+/// A serial listed twice is ambiguous (two dates, perhaps two reasons): a binary search would
+/// report either entry, so an entry dated after the time asked about could hide one dated
+/// before it. Such a CRL is refused by name, wherever the two entries stand; the index in place
+/// stays.
+#[test]
+fn serial_listed_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let at = mid(&read("sign_ok.der"));
+    let first = write_tmp(
+        dir.path(),
+        "first.crl",
+        &crl_g2_with(&[entry(0x0A, at - DAY, Some(1))], at - DAY, 1, &[]),
+    );
+    crl::import(&first, &crl_dir, &a).unwrap();
+    let key = hex::decode(key_id_hex(&read("sign_root_g2.der"))).unwrap();
+    let store = CrlStore::open(&crl_dir).unwrap();
+    for (i, entries) in [
+        // Adjacent, in order of serial.
+        vec![
+            entry(0x0F, at - DAY, Some(1)),
+            entry(0x10000001, at + DAY, Some(5)),
+            entry(0x10000001, at - DAY, Some(1)),
+            entry(0x20000000, at - DAY, None),
+        ],
+        // Far apart, unsorted, the second one with a leading-zero-free wider encoding.
+        vec![
+            entry(0x10000001, at - DAY, Some(1)),
+            entry(0x30, at - DAY, None),
+            entry(0x05, at - DAY, None),
+            entry(0x10000001, at + DAY, Some(5)),
+            entry(0x01, at - DAY, None),
+        ],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = write_tmp(
+            dir.path(),
+            "dup.crl",
+            &crl_g2_with(&entries, at - DAY / 2, 2 + i as u64, &[]),
+        );
+        let e = crl::import(&p, &crl_dir, &a).unwrap_err();
+        assert!(
+            matches!(&e, CrlError::DuplicateSerial { serial } if serial == "10000001"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("10000001"), "{e}");
+        assert!(matches!(
+            crl::build_index(&std::fs::read(&p).unwrap(), &a),
+            Err(CrlError::DuplicateSerial { .. })
+        ));
+        // The first list is still the one in use.
+        assert!(matches!(
+            store.lookup(&key, &[0x0A], at, at, false),
+            CrlAnswer::Revoked { .. }
+        ));
+        assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
+    }
+}

@@ -23,8 +23,9 @@
 //!  96 32  SHA-256 of the source CRL file
 //! 128 32  SHA-256 over header bytes 0..128 followed by all records (integrity)
 //! ```
-//! Records, `count` × (W + 1 + D) bytes, sorted ascending by serial: serial magnitude big-endian
-//! left-padded with zeros to W; reason code (0xFF = no reasonCode); revocation date (u32 LE).
+//! Records, `count` × (W + 1 + D) bytes, strictly ascending by serial (each serial once): serial
+//! magnitude big-endian left-padded with zeros to W; reason code (0xFF = no reasonCode);
+//! revocation date (u32 LE).
 //!
 //! # Layout
 //! - `parse`: the CRL reader (TBS fields, extensions, entries);
@@ -79,6 +80,10 @@ pub enum CrlError {
         .limits.join(", ")
     )]
     PartitionedCrl { limits: Vec<&'static str> },
+    /// The same serial has two entries: which one a lookup found would be chance (an entry
+    /// dated after the time asked about could hide one dated before it).
+    #[error("serial {serial} is listed twice: the CRL is ambiguous")]
+    DuplicateSerial { serial: String },
     #[error("the existing index is newer (thisUpdate {existing} > {new})")]
     Older { existing: i64, new: i64 },
     #[error("index file {path}: {reason}")]

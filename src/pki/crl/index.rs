@@ -21,22 +21,32 @@ pub(super) const NO_REASON: u8 = 0xFF;
 /// File name extension of index files.
 pub const INDEX_EXT: &str = "crlidx";
 
-fn is_sorted(records: &[u8], width: usize, rec: usize) -> bool {
+/// The first serial (key) that is not strictly above the one before it, if any: `None` means
+/// the records are sorted and every serial is listed once.
+fn first_out_of_order(records: &[u8], width: usize, rec: usize) -> Option<&[u8]> {
     let mut prev: Option<&[u8]> = None;
     for r in records.chunks_exact(rec) {
         let key = &r[..width];
-        if prev.is_some_and(|p| p > key) {
-            return false;
+        if prev.is_some_and(|p| p >= key) {
+            return Some(key);
         }
         prev = Some(key);
     }
-    true
+    None
+}
+
+/// A serial (padded key) as the CRL writes it: upper-case hex without leading zero bytes.
+pub(super) fn serial_hex(key: &[u8]) -> String {
+    let first = key.iter().position(|&b| b != 0).unwrap_or(key.len());
+    hex::encode_upper(&key[first..])
 }
 
 /// Sort fixed-width records in place by their serial prefix (big-endian, so byte order is
-/// numeric order). Dispatches to a const record size to sort arrays, not slices.
+/// numeric order), and refuse a serial listed twice ([`CrlError::DuplicateSerial`]: which of
+/// the two entries a lookup found would be chance). Dispatches to a const record size to sort
+/// arrays, not slices.
 pub(super) fn sort_records(records: &mut [u8], width: usize, rec: usize) -> Result<(), CrlError> {
-    if is_sorted(records, width, rec) {
+    if first_out_of_order(records, width, rec).is_none() {
         return Ok(());
     }
     macro_rules! by_size {
@@ -51,7 +61,12 @@ pub(super) fn sort_records(records: &mut [u8], width: usize, rec: usize) -> Resu
         };
     }
     by_size!(6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37);
-    Ok(())
+    match first_out_of_order(records, width, rec) {
+        Some(key) => Err(CrlError::DuplicateSerial {
+            serial: serial_hex(key),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Decoded index header.
@@ -223,8 +238,8 @@ impl CrlIndex {
         if integrity(&bytes[..128], records)[..] != bytes[128..160] {
             return Err("integrity hash mismatch (corrupt)");
         }
-        if !is_sorted(records, usize::from(header.width), rec) {
-            return Err("records not sorted");
+        if first_out_of_order(records, usize::from(header.width), rec).is_some() {
+            return Err("records not sorted, or a serial listed twice");
         }
         let w = usize::from(header.width);
         let fences = records
@@ -346,6 +361,43 @@ mod tests {
         assert_eq!(idx.find(&[0xFF; 11]), None);
         // An empty magnitude is serial 0, which is listed here (hi = 0, lo = 0).
         assert_eq!(idx.find(&[]).map(|r| r.1), Some(0));
+    }
+
+    #[test]
+    fn records_out_of_order_or_listed_twice_are_refused() {
+        let bytes = |keys: &[[u8; 2]]| {
+            let mut records = Vec::new();
+            for k in keys {
+                records.extend_from_slice(k);
+                records.extend_from_slice(&[NO_REASON, 0, 0, 0, 0]);
+            }
+            let header = IndexHeader {
+                width: 2,
+                key_id: vec![1; 20],
+                crl_number: vec![1],
+                this_update: 0,
+                next_update: 1,
+                count: keys.len() as u64,
+                source_sha256: [0; 32],
+            };
+            [header.encode(&records), records].concat()
+        };
+        assert!(CrlIndex::from_bytes(bytes(&[[0, 1], [0, 2], [1, 0]])).is_ok());
+        assert!(CrlIndex::from_bytes(bytes(&[[0, 2], [0, 1]])).is_err());
+        assert_eq!(
+            CrlIndex::from_bytes(bytes(&[[0, 1], [0, 2], [0, 2]])).err(),
+            Some("records not sorted, or a serial listed twice")
+        );
+        let mut records = [
+            [0u8, 7, 1, 0, 0, 0, 0],
+            [0, 3, 2, 0, 0, 0, 0],
+            [0, 7, 3, 0, 0, 0, 0],
+        ]
+        .concat();
+        assert!(matches!(
+            sort_records(&mut records, 2, 7),
+            Err(CrlError::DuplicateSerial { serial }) if serial == "07"
+        ));
     }
 
     #[test]
