@@ -424,6 +424,41 @@ fn crl_import_refuses_a_partitioned_crl() {
     );
 }
 
+/// As root, a CRL directory that others can write is refused with its own message and hint.
+#[test]
+fn crl_import_as_root_refuses_a_writable_crl_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        println!("SKIP crl_import_as_root_refuses_a_writable_crl_dir: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let crl = dir.path().join("crl");
+    std::fs::set_permissions(&crl, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(testpki().join("sign_g2.crl")));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is not safe to write into: it is writable by others (mode 0777)")
+            && err.contains("chown root:root"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&crl).unwrap().count(), 0);
+    // Put right, the same import works.
+    std::fs::set_permissions(&crl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(testpki().join("sign_g2.crl")));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
 #[test]
 fn crl_status_marks_a_stale_index() {
     let dir = tempfile::tempdir().unwrap();

@@ -578,3 +578,165 @@ fn serial_listed_twice_is_refused() {
         assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
     }
 }
+
+/// Whether this test runs as root (the CI does); the directory-safety tests need it to give a
+/// directory to another user and to plant what another user could.
+fn as_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        println!("SKIP {test}: needs root (chown to another user; the import runs as root)");
+    }
+    root
+}
+
+/// The uid and gid of `nobody`, the "other user" of these tests.
+const NOBODY: u32 = 65_534;
+
+/// `jpkictl crl import` runs as root. A symbolic link planted in the CRL directory — at the
+/// name the temporary index had (`.<key>.crlidx.<pid>.tmp`), at the index's own name, or
+/// anywhere else — is never followed: the file it points to (here a stand-in for /etc/shadow)
+/// is not changed, and the import either ignores the link or fails with a named error.
+#[test]
+fn import_as_root_follows_no_symlink_in_the_crl_dir() {
+    if !as_root("import_as_root_follows_no_symlink_in_the_crl_dir") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("crl");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let victim = dir.path().join("shadow");
+    let secret = b"root:$6$not-to-be-overwritten:19000:0:99999:7:::\n";
+    std::fs::write(&victim, secret).unwrap();
+    let a = anchors();
+    let now = now();
+    let key_hex = key_id_hex(&read("sign_root_g2.der"));
+    let index_name = format!("{key_hex}.crlidx");
+    let crl = write_tmp(dir.path(), "g2.crl", &crl_g(2, now, now + DAY, true));
+    let unchanged = || assert_eq!(std::fs::read(&victim).unwrap(), secret);
+
+    // The old temporary name, and a few others an attacker might guess.
+    let planted = [
+        format!(".{index_name}.{}.tmp", std::process::id()),
+        format!(".{index_name}.tmp"),
+        format!("{index_name}.tmp"),
+        "x.tmp".to_owned(),
+    ];
+    for name in &planted {
+        std::os::unix::fs::symlink(&victim, crl_dir.join(name)).unwrap();
+    }
+    let r = crl::import(&crl, &crl_dir, &a).unwrap();
+    unchanged();
+    for name in &planted {
+        let m = std::fs::symlink_metadata(crl_dir.join(name)).unwrap();
+        assert!(m.file_type().is_symlink(), "{name}");
+    }
+    assert!(CrlIndex::load(&r.index_path).is_ok());
+
+    // A link at the index's own name: refused by name, the link and its target untouched.
+    std::fs::remove_file(&r.index_path).unwrap();
+    std::os::unix::fs::symlink(&victim, &r.index_path).unwrap();
+    let e = crl::import(&crl, &crl_dir, &a).unwrap_err();
+    assert!(matches!(e, CrlError::UnsafeDirectory { .. }), "{e}");
+    assert!(e.to_string().contains(&index_name), "{e}");
+    unchanged();
+    assert!(
+        std::fs::symlink_metadata(&r.index_path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // Nothing else was left behind: the planted links, the one at the index name.
+    assert_eq!(
+        std::fs::read_dir(&crl_dir).unwrap().count(),
+        planted.len() + 1
+    );
+}
+
+/// A CRL directory that another user can write (owned by them, or group/other-writable) lets
+/// that user plant files for root's import: refused by name, before anything is written.
+#[test]
+fn import_as_root_refuses_a_crl_dir_another_user_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    if !as_root("import_as_root_refuses_a_crl_dir_another_user_can_write") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = anchors();
+    let now = now();
+    let crl = write_tmp(dir.path(), "g2.crl", &crl_g(2, now, now + DAY, true));
+    // (directory, owner uid/gid if not root's, mode, what the refusal names)
+    type Case = (&'static str, Option<(u32, u32)>, u32, &'static str);
+    let cases: [Case; 5] = [
+        (
+            "owned-by-nobody",
+            Some((NOBODY, NOBODY)),
+            0o755,
+            "uid 65534",
+        ),
+        (
+            "owned-by-nobody-0700",
+            Some((NOBODY, 0)),
+            0o700,
+            "uid 65534",
+        ),
+        ("group-writable", Some((0, NOBODY)), 0o775, "group"),
+        ("world-writable", None, 0o777, "others"),
+        ("sticky-world-writable", None, 0o1777, "others"),
+    ];
+    for (name, owner, mode, why) in cases {
+        let crl_dir = dir.path().join(name);
+        std::fs::create_dir(&crl_dir).unwrap();
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&crl_dir, Some(uid), Some(gid)).unwrap();
+        }
+        std::fs::set_permissions(&crl_dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let e = crl::import(&crl, &crl_dir, &a).unwrap_err();
+        assert!(matches!(e, CrlError::UnsafeDirectory { .. }), "{name}: {e}");
+        assert!(e.to_string().contains(why), "{name}: {e}");
+        assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 0, "{name}");
+    }
+    // Root's own 0755 (the tmpfiles.d layout) and 0700 are fine.
+    for (name, mode) in [("root-0755", 0o755), ("root-0700", 0o700)] {
+        let crl_dir = dir.path().join(name);
+        std::fs::create_dir(&crl_dir).unwrap();
+        std::fs::set_permissions(&crl_dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        crl::import(&crl, &crl_dir, &a).unwrap();
+    }
+}
+
+/// `revocation.crl_dir` that is itself a symbolic link (to a directory someone else controls,
+/// or to /etc) is refused, with or without a trailing slash; the target is not written.
+#[test]
+fn import_as_root_refuses_a_symlinked_crl_dir() {
+    if !as_root("import_as_root_refuses_a_symlinked_crl_dir") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = anchors();
+    let now = now();
+    let crl = write_tmp(dir.path(), "g2.crl", &crl_g(2, now, now + DAY, true));
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = dir.path().join("crl");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for p in [
+        link.clone(),
+        dir.path().join("crl/"),
+        dir.path().join("crl/."),
+    ] {
+        let e = crl::import(&crl, &p, &a).unwrap_err();
+        assert!(
+            matches!(e, CrlError::UnsafeDirectory { .. }),
+            "{}: {e}",
+            p.display()
+        );
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+    assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
+    // A file where the directory should be: a named error too.
+    let file = write_tmp(dir.path(), "not-a-dir", b"x");
+    assert!(matches!(
+        crl::import(&crl, &file, &a),
+        Err(CrlError::UnsafeDirectory { .. })
+    ));
+}

@@ -84,6 +84,11 @@ pub enum CrlError {
     /// dated after the time asked about could hide one dated before it).
     #[error("serial {serial} is listed twice: the CRL is ambiguous")]
     DuplicateSerial { serial: String },
+    /// `import` refuses to write into this directory: it is a symbolic link or not a
+    /// directory, another user than the importing one (and root) can write it, or a name in it
+    /// that `import` would read or replace is not a regular file.
+    #[error("CRL directory {path} is not safe to write into: {reason}")]
+    UnsafeDirectory { path: PathBuf, reason: String },
     #[error("the existing index is newer (thisUpdate {existing} > {new})")]
     Older { existing: i64, new: i64 },
     #[error("index file {path}: {reason}")]

@@ -92,6 +92,9 @@ pub fn import(ctx: &Ctx, config: Option<&Path>, file: &Path) -> Result<(), Failu
             }
             crl::CrlError::Older { .. } => ctx.t(M::HintCrlOlder, &[]),
             crl::CrlError::PartitionedCrl { .. } => ctx.t(M::HintCrlPartitioned, &[]),
+            crl::CrlError::UnsafeDirectory { path, .. } => {
+                ctx.t(M::HintCrlUnsafeDir, &[&path.display().to_string()])
+            }
             _ => ctx.t(M::HintCrlImport, &[]),
         };
         Failure::failed("crl", format!("{}: {}", file.display(), out::chain(&e))).with_hint(hint)

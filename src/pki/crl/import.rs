@@ -3,13 +3,13 @@
 
 use std::fmt;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rsa::sha2::{Digest, Sha256};
 
-use super::index::{DATE_WIDTH, INDEX_EXT, IndexHeader, MAX_KEY_ID, read_header, sort_records};
+use super::index::{DATE_WIDTH, INDEX_EXT, IndexHeader, MAX_KEY_ID, sort_records};
 use super::parse::{split_crl, walk_entries};
+use super::store::CrlDir;
 use super::{CrlError, io_err};
 use crate::pki::roots::TrustAnchors;
 use crate::pki::sig::{self, SigAlg};
@@ -43,11 +43,11 @@ pub fn import(
     crl_dir: &Path,
     anchors: &TrustAnchors,
 ) -> Result<ImportReport, CrlError> {
+    let dir = CrlDir::open(crl_dir)?;
     let data = std::fs::read(path_in).map_err(io_err(path_in))?;
     let built = build_index(&data, anchors)?;
     let file_name = format!("{}.{INDEX_EXT}", hex::encode_upper(&built.key_id));
-    let final_path = crl_dir.join(&file_name);
-    if let Some(h) = read_header(&final_path)
+    if let Some(h) = dir.existing_header(&file_name)?
         && h.this_update > built.header.this_update
     {
         return Err(CrlError::Older {
@@ -55,33 +55,16 @@ pub fn import(
             new: built.header.this_update,
         });
     }
-    let tmp_path = crl_dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let tmp = dir.create_temp(&file_name)?;
+    let file = tmp.file()?;
     let write = || -> Result<(), std::io::Error> {
-        // World-readable whatever root's umask: the daemon runs as its own user and must read
-        // what an administrator imported (an index it cannot read would make every check
-        // `revocation-unknown`). A CRL is public data.
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp_path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         w.write_all(&built.header_bytes)?;
         w.write_all(&built.records)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp_path, &final_path)?;
-        std::fs::File::open(crl_dir)?.sync_all()
+        w.flush()
     };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp_path);
-        return Err(CrlError::Io {
-            path: final_path,
-            source: e,
-        });
-    }
+    write().map_err(io_err(&tmp.path()))?;
+    let final_path = dir.commit(tmp, &file_name)?;
     let h = &built.header;
     Ok(ImportReport {
         index_path: final_path,

@@ -115,16 +115,8 @@ fn le_i64(b: &[u8]) -> i64 {
     i64::from_le_bytes(a)
 }
 
-/// The header of an existing index file, if it has a readable one.
-pub(super) fn read_header(path: &Path) -> Option<IndexHeader> {
-    use std::io::Read;
-    let mut buf = [0u8; HEADER_LEN];
-    std::fs::File::open(path).ok()?.read_exact(&mut buf).ok()?;
-    parse_header(&buf).ok()
-}
-
 /// Decode and sanity-check the header (not the records). Never panics on short input.
-fn parse_header(bytes: &[u8]) -> Result<IndexHeader, &'static str> {
+pub(super) fn parse_header(bytes: &[u8]) -> Result<IndexHeader, &'static str> {
     let h = bytes.get(..HEADER_LEN).ok_or("shorter than the header")?;
     if &h[0..8] != MAGIC {
         return Err("bad magic");
@@ -182,10 +174,11 @@ impl std::ops::Deref for IndexBytes {
 /// Maps an index file read-only.
 ///
 /// The one `unsafe` of the crate. A mapping is undefined behaviour if the file is truncated
-/// or rewritten in place while mapped. jpkid never does either: [`super::import`] writes a new file
-/// and renames it over the old one, so a mapped index keeps its own inode until the last
-/// lookup holding it is done, and `revocation.crl_dir` belongs to the service user (the unit's
-/// `StateDirectory`). The bytes are checked (length, integrity hash, order) after mapping.
+/// or rewritten in place while mapped. jpkid never does either: [`super::import`] writes a new
+/// file and renames it over the old one, so a mapped index keeps its own inode until the last
+/// lookup holding it is done; `revocation.crl_dir` belongs to root, the daemon only reads it,
+/// and `import` refuses a directory that anyone else can write. The bytes are checked (length,
+/// integrity hash, order) after mapping.
 #[allow(unsafe_code)]
 fn map_read_only(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: see above; the file is replaced by rename, never modified in place.

@@ -1,12 +1,13 @@
-//! [`CrlStore`]: the daemon's view of `revocation.crl_dir` — every index loaded, reloaded when
-//! `import` replaced its file, and the lookup that turns an index entry into a [`CrlAnswer`].
+//! `revocation.crl_dir`: [`CrlStore`], the daemon's view of it — every index loaded, reloaded
+//! when `import` replaced its file, and the lookup that turns an index entry into a
+//! [`CrlAnswer`] — and [`CrlDir`], the directory as `import` (root) writes into it.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use super::index::{CrlIndex, INDEX_EXT};
+use super::index::{CrlIndex, HEADER_LEN, INDEX_EXT, IndexHeader, parse_header};
 use super::{CrlError, io_err};
 use crate::pki::RevocationReason;
 
@@ -187,5 +188,246 @@ impl CrlStore {
                 next_update: h.next_update,
             },
         }
+    }
+}
+
+/// The CRL directory opened once by `import`, which runs as root: every file operation is
+/// relative to this handle, so the directory checked is the directory written, whatever
+/// happens to its path meanwhile.
+///
+/// [`CrlDir::open`] refuses ([`CrlError::UnsafeDirectory`]) a path that is a symbolic link or
+/// not a directory, and a directory that a user other than the importing one (and root) could
+/// write: owned by another user, or writable by its group or by others. Such a user could plant
+/// a symbolic link at a name root then writes (root's import would overwrite its target, e.g.
+/// /etc/shadow), or an index of their own. ACLs are not looked at.
+///
+/// Files are opened through `/proc/self/fd/<handle>/<name>`: the kernel resolves that through
+/// the open handle itself (as `openat` does); nix 0.29's `openat` returns a raw descriptor that
+/// only `unsafe` code could own. Temporary files have a random name and are created with
+/// `O_CREAT | O_EXCL | O_NOFOLLOW`; the rename is `renameat` on the handle.
+pub(super) struct CrlDir {
+    path: PathBuf,
+    dir: std::fs::File,
+}
+
+impl fmt::Debug for CrlDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CrlDir").field("path", &self.path).finish()
+    }
+}
+
+/// A temporary file in a [`CrlDir`], removed again when dropped unless [`CrlDir::commit`]
+/// renamed it into place.
+pub(super) struct TempFile<'d> {
+    dir: &'d CrlDir,
+    name: String,
+    file: Option<std::fs::File>,
+}
+
+impl fmt::Debug for TempFile<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TempFile")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl TempFile<'_> {
+    pub(super) fn file(&self) -> Result<&std::fs::File, CrlError> {
+        self.file.as_ref().ok_or_else(|| CrlError::Io {
+            path: self.path(),
+            source: std::io::Error::other("temporary file already committed"),
+        })
+    }
+
+    /// Where the file is (for error messages).
+    pub(super) fn path(&self) -> PathBuf {
+        self.dir.path.join(&self.name)
+    }
+}
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Best effort: an error here leaves a dot-file that no reader looks at.
+            let _ = nix::unistd::unlinkat(
+                Some(self.dir.fd()),
+                self.name.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+        }
+    }
+}
+
+impl CrlDir {
+    /// Open `path` for writing indexes into it (see the type's docs for what is refused).
+    pub(super) fn open(path: &Path) -> Result<CrlDir, CrlError> {
+        use nix::fcntl::OFlag;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        // Without trailing `/` or `/.`: those would make the kernel follow a final symlink.
+        let path: PathBuf = path.components().collect();
+        let unsafe_dir = |reason: String| CrlError::UnsafeDirectory {
+            path: path.clone(),
+            reason,
+        };
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags((OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
+            .open(&path)
+            .map_err(|e| {
+                let kind = std::fs::symlink_metadata(&path).map(|m| m.file_type());
+                match kind {
+                    Ok(t) if t.is_symlink() => unsafe_dir("it is a symbolic link".to_owned()),
+                    Ok(t) if !t.is_dir() => unsafe_dir("it is not a directory".to_owned()),
+                    _ => CrlError::Io {
+                        path: path.clone(),
+                        source: e,
+                    },
+                }
+            })?;
+        let meta = dir.metadata().map_err(io_err(&path))?;
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(unsafe_dir(format!(
+                "it is owned by uid {} (only root{} may own it)",
+                meta.uid(),
+                if me == 0 {
+                    String::new()
+                } else {
+                    format!(" or the importing user, uid {me},")
+                }
+            )));
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o002 != 0 {
+            return Err(unsafe_dir(format!(
+                "it is writable by others (mode {mode:04o})"
+            )));
+        }
+        if mode & 0o020 != 0 {
+            return Err(unsafe_dir(format!(
+                "it is writable by its group, gid {} (mode {mode:04o})",
+                meta.gid()
+            )));
+        }
+        let crl_dir = CrlDir { path, dir };
+        // The handle must be reachable through /proc (see the type's docs).
+        let via_proc = std::fs::metadata(crl_dir.at("")).map_err(io_err(&crl_dir.at("")))?;
+        if (via_proc.dev(), via_proc.ino()) != (meta.dev(), meta.ino()) {
+            return Err(CrlError::Io {
+                path: crl_dir.at(""),
+                source: std::io::Error::other("/proc/self/fd does not lead to the CRL directory"),
+            });
+        }
+        Ok(crl_dir)
+    }
+
+    fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.dir.as_raw_fd()
+    }
+
+    /// `name` inside the directory, resolved through the handle.
+    fn at(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}/{name}", self.fd()))
+    }
+
+    /// The path of `name` as the administrator knows it (reports, errors).
+    pub(super) fn display_path(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// A new, empty temporary file (read and write), mode 0644 whatever the umask: the daemon
+    /// runs as its own user and must read what root imported (an index it cannot read makes
+    /// every check `revocation-unknown`). A CRL is public data.
+    pub(super) fn create_temp(&self, purpose: &str) -> Result<TempFile<'_>, CrlError> {
+        use nix::fcntl::OFlag;
+        use rand_core::RngCore;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut last = None;
+        for _ in 0..8 {
+            let name = format!(".{purpose}.{:016x}.tmp", rand_core::OsRng.next_u64());
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
+                .mode(0o644)
+                .open(self.at(&name))
+            {
+                Ok(file) => {
+                    let temp = TempFile {
+                        dir: self,
+                        name,
+                        file: Some(file),
+                    };
+                    temp.file()?
+                        .set_permissions(std::fs::Permissions::from_mode(0o644))
+                        .map_err(io_err(&temp.path()))?;
+                    return Ok(temp);
+                }
+                // A name taken (by chance, or by something planted): draw another.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => {
+                    return Err(CrlError::Io {
+                        path: self.display_path(&name),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Err(CrlError::Io {
+            path: self.path.clone(),
+            source: last.unwrap_or_else(|| std::io::Error::other("no free temporary name")),
+        })
+    }
+
+    /// The header of the index `name` in place, if there is one; a name that is there but is not
+    /// a regular file (a symbolic link, a FIFO) is refused, not followed.
+    pub(super) fn existing_header(&self, name: &str) -> Result<Option<IndexHeader>, CrlError> {
+        use nix::fcntl::OFlag;
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.display_path(name);
+        let not_regular = || CrlError::UnsafeDirectory {
+            path: self.path.clone(),
+            reason: format!("{name} in it is not a regular file (a symbolic link?)"),
+        };
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
+            .open(self.at(name))
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => return Err(not_regular()),
+            Err(e) => return Err(CrlError::Io { path, source: e }),
+        };
+        if !file.metadata().map_err(io_err(&path))?.is_file() {
+            return Err(not_regular());
+        }
+        let mut buf = [0u8; HEADER_LEN];
+        // An unreadable or short header is no index: the new one replaces it.
+        Ok(match (&file).read_exact(&mut buf) {
+            Ok(()) => parse_header(&buf).ok(),
+            Err(_) => None,
+        })
+    }
+
+    /// fsync `temp`, rename it to `name` (replacing what is there, never following it), fsync
+    /// the directory. Returns the new file's path.
+    pub(super) fn commit(&self, mut temp: TempFile<'_>, name: &str) -> Result<PathBuf, CrlError> {
+        let path = self.display_path(name);
+        temp.file()?.sync_all().map_err(io_err(&temp.path()))?;
+        nix::fcntl::renameat(Some(self.fd()), temp.name.as_str(), Some(self.fd()), name).map_err(
+            |e| CrlError::Io {
+                path: path.clone(),
+                source: e.into(),
+            },
+        )?;
+        // Renamed: nothing to remove any more.
+        temp.file = None;
+        self.dir.sync_all().map_err(io_err(&self.path))?;
+        Ok(path)
     }
 }
