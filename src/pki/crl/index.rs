@@ -1,6 +1,24 @@
-//! The index file format (version 1, see the module docs of [`super`]), building its header,
-//! and [`CrlIndex`]: checking an index's bytes and finding a serial in them.
+//! The index file format (version 1, see the module docs of [`super`]); building an index from
+//! a stream of entries within bounded memory ([`IndexBuilder`]); and [`CrlIndex`]: checking an
+//! index's bytes and finding a serial in them.
+//!
+//! # Building
+//! Entries arrive in CRL order, which need not be serial order, and the record width W (the
+//! longest serial) is known only after the last one. The builder keeps one *run* of records in
+//! memory (at most [`RUN_BYTES`], at the widest width seen so far, widened in place when a
+//! longer serial comes) and writes each full run, sorted, to a spill [`Storage`] behind room for
+//! the header. At the end:
+//! - the runs follow each other in order and all have width W (a CRL sorted by serial, the
+//!   usual case): the spill already holds the index's records; the integrity hash is computed
+//!   by reading them back and the header written in front ([`Runs::finish_in_place`]);
+//! - otherwise the runs are merged (k-way, a read buffer per run) into a second storage, widened
+//!   to W on the way, the integrity hash computed as they are written ([`Runs::merge_into`]).
+//!
+//! A serial listed twice is refused in either case. The storage is a file of the CRL directory
+//! for `import` and memory for [`super::build_index`]; nothing here opens a file.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::path::Path;
 
@@ -54,7 +72,12 @@ pub(super) fn sort_records(records: &mut [u8], width: usize, rec: usize) -> Resu
             match rec {
                 $($n => {
                     let (chunks, _) = records.as_chunks_mut::<$n>();
-                    chunks.sort_unstable_by(|a, b| a[..width].cmp(&b[..width]));
+                    if width <= 8 {
+                        // The 8-byte prefix is the whole key: one integer comparison.
+                        chunks.sort_unstable_by_key(|r| prefix8(&r[..width]));
+                    } else {
+                        chunks.sort_unstable_by(|a, b| a[..width].cmp(&b[..width]));
+                    }
                 })*
                 _ => return Err(CrlError::SerialTooLong),
             }
@@ -82,23 +105,39 @@ pub struct IndexHeader {
 }
 
 impl IndexHeader {
-    pub(super) fn encode(&self, records: &[u8]) -> Vec<u8> {
-        let mut h = vec![0u8; HEADER_LEN];
+    /// Header bytes 0..128: everything but the integrity hash.
+    pub(super) fn prefix(&self) -> [u8; 128] {
+        let mut h = [0u8; 128];
         h[0..8].copy_from_slice(MAGIC);
         h[8..10].copy_from_slice(&VERSION.to_le_bytes());
         h[10] = self.width;
         h[11] = DATE_WIDTH as u8;
-        h[12] = self.key_id.len() as u8;
-        h[13] = self.crl_number.len() as u8;
-        h[16..16 + self.key_id.len()].copy_from_slice(&self.key_id);
-        h[48..48 + self.crl_number.len()].copy_from_slice(&self.crl_number);
+        let kl = self.key_id.len().min(MAX_KEY_ID);
+        let nl = self.crl_number.len().min(MAX_CRL_NUMBER);
+        h[12] = kl as u8;
+        h[13] = nl as u8;
+        h[16..16 + kl].copy_from_slice(&self.key_id[..kl]);
+        h[48..48 + nl].copy_from_slice(&self.crl_number[..nl]);
         h[72..80].copy_from_slice(&self.this_update.to_le_bytes());
         h[80..88].copy_from_slice(&self.next_update.to_le_bytes());
         h[88..96].copy_from_slice(&self.count.to_le_bytes());
         h[96..128].copy_from_slice(&self.source_sha256);
-        let sum = integrity(&h[..128], records);
-        h[128..160].copy_from_slice(&sum);
         h
+    }
+
+    /// The whole header given the integrity hash.
+    fn with_integrity(&self, sum: [u8; 32]) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[..128].copy_from_slice(&self.prefix());
+        h[128..].copy_from_slice(&sum);
+        h
+    }
+
+    /// The whole header for these records.
+    #[cfg(test)]
+    pub(super) fn encode(&self, records: &[u8]) -> Vec<u8> {
+        self.with_integrity(integrity(&self.prefix(), records))
+            .to_vec()
     }
 }
 
@@ -107,6 +146,386 @@ fn integrity(header: &[u8], records: &[u8]) -> [u8; 32] {
     d.update(header);
     d.update(records);
     d.finalize().into()
+}
+
+/// Random-access bytes an index is built in: a temporary file of the CRL directory, or memory.
+pub(super) trait Storage {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), CrlError>;
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), CrlError>;
+}
+
+impl Storage for Vec<u8> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), CrlError> {
+        let start = usize::try_from(offset).map_err(|_| CrlError::Structure("index too large"))?;
+        let end = start
+            .checked_add(data.len())
+            .ok_or(CrlError::Structure("index too large"))?;
+        if self.len() < end {
+            self.resize(end, 0);
+        }
+        self[start..end].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), CrlError> {
+        let src = usize::try_from(offset)
+            .ok()
+            .and_then(|start| self.get(start..start.checked_add(buf.len())?))
+            .ok_or(CrlError::Structure("index storage read past its end"))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// Bytes of records held in memory at once while building (one run): bounds the builder's
+/// memory whatever the CRL's size.
+pub(super) const RUN_BYTES: usize = 16 << 20;
+/// Read buffer per run while merging, and write buffer.
+const MERGE_BUF: usize = 256 << 10;
+const OUT_BUF: usize = 1 << 20;
+
+/// A serial magnitude right-aligned in MAX_SERIAL bytes: comparable whatever the width.
+type Key = [u8; MAX_SERIAL];
+
+fn key_of(serial: &[u8]) -> Key {
+    let mut k = [0u8; MAX_SERIAL];
+    let n = serial.len().min(MAX_SERIAL);
+    k[MAX_SERIAL - n..].copy_from_slice(&serial[serial.len() - n..]);
+    k
+}
+
+/// One sorted run of records written to the spill.
+#[derive(Debug, Clone)]
+struct Run {
+    offset: u64,
+    count: u64,
+    width: usize,
+    first: Key,
+    last: Key,
+}
+
+/// Collects the entries of a CRL into sorted runs (see the module docs).
+#[derive(Debug)]
+pub(super) struct IndexBuilder {
+    /// Records of the current run, `run_width + 5` bytes each.
+    run: Vec<u8>,
+    run_width: usize,
+    /// Whether the current run is strictly ascending so far.
+    run_sorted: bool,
+    runs: Vec<Run>,
+    /// Widest serial so far (at least 1).
+    width: usize,
+    count: u64,
+    /// Next free offset of the spill (records start after the header's room).
+    spill_end: u64,
+    run_bytes: usize,
+}
+
+impl IndexBuilder {
+    pub(super) fn new() -> IndexBuilder {
+        IndexBuilder::with_run_bytes(RUN_BYTES)
+    }
+
+    /// With a smaller run size (tests: many runs from few entries).
+    pub(super) fn with_run_bytes(run_bytes: usize) -> IndexBuilder {
+        IndexBuilder {
+            run: Vec::new(),
+            run_width: 1,
+            run_sorted: true,
+            runs: Vec::new(),
+            width: 1,
+            count: 0,
+            spill_end: HEADER_LEN as u64,
+            run_bytes: run_bytes.max(64),
+        }
+    }
+
+    /// Add one entry; `serial` is the magnitude without leading zeros.
+    pub(super) fn push(
+        &mut self,
+        spill: &mut impl Storage,
+        serial: &[u8],
+        reason: u8,
+        date: u32,
+    ) -> Result<(), CrlError> {
+        if serial.len() > MAX_SERIAL {
+            return Err(CrlError::SerialTooLong);
+        }
+        if serial.len() > self.run_width {
+            // Re-laid wider, the run must still fit in `run_bytes` with this record.
+            let n = self.run.len() / (self.run_width + 1 + DATE_WIDTH);
+            if (n + 1) * (serial.len() + 1 + DATE_WIDTH) > self.run_bytes {
+                self.flush(spill)?;
+            }
+            self.widen(serial.len());
+        }
+        self.width = self.width.max(serial.len());
+        let w = self.run_width;
+        let rec = w + 1 + DATE_WIDTH;
+        self.reserve(rec);
+        let mut r = [0u8; MAX_SERIAL + 1 + DATE_WIDTH];
+        r[w - serial.len()..w].copy_from_slice(serial);
+        r[w] = reason;
+        r[w + 1..rec].copy_from_slice(&date.to_le_bytes());
+        let start = self.run.len();
+        if self.run_sorted
+            && let Some(prev) = start.checked_sub(rec).and_then(|p| self.run.get(p..p + w))
+        {
+            match prev.cmp(&r[..w]) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    return Err(CrlError::DuplicateSerial {
+                        serial: serial_hex(&r[..w]),
+                    });
+                }
+                std::cmp::Ordering::Greater => self.run_sorted = false,
+            }
+        }
+        self.run.extend_from_slice(&r[..rec]);
+        self.count += 1;
+        if self.run.len() + rec > self.run_bytes {
+            self.flush(spill)?;
+        }
+        Ok(())
+    }
+
+    /// Room for `extra` more bytes in the run without its capacity passing `run_bytes` (the
+    /// callers keep the length within it): doubling up to 1 MiB, then 1 MiB at a time, so a
+    /// small CRL costs little and a large one at most `run_bytes`.
+    fn reserve(&mut self, extra: usize) {
+        let need = self.run.len() + extra;
+        if need <= self.run.capacity() {
+            return;
+        }
+        let cap = self.run.capacity();
+        let grown = if cap < 1 << 20 {
+            (cap * 2).max(4096)
+        } else {
+            cap + (1 << 20)
+        };
+        let target = grown.min(self.run_bytes).max(need);
+        self.run.reserve_exact(target - self.run.len());
+    }
+
+    /// Re-lay the current run at width `new_w` (> run_width), in place, last record first.
+    fn widen(&mut self, new_w: usize) {
+        let (old_rec, new_rec) = (self.run_width + 1 + DATE_WIDTH, new_w + 1 + DATE_WIDTH);
+        let pad = new_w - self.run_width;
+        let n = self.run.len() / old_rec;
+        self.reserve(n * new_rec - self.run.len());
+        self.run.resize(n * new_rec, 0);
+        for i in (0..n).rev() {
+            self.run
+                .copy_within(i * old_rec..(i + 1) * old_rec, i * new_rec + pad);
+            self.run[i * new_rec..i * new_rec + pad].fill(0);
+        }
+        self.run_width = new_w;
+    }
+
+    /// Sort the current run (if needed) and write it to the spill.
+    fn flush(&mut self, spill: &mut impl Storage) -> Result<(), CrlError> {
+        let w = self.run_width;
+        let rec = w + 1 + DATE_WIDTH;
+        if self.run.is_empty() {
+            return Ok(());
+        }
+        if !self.run_sorted {
+            sort_records(&mut self.run, w, rec)?;
+        }
+        let first = key_of(&self.run[..w]);
+        let last_at = self.run.len() - rec;
+        let last = key_of(&self.run[last_at..last_at + w]);
+        spill.write_at(self.spill_end, &self.run)?;
+        self.runs.push(Run {
+            offset: self.spill_end,
+            count: (self.run.len() / rec) as u64,
+            width: w,
+            first,
+            last,
+        });
+        self.spill_end += self.run.len() as u64;
+        self.run.clear();
+        self.run_sorted = true;
+        // Later runs are at least as wide: fewer widenings.
+        self.run_width = self.width;
+        Ok(())
+    }
+
+    /// The last run written; which way the index is completed.
+    pub(super) fn finish(mut self, spill: &mut impl Storage) -> Result<Runs, CrlError> {
+        self.flush(spill)?;
+        let width = self.width;
+        let mut in_place = self.runs.iter().all(|r| r.width == width);
+        for pair in self.runs.windows(2) {
+            match pair[0].last.cmp(&pair[1].first) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    return Err(CrlError::DuplicateSerial {
+                        serial: serial_hex(&pair[1].first),
+                    });
+                }
+                std::cmp::Ordering::Greater => in_place = false,
+            }
+        }
+        Ok(Runs {
+            runs: self.runs,
+            width,
+            count: self.count,
+            in_place,
+        })
+    }
+}
+
+/// The sorted runs of a finished [`IndexBuilder`].
+#[derive(Debug)]
+pub(super) struct Runs {
+    runs: Vec<Run>,
+    width: usize,
+    count: u64,
+    in_place: bool,
+}
+
+/// Reads one run's records back in blocks.
+struct RunReader {
+    offset: u64,
+    left: u64,
+    width: usize,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl RunReader {
+    fn new(run: &Run) -> RunReader {
+        RunReader {
+            offset: run.offset,
+            left: run.count,
+            width: run.width,
+            buf: Vec::new(),
+            at: 0,
+        }
+    }
+
+    fn rec(&self) -> usize {
+        self.width + 1 + DATE_WIDTH
+    }
+
+    /// The next record (key, reason, date), or None at the end of the run.
+    fn next(&mut self, spill: &impl Storage) -> Result<Option<(Key, u8, [u8; 4])>, CrlError> {
+        let rec = self.rec();
+        if self.at >= self.buf.len() {
+            if self.left == 0 {
+                return Ok(None);
+            }
+            let n = (MERGE_BUF / rec).max(1) as u64;
+            let n = n.min(self.left);
+            // n records of a run that is in memory-sized pieces: fits in usize.
+            self.buf.resize(n as usize * rec, 0);
+            spill.read_at(self.offset, &mut self.buf)?;
+            self.offset += self.buf.len() as u64;
+            self.left -= n;
+            self.at = 0;
+        }
+        let r = &self.buf[self.at..self.at + rec];
+        self.at += rec;
+        let w = self.width;
+        Ok(Some((
+            key_of(&r[..w]),
+            r[w],
+            [r[w + 1], r[w + 2], r[w + 3], r[w + 4]],
+        )))
+    }
+}
+
+impl Runs {
+    pub(super) fn width(&self) -> usize {
+        self.width
+    }
+
+    pub(super) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether the spill already holds the final records (see the module docs).
+    pub(super) fn in_place(&self) -> bool {
+        self.in_place
+    }
+
+    /// Complete the index in the spill itself: hash the records read back, write the header.
+    pub(super) fn finish_in_place(
+        &self,
+        spill: &mut impl Storage,
+        header: &IndexHeader,
+    ) -> Result<(), CrlError> {
+        if !self.in_place {
+            return Err(CrlError::Structure("index records need merging"));
+        }
+        let prefix = header.prefix();
+        let mut sum = Sha256::new();
+        sum.update(prefix);
+        let total = self.count * (self.width + 1 + DATE_WIDTH) as u64;
+        let mut buf = vec![0u8; OUT_BUF];
+        let mut done = 0u64;
+        while done < total {
+            // At most OUT_BUF.
+            let n = (total - done).min(OUT_BUF as u64) as usize;
+            spill.read_at(HEADER_LEN as u64 + done, &mut buf[..n])?;
+            sum.update(&buf[..n]);
+            done += n as u64;
+        }
+        spill.write_at(0, &header.with_integrity(sum.finalize().into()))
+    }
+
+    /// Merge the runs of `spill` into `out` (header first), at the final width.
+    pub(super) fn merge_into(
+        &self,
+        spill: &impl Storage,
+        out: &mut impl Storage,
+        header: &IndexHeader,
+    ) -> Result<(), CrlError> {
+        let w = self.width;
+        let prefix = header.prefix();
+        let mut sum = Sha256::new();
+        sum.update(prefix);
+        let mut readers: Vec<RunReader> = self.runs.iter().map(RunReader::new).collect();
+        let mut heads = BinaryHeap::with_capacity(readers.len());
+        let mut values = vec![(0u8, [0u8; 4]); readers.len()];
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some((key, reason, date)) = r.next(spill)? {
+                values[i] = (reason, date);
+                heads.push(Reverse((key, i)));
+            }
+        }
+        let mut buf = Vec::with_capacity(OUT_BUF);
+        let mut offset = HEADER_LEN as u64;
+        let mut prev: Option<Key> = None;
+        while let Some(Reverse((key, i))) = heads.pop() {
+            if prev == Some(key) {
+                return Err(CrlError::DuplicateSerial {
+                    serial: serial_hex(&key),
+                });
+            }
+            prev = Some(key);
+            let (reason, date) = values[i];
+            buf.extend_from_slice(&key[MAX_SERIAL - w..]);
+            buf.push(reason);
+            buf.extend_from_slice(&date);
+            if buf.len() + w + 1 + DATE_WIDTH > OUT_BUF {
+                sum.update(&buf);
+                out.write_at(offset, &buf)?;
+                offset += buf.len() as u64;
+                buf.clear();
+            }
+            if let Some(r) = readers.get_mut(i)
+                && let Some((key, reason, date)) = r.next(spill)?
+            {
+                values[i] = (reason, date);
+                heads.push(Reverse((key, i)));
+            }
+        }
+        sum.update(&buf);
+        out.write_at(offset, &buf)?;
+        out.write_at(0, &header.with_integrity(sum.finalize().into()))
+    }
 }
 
 fn le_i64(b: &[u8]) -> i64 {
@@ -403,5 +822,31 @@ mod tests {
             assert_eq!(idx.find(&i.to_be_bytes()).is_some(), i % 3 == 0, "{i}");
         }
         assert_eq!(idx.find(&[0, 0, 0, 3]).map(|r| r.1), Some(1));
+    }
+
+    #[test]
+    fn a_run_never_holds_more_than_run_bytes() {
+        // Serials growing wider as they come (each widening re-lays the run), out of order.
+        let run_bytes = 4096;
+        let mut b = IndexBuilder::with_run_bytes(run_bytes);
+        let mut spill = Vec::new();
+        let mut most = 0;
+        for i in 0..20_000u32 {
+            // Unique: i times an odd number is a permutation of u32.
+            let mut serial = vec![1u8; (i as usize / 700).min(28)];
+            serial.extend_from_slice(&i.wrapping_mul(2_654_435_761).to_be_bytes());
+            b.push(&mut spill, &serial, 3, i).unwrap();
+            most = most.max(b.run.capacity());
+        }
+        assert!(most <= run_bytes, "{most}");
+        let runs = b.finish(&mut spill).unwrap();
+        assert_eq!(runs.count(), 20_000);
+        assert_eq!(runs.width(), 32);
+        // A large run grows by at most 1 MiB beyond what it holds.
+        let mut b = IndexBuilder::new();
+        for i in 0..1_000_000u32 {
+            b.push(&mut spill, &i.to_be_bytes(), 3, i).unwrap();
+        }
+        assert!(b.run.capacity() <= b.run.len() + (1 << 20));
     }
 }

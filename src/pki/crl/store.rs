@@ -322,6 +322,18 @@ impl CrlDir {
         Ok(crl_dir)
     }
 
+    /// Hold an exclusive lock on the directory until the guard is dropped: two imports of
+    /// the same issuer's CRLs cannot both pass the "not older" check and then race.
+    pub(super) fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, CrlError> {
+        let handle = self.dir.try_clone().map_err(io_err(&self.path))?;
+        nix::fcntl::Flock::lock(handle, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
+            CrlError::Io {
+                path: self.path.clone(),
+                source: e.into(),
+            }
+        })
+    }
+
     fn fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         self.dir.as_raw_fd()
