@@ -247,6 +247,33 @@ fn bad_files_are_refused_by_name_and_change_nothing() {
     check("entry.crl", &long_entry, &|e| {
         matches!(e, CrlError::Structure(_) | CrlError::Der(_))
     });
+    // A negative serial (in the middle of the list).
+    let mut enc = Vec::new();
+    for (k, e) in entries.iter().enumerate() {
+        if k == 10_000 {
+            let date = crlgen::time(T0 - 86_400);
+            enc.extend(crlgen::tlv(
+                0x30,
+                &[&[0x02, 0x04, 0x90, 0, 0, 1][..], &date].concat(),
+            ));
+        }
+        crlgen::encode_entry(&mut enc, e);
+    }
+    let root = read("sign_root_g2.der");
+    let key = read("sign_root_g2.pk8.der");
+    let spec = CrlSpec {
+        issuer_cert_der: &root,
+        key_pk8_der: &key,
+        this_update: T0 + 3600,
+        next_update: Some(T0 + 90_000),
+        crl_number: 2,
+        aki: true,
+    };
+    check(
+        "negative.crl",
+        &crlgen::build_crl_from_encoded(&spec, &enc),
+        &|e| matches!(e, CrlError::NegativeSerial { entry: 10_001, serial } if serial == "90000001"),
+    );
 }
 
 /// Entries in any order give the records of the sorted list (sorted in memory in runs of

@@ -88,6 +88,19 @@ pub enum CrlError {
     Truncated { declared: u64, read: u64 },
     #[error("a serial number is longer than {MAX_SERIAL} bytes")]
     SerialTooLong,
+    /// An entry's serial number is negative (its INTEGER's first bit is set). RFC 5280
+    /// serials are positive, and the index keys serials by magnitude, where this entry would
+    /// stand for the positive serial with the same bytes; skipping it would leave a revoked
+    /// certificate reported as not listed. The whole CRL is refused (the index in place stays).
+    /// `entry` counts from 1 in the CRL's order; `serial` is the INTEGER's content in hex.
+    #[error(
+        "CRL entry {entry}: the serial number is negative (INTEGER {serial}); serials must be positive"
+    )]
+    NegativeSerial { entry: u64, serial: String },
+    /// An entry's serial number is an INTEGER without content (not DER). Refused like
+    /// [`CrlError::NegativeSerial`].
+    #[error("CRL entry {entry}: the serial number is an empty INTEGER")]
+    EmptySerial { entry: u64 },
     #[error("a revocation date is outside 1970..2106")]
     DateOutOfRange,
     /// The CRL's issuingDistributionPoint limits its scope (to one distribution point, some

@@ -307,7 +307,7 @@ mod tests {
     use super::super::crlgen;
     use super::super::index::{RUN_BYTES, sort_records};
     use super::super::parse::{crl_extensions, read_entry};
-    use super::super::testing::{Rng, anchors, crl_g2, entries, fixture};
+    use super::super::testing::{Rng, anchors, crl_g2, crl_g2_encoded, entries, fixture};
     use super::*;
     use crate::pki::derwalk::{self, *};
     use crate::pki::sig::SigAlg;
@@ -362,9 +362,10 @@ mod tests {
             .ok_or(CrlError::BadSignature)?;
 
         let mut decoded = Vec::new();
-        let mut l = list;
+        let (mut l, mut n) = (list, 0);
         while !l.is_empty() {
-            let (e, rest) = read_entry(l)?;
+            n += 1;
+            let (e, rest) = read_entry(l, n)?;
             decoded.push(e);
             l = rest;
         }
@@ -603,5 +604,42 @@ mod tests {
                 assert_eq!(names.len(), 1, "{i} run {run}");
             }
         }
+    }
+
+    #[test]
+    fn a_negative_or_empty_serial_is_refused_by_name() {
+        let mut enc = Vec::new();
+        crlgen::encode_entry(
+            &mut enc,
+            &crlgen::CrlEntry {
+                serial: vec![0x10],
+                date: 1_700_000_000,
+                reason: None,
+            },
+        );
+        let good = enc.clone();
+        let date = crlgen::time(1_700_000_000);
+        // INTEGER -255 (FF 01) as the second entry.
+        let neg = crlgen::tlv(0x30, &[&[0x02, 0x02, 0xFF, 0x01][..], &date].concat());
+        enc.extend_from_slice(&neg);
+        let r = build_index(&crl_g2_encoded(&enc), &anchors());
+        assert!(
+            matches!(&r, Err(CrlError::NegativeSerial { entry: 2, serial }) if serial == "FF01"),
+            "{r:?}"
+        );
+        // An INTEGER without content as the first entry.
+        let empty = crlgen::tlv(0x30, &[&[0x02, 0x00][..], &date].concat());
+        let r = build_index(&crl_g2_encoded(&[empty, good.clone()].concat()), &anchors());
+        assert!(
+            matches!(r, Err(CrlError::EmptySerial { entry: 1 })),
+            "{r:?}"
+        );
+        // Serial zero is not negative: listed (as the empty magnitude).
+        let zero = crlgen::tlv(0x30, &[&[0x02, 0x01, 0x00][..], &date].concat());
+        let built = build_index(&crl_g2_encoded(&[zero, good].concat()), &anchors()).unwrap();
+        let index = super::super::CrlIndex::from_bytes(built.to_bytes()).unwrap();
+        assert!(index.find(&[]).is_some());
+        assert!(index.find(&[0x10]).is_some());
+        assert!(index.find(&[0xFF, 0x01]).is_none());
     }
 }

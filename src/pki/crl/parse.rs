@@ -540,7 +540,7 @@ impl CrlReader {
                 }
                 State::Entries => {
                     let e = whole!(self.list_end);
-                    let (entry, _) = read_entry(e.raw)?;
+                    let (entry, _) = read_entry(e.raw, self.entries + 1)?;
                     self.entries += 1;
                     self.max_serial_len = self.max_serial_len.max(entry.serial.len());
                     sink(entry)?;
@@ -700,11 +700,21 @@ fn for_each_extension<'a>(
     Ok(())
 }
 
-/// Decode one revokedCertificates entry.
-pub(super) fn read_entry(input: &[u8]) -> Result<(Entry<'_>, &[u8]), CrlError> {
+/// Decode one revokedCertificates entry, the `number`th of the list (from 1, for errors).
+pub(super) fn read_entry(input: &[u8], number: u64) -> Result<(Entry<'_>, &[u8]), CrlError> {
     use derwalk::*;
     let (seq, rest) = expect(input, TAG_SEQUENCE)?;
     let (serial, r) = expect(seq.content, TAG_INTEGER)?;
+    match serial.content.first() {
+        None => return Err(CrlError::EmptySerial { entry: number }),
+        Some(b) if b & 0x80 != 0 => {
+            return Err(CrlError::NegativeSerial {
+                entry: number,
+                serial: hex::encode_upper(serial.content),
+            });
+        }
+        Some(_) => {}
+    }
     let serial = integer_magnitude(serial.content)?;
     if serial.len() > MAX_SERIAL {
         return Err(CrlError::SerialTooLong);
