@@ -7,12 +7,14 @@
 //! entry as it completes, and hashes the file and the tbsCertList as it goes; the signature is
 //! checked over that digest at the end, and only then is the index completed and renamed into
 //! place. Memory is bounded whatever the CRL's size: the read buffer, at most one element
-//! carried across two pieces (≤ 1 MiB), and at most 16 MiB of records.
+//! carried across two pieces (≤ 1 MiB), and at most 8 MiB of records (and as much scratch to
+//! sort them).
 //!
-//! Entries need not be in serial order. They are sorted *in memory by record*, 16 MiB at a
-//! time, each sorted run written to a temporary file of the CRL directory; when the runs follow
-//! each other (a CRL sorted by serial, the usual case) that file already is the index, otherwise
-//! the runs are merged into a second one. A serial listed twice is refused either way.
+//! Entries need not be in serial order. They are sorted *in memory by record*, 8 MiB at a time
+//! (radix for serials of up to 8 bytes), each sorted run written to a temporary file of the CRL
+//! directory; when the runs follow each other (a CRL sorted by serial, the usual case) that
+//! file already is the index, otherwise the runs are merged into a second one. A serial listed
+//! twice is refused either way.
 //!
 //! # Index file format (version 1), `<crl_dir>/<key id hex>.crlidx`
 //! Header, 160 bytes (integers little-endian):

@@ -101,8 +101,9 @@ fn index_name(key_id: &[u8]) -> String {
 /// anchor has are refused after the first piece, not after reading the whole file.
 ///
 /// Memory: bounded, not proportional to the CRL: the 1 MiB read buffer, one element carried
-/// between two pieces (≤ 1 MiB), one run of records (≤ 16 MiB; a CRL of fewer than about
-/// 1.8 M entries with 4-byte serials fits in one), and while merging 256 KiB per run. Disk:
+/// between two pieces (≤ 1 MiB), one run of records (≤ 8 MiB, about 930,000 entries with
+/// 4-byte serials) and, if they came unsorted, as much scratch to sort it; while merging,
+/// 256 KiB per run. Disk:
 /// the index's size in the CRL directory, twice while runs are merged.
 pub fn import(
     path_in: &Path,

@@ -7,7 +7,8 @@
 //! longest serial) is known only after the last one. The builder keeps one *run* of records in
 //! memory (at most [`RUN_BYTES`], at the widest width seen so far, widened in place when a
 //! longer serial comes) and writes each full run, sorted, to a spill [`Storage`] behind room for
-//! the header. At the end:
+//! the header. A run that came unsorted is sorted through a scratch buffer of its size (radix
+//! for serials of up to 8 bytes), so the builder holds at most twice [`RUN_BYTES`]. At the end:
 //! - the runs follow each other in order and all have width W (a CRL sorted by serial, the
 //!   usual case): the spill already holds the index's records; the integrity hash is computed
 //!   by reading them back and the header written in front ([`Runs::finish_in_place`]);
@@ -19,6 +20,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 use std::fmt;
 use std::path::Path;
 
@@ -67,18 +69,13 @@ pub(super) fn sort_records(records: &mut [u8], width: usize, rec: usize) -> Resu
     if first_out_of_order(records, width, rec).is_none() {
         return Ok(());
     }
+    if rec != width + 1 + DATE_WIDTH {
+        return Err(CrlError::Structure("index record layout"));
+    }
     macro_rules! by_size {
         ($($n:literal)*) => {
             match rec {
-                $($n => {
-                    let (chunks, _) = records.as_chunks_mut::<$n>();
-                    if width <= 8 {
-                        // The 8-byte prefix is the whole key: one integer comparison.
-                        chunks.sort_unstable_by_key(|r| prefix8(&r[..width]));
-                    } else {
-                        chunks.sort_unstable_by(|a, b| a[..width].cmp(&b[..width]));
-                    }
-                })*
+                $($n => sort_fixed::<$n>(records),)*
                 _ => return Err(CrlError::SerialTooLong),
             }
         };
@@ -89,6 +86,102 @@ pub(super) fn sort_records(records: &mut [u8], width: usize, rec: usize) -> Resu
             serial: serial_hex(key),
         }),
         None => Ok(()),
+    }
+}
+
+/// [`sort_records`] of one run of the builder, through `scratch` (grown to the run's length):
+/// serials of up to 8 bytes are sorted by radix, a byte at a time from the last (stable, one
+/// pass over the run per byte that is not the same in every record), which is several times
+/// faster than comparing 9-byte records; wider ones by comparison.
+fn sort_run(
+    records: &mut [u8],
+    scratch: &mut Vec<u8>,
+    width: usize,
+    rec: usize,
+) -> Result<(), CrlError> {
+    if width > 8 || rec != width + 1 + DATE_WIDTH {
+        return sort_records(records, width, rec);
+    }
+    if first_out_of_order(records, width, rec).is_none() {
+        return Ok(());
+    }
+    scratch.clear();
+    scratch.reserve_exact(records.len());
+    scratch.resize(records.len(), 0);
+    match rec {
+        6 => radix_fixed::<6>(records, scratch),
+        7 => radix_fixed::<7>(records, scratch),
+        8 => radix_fixed::<8>(records, scratch),
+        9 => radix_fixed::<9>(records, scratch),
+        10 => radix_fixed::<10>(records, scratch),
+        11 => radix_fixed::<11>(records, scratch),
+        12 => radix_fixed::<12>(records, scratch),
+        13 => radix_fixed::<13>(records, scratch),
+        _ => return sort_records(records, width, rec),
+    }
+    match first_out_of_order(records, width, rec) {
+        Some(key) => Err(CrlError::DuplicateSerial {
+            serial: serial_hex(key),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// LSD radix sort of records of `N` bytes by their first `N - 5` bytes; the result ends in
+/// `records` (`scratch` is as long).
+fn radix_fixed<const N: usize>(records: &mut [u8], scratch: &mut [u8]) {
+    let w = N - 1 - DATE_WIDTH;
+    let n = records.len() / N;
+    // Whether the records are in `scratch` after the passes so far.
+    let mut flipped = false;
+    for p in (0..w).rev() {
+        let (src, dst) = if flipped {
+            (&*scratch, &mut *records)
+        } else {
+            (&*records, &mut *scratch)
+        };
+        let (src, _) = src.as_chunks::<N>();
+        let (dst, _) = dst.as_chunks_mut::<N>();
+        let mut at = [0usize; 256];
+        for r in src {
+            at[usize::from(r[p])] += 1;
+        }
+        if at.contains(&n) {
+            continue; // every record has the same byte here
+        }
+        let mut sum = 0;
+        for slot in &mut at {
+            let c = *slot;
+            *slot = sum;
+            sum += c;
+        }
+        for r in src {
+            let b = usize::from(r[p]);
+            if let Some(d) = dst.get_mut(at[b]) {
+                *d = *r;
+            }
+            at[b] += 1;
+        }
+        flipped = !flipped;
+    }
+    if flipped {
+        records.copy_from_slice(scratch);
+    }
+}
+
+/// Sort records of `N` bytes (serial of `N - 5` bytes, reason, date) by serial. With the
+/// width a constant, a serial of up to 8 bytes becomes one integer to compare.
+fn sort_fixed<const N: usize>(records: &mut [u8]) {
+    let w = N - 1 - DATE_WIDTH;
+    let (chunks, _) = records.as_chunks_mut::<N>();
+    if w <= 8 {
+        chunks.sort_unstable_by_key(|r| {
+            let mut a = [0u8; 8];
+            a[8 - w..].copy_from_slice(&r[..w]);
+            u64::from_be_bytes(a)
+        });
+    } else {
+        chunks.sort_unstable_by(|a, b| a[..w].cmp(&b[..w]));
     }
 }
 
@@ -179,13 +272,48 @@ impl Storage for Vec<u8> {
 
 /// Bytes of records held in memory at once while building (one run): bounds the builder's
 /// memory whatever the CRL's size.
-pub(super) const RUN_BYTES: usize = 16 << 20;
+/// An unsorted run is sorted through a scratch buffer as large: 16 MiB at most in all.
+pub(super) const RUN_BYTES: usize = 8 << 20;
 /// Read buffer per run while merging, and write buffer.
 const MERGE_BUF: usize = 256 << 10;
 const OUT_BUF: usize = 1 << 20;
 
 /// A serial magnitude right-aligned in MAX_SERIAL bytes: comparable whatever the width.
 type Key = [u8; MAX_SERIAL];
+
+/// How the merge compares serials: as their value when the index's serials fit in 8 bytes
+/// (one integer comparison), else as [`Key`]s.
+trait MergeKey: Ord + Copy {
+    /// From a serial magnitude of at most the index's width.
+    fn of(serial: &[u8]) -> Self;
+    /// Append the serial left-padded to `w` bytes.
+    fn put(&self, w: usize, out: &mut Vec<u8>);
+    fn hex(&self) -> String;
+}
+
+impl MergeKey for u64 {
+    fn of(serial: &[u8]) -> u64 {
+        serial.iter().fold(0, |v, &b| (v << 8) | u64::from(b))
+    }
+    fn put(&self, w: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes()[8 - w..]);
+    }
+    fn hex(&self) -> String {
+        serial_hex(&self.to_be_bytes())
+    }
+}
+
+impl MergeKey for Key {
+    fn of(serial: &[u8]) -> Key {
+        key_of(serial)
+    }
+    fn put(&self, w: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self[MAX_SERIAL - w..]);
+    }
+    fn hex(&self) -> String {
+        serial_hex(self)
+    }
+}
 
 fn key_of(serial: &[u8]) -> Key {
     let mut k = [0u8; MAX_SERIAL];
@@ -209,6 +337,8 @@ struct Run {
 pub(super) struct IndexBuilder {
     /// Records of the current run, `run_width + 5` bytes each.
     run: Vec<u8>,
+    /// Where an unsorted run is sorted (as long as the run, allocated on first use).
+    scratch: Vec<u8>,
     run_width: usize,
     /// Whether the current run is strictly ascending so far.
     run_sorted: bool,
@@ -230,6 +360,7 @@ impl IndexBuilder {
     pub(super) fn with_run_bytes(run_bytes: usize) -> IndexBuilder {
         IndexBuilder {
             run: Vec::new(),
+            scratch: Vec::new(),
             run_width: 1,
             run_sorted: true,
             runs: Vec::new(),
@@ -330,7 +461,7 @@ impl IndexBuilder {
             return Ok(());
         }
         if !self.run_sorted {
-            sort_records(&mut self.run, w, rec)?;
+            sort_run(&mut self.run, &mut self.scratch, w, rec)?;
         }
         let first = key_of(&self.run[..w]);
         let last_at = self.run.len() - rec;
@@ -410,7 +541,10 @@ impl RunReader {
     }
 
     /// The next record (key, reason, date), or None at the end of the run.
-    fn next(&mut self, spill: &impl Storage) -> Result<Option<(Key, u8, [u8; 4])>, CrlError> {
+    fn next<K: MergeKey>(
+        &mut self,
+        spill: &impl Storage,
+    ) -> Result<Option<(K, u8, [u8; 4])>, CrlError> {
         let rec = self.rec();
         if self.at >= self.buf.len() {
             if self.left == 0 {
@@ -429,7 +563,7 @@ impl RunReader {
         self.at += rec;
         let w = self.width;
         Ok(Some((
-            key_of(&r[..w]),
+            K::of(&r[..w]),
             r[w],
             [r[w + 1], r[w + 2], r[w + 3], r[w + 4]],
         )))
@@ -482,6 +616,19 @@ impl Runs {
         out: &mut impl Storage,
         header: &IndexHeader,
     ) -> Result<(), CrlError> {
+        if self.width <= 8 {
+            self.merge_keyed::<u64>(spill, out, header)
+        } else {
+            self.merge_keyed::<Key>(spill, out, header)
+        }
+    }
+
+    fn merge_keyed<K: MergeKey>(
+        &self,
+        spill: &impl Storage,
+        out: &mut impl Storage,
+        header: &IndexHeader,
+    ) -> Result<(), CrlError> {
         let w = self.width;
         let prefix = header.prefix();
         let mut sum = Sha256::new();
@@ -490,23 +637,24 @@ impl Runs {
         let mut heads = BinaryHeap::with_capacity(readers.len());
         let mut values = vec![(0u8, [0u8; 4]); readers.len()];
         for (i, r) in readers.iter_mut().enumerate() {
-            if let Some((key, reason, date)) = r.next(spill)? {
+            if let Some((key, reason, date)) = r.next::<K>(spill)? {
                 values[i] = (reason, date);
                 heads.push(Reverse((key, i)));
             }
         }
         let mut buf = Vec::with_capacity(OUT_BUF);
         let mut offset = HEADER_LEN as u64;
-        let mut prev: Option<Key> = None;
-        while let Some(Reverse((key, i))) = heads.pop() {
+        let mut prev: Option<K> = None;
+        // The smallest head is taken and, while its run has more, replaced in place (one
+        // sift instead of a pop and a push).
+        while let Some(mut top) = heads.peek_mut() {
+            let Reverse((key, i)) = *top;
             if prev == Some(key) {
-                return Err(CrlError::DuplicateSerial {
-                    serial: serial_hex(&key),
-                });
+                return Err(CrlError::DuplicateSerial { serial: key.hex() });
             }
             prev = Some(key);
             let (reason, date) = values[i];
-            buf.extend_from_slice(&key[MAX_SERIAL - w..]);
+            key.put(w, &mut buf);
             buf.push(reason);
             buf.extend_from_slice(&date);
             if buf.len() + w + 1 + DATE_WIDTH > OUT_BUF {
@@ -515,11 +663,19 @@ impl Runs {
                 offset += buf.len() as u64;
                 buf.clear();
             }
-            if let Some(r) = readers.get_mut(i)
-                && let Some((key, reason, date)) = r.next(spill)?
-            {
-                values[i] = (reason, date);
-                heads.push(Reverse((key, i)));
+            match readers.get_mut(i) {
+                Some(r) => match r.next::<K>(spill)? {
+                    Some((key, reason, date)) => {
+                        values[i] = (reason, date);
+                        *top = Reverse((key, i));
+                    }
+                    None => {
+                        PeekMut::pop(top);
+                    }
+                },
+                None => {
+                    PeekMut::pop(top);
+                }
             }
         }
         sum.update(&buf);
@@ -839,14 +995,60 @@ mod tests {
             most = most.max(b.run.capacity());
         }
         assert!(most <= run_bytes, "{most}");
+        assert!(b.scratch.capacity() <= run_bytes);
         let runs = b.finish(&mut spill).unwrap();
         assert_eq!(runs.count(), 20_000);
         assert_eq!(runs.width(), 32);
-        // A large run grows by at most 1 MiB beyond what it holds.
+        // A large run (4.5 MB, one run) grows by at most 1 MiB beyond what it holds.
         let mut b = IndexBuilder::new();
-        for i in 0..1_000_000u32 {
+        for i in 0..500_000u32 {
             b.push(&mut spill, &i.to_be_bytes(), 3, i).unwrap();
         }
         assert!(b.run.capacity() <= b.run.len() + (1 << 20));
+    }
+
+    #[test]
+    fn radix_sort_orders_as_comparison_does() {
+        let mut x = 5u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for w in 1..=8usize {
+            let rec = w + 1 + DATE_WIDTH;
+            for n in [0usize, 1, 2, 255, 4000] {
+                let mut records = Vec::new();
+                let mut seen = std::collections::HashSet::new();
+                while seen.len() < n.min(if w == 1 { 256 } else { usize::MAX }) {
+                    // Leading bytes often equal (passes skipped), the rest random.
+                    let mut k: Vec<u8> = (0..w).map(|_| next() as u8).collect();
+                    if w > 2 {
+                        k[0] = 0x10;
+                    }
+                    if seen.insert(k.clone()) {
+                        records.extend_from_slice(&k);
+                        records.push(next() as u8);
+                        records.extend_from_slice(&(next() as u32).to_le_bytes());
+                    }
+                }
+                let mut by_cmp = records.clone();
+                sort_records(&mut by_cmp, w, rec).unwrap();
+                let mut scratch = Vec::new();
+                sort_run(&mut records, &mut scratch, w, rec).unwrap();
+                assert!(records == by_cmp, "w {w}, n {n}");
+                // A duplicate is still found.
+                if records.len() >= 2 * rec {
+                    let first = records[..rec].to_vec();
+                    records[rec..2 * rec].copy_from_slice(&first);
+                    records.rotate_left(rec);
+                    assert!(matches!(
+                        sort_run(&mut records, &mut scratch, w, rec),
+                        Err(CrlError::DuplicateSerial { .. })
+                    ));
+                }
+            }
+        }
     }
 }
