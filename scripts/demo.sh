@@ -5,8 +5,9 @@
 # through jpkictl: status, readers, PIN counters, the auth certificate, a signature with the auth
 # key (PIN from stdin), verification of the signing certificate, and the licence-centre counter
 # flows: link (the issue number), a signed consent checked by jpkid and by openssl, the match of
-# the basic four (yes/no only: no name, address or birth date is ever printed), and the rules of
-# the terms. Everything it starts is stopped on exit; nothing outside a temporary directory is
+# the basic four (yes/no only: no name, address or birth date is ever printed), the counter's
+# 対面確認 (authenticity with 照合番号B, the photo written to a file, not shown), and the rules
+# of the terms. Everything it starts is stopped on exit; nothing outside a temporary directory is
 # touched.
 #
 # Needs: cargo, dbus-daemon (Debian package dbus-daemon), openssl (only to show the signature
@@ -63,7 +64,7 @@ done
 # A private bus of type system with the default system policy and the project's policy included.
 USER_POLICY=""
 if [ "$(id -u)" != 0 ]; then
-    USER_POLICY="<policy user=\"$(id -un)\"><allow own=\"io.jpkid.Jpki1\"/><allow send_destination=\"io.jpkid.Jpki1\"/></policy>"
+    USER_POLICY="<policy user=\"$(id -un)\"><allow own=\"io.jpkid.Jpki1\"/><allow send_destination=\"io.jpkid.Jpki1\"/><allow receive_sender=\"io.jpkid.Jpki1\"/></policy>"
 fi
 sed -e "s|@LISTEN_DIR@|$RUN|" -e "s|@POLICY_DIR@|$ROOT/systemd|" -e "s|@EXTRA@|$USER_POLICY|" \
     scripts/private-system-bus.conf.in >"$RUN/bus.conf"
@@ -105,6 +106,7 @@ ctl cert auth --out "$RUN/auth.der"
 AUTH_PIN=$(sed -n '/^\[pins.auth\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
 SIGN_PW=$(sed -n '/^\[pins.sign\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
 TEXT_PIN=$(sed -n '/^\[pins.text\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
+CODE_B=$(sed -n '/^\[pins.code_b\]/,/^\[/s/^value = "\(.*\)"/\1/p' "$PERSONA/persona.toml")
 
 say "jpkictl sign --key auth --file README.md (auth PIN from stdin)"
 printf '%s\n' "$AUTH_PIN" | ctl sign --key auth --hash sha256 --file README.md --pin-stdin --out "$RUN/sig.bin"
@@ -140,6 +142,10 @@ fi
 
 say "jpkictl match (text PIN, then the signing password, from stdin): yes/no per attribute only"
 printf '%s\n%s\n' "$TEXT_PIN" "$SIGN_PW" | ctl match --pin-stdin
+
+say "jpkictl authenticity --photo (照合番号B from stdin): is the card genuine? the photo goes to a file, never to the screen"
+printf '%s\n' "$CODE_B" | ctl authenticity --pin-stdin --photo "$RUN/face.jp2"
+echo "photo: $(stat -c '%s bytes, mode %a' "$RUN/face.jp2")"
 
 say "jpkictl consent-period / consent-status / link-requirement / eligibility (the rules of the terms)"
 ctl consent-period 2026-04-01

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command inside a private mount + network namespace with its own pcscd and the vpcd
-# reader driver (shared/reference/test-environment.md, "isolated variant"): vpcd's ports
+# reader driver (docs/reference/test-environment.md, "isolated variant"): vpcd's ports
 # (35963, 35964; they listen on 0.0.0.0) exist only on the namespace's loopback, and nothing
 # collides with a pcscd on the host or another test run.
 #

@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   pcscd libpcsclite-dev pkg-config vsmartcard-vpcd opensc pcsc-tools
   dbus-daemon dbus-bin libglib2.0-bin openssl python3-dbus util-linux iproute2 systemd
+  debhelper fakeroot lintian libglib2.0-dev-bin
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -59,5 +60,30 @@ scripts/pcsc-ns.sh scripts/pcsc-smoke.sh
 
 step "scripts/demo.sh (README's first command)"
 scripts/demo.sh >/dev/null
+
+# A clone stands alone: the tests that read the roots, the fixtures and the documents, in a copy
+# of the repository's files with no shared/ anywhere above it. The copy builds into this
+# target/ (its dependencies are already compiled); cargo would then take the copy's test
+# binaries for this tree's (it records sources relative to the package), so the workspace's own
+# crates are cleaned afterwards and built anew by the next run.
+step "a copy of the repository with nothing around it"
+repo=$PWD
+alone=$(mktemp -d /tmp/jpkid-alone.XXXXXX)
+trap 'rm -rf "$alone"; cargo clean --quiet --profile dev -p jpkid -p jpki-vcard || true' EXIT
+git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$alone"
+for d in "$alone" $(dirname "$alone") /; do
+  [[ ! -e $d/shared ]] || { echo "$d/shared exists: not a copy standing alone"; exit 1; }
+done
+(cd "$alone" && CARGO_TARGET_DIR="$repo/target" \
+  cargo test --locked --lib --test repository --test pki_roots --test pki_fixtures \
+  --test pki_proptest --test systemd_units)
+(cd "$alone" && CARGO_TARGET_DIR="$repo/target" cargo test --locked -p jpki-vcard --lib --tests)
+rm -rf "$alone"
+cargo clean --quiet --profile dev -p jpkid -p jpki-vcard
+trap - EXIT
+
+# Last: its dev build of the package replaces target/debug/jpkid{,ctl} with the production ones.
+step "the Debian package: lintian, install, upgrade, purge in scratch roots"
+scripts/test-package.sh
 
 step "all tests passed"

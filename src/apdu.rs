@@ -1,5 +1,5 @@
 //! ISO 7816-4 command and response APDUs: encoding, decoding and the status words the My Number
-//! Card answers with (`reference/jpki-protocol.md` §8). Pure: no I/O.
+//! Card answers with (`docs/reference/jpki-protocol.md` §8). Pure: no I/O.
 
 use std::fmt;
 use std::time::Duration;
@@ -264,7 +264,7 @@ impl fmt::Debug for Response {
     }
 }
 
-/// Every status word of `reference/jpki-protocol.md` §8, plus a fallback.
+/// Every status word of `docs/reference/jpki-protocol.md` §8, plus a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StatusWord {

@@ -238,6 +238,25 @@ choice! {
 }
 
 choice! {
+    /// Why no source answered about revocation (`revocation-detail`, with `revocation-source`
+    /// `none`): what a technician acts on.
+    RevocationDetail ("revocation detail") {
+        /// Revocation checking is off (`revocation.mode = "off"`).
+        Off = "off",
+        /// No CRL index for the certificate's issuer (none imported, or it is unusable).
+        CrlMissing = "crl-missing",
+        /// The CRL index is past its nextUpdate: import a current CRL.
+        CrlStale = "crl-stale",
+        /// The OCSP responder could not be reached in time.
+        OcspUnreachable = "ocsp-unreachable",
+        /// The OCSP responder answered, but not acceptably (signature, signer, nonce, age).
+        OcspError = "ocsp-error",
+        /// The OCSP responder does not know the certificate.
+        OcspUnknown = "ocsp-unknown",
+    }
+}
+
+choice! {
     /// What the text AP's integrity record says of the basic four (`MatchAttributes`'s
     /// `integrity`).
     IntegrityStatus ("integrity") {
@@ -249,6 +268,44 @@ choice! {
         /// Consistent, but its CV certificate chains to no configured card CA key: the record
         /// could be a forgery's own.
         Unverifiable = "unverifiable",
+    }
+}
+
+choice! {
+    /// What `CheckAuthenticity` says of the visual AP's CV certificate (`cv-certificate`).
+    CvCertificateStatus ("cv-certificate status") {
+        /// Signed by the configured J-LIS card CA key its 証明者鍵ID names (all 16 bytes).
+        Verified = "verified",
+        /// Its issuer is no configured card CA key, or that key did not sign it.
+        Untrusted = "untrusted",
+        /// Not a CV certificate (`7F21 { 5F4E body; 5F37 signature }` with an RSA key).
+        Malformed = "malformed",
+    }
+}
+
+choice! {
+    /// What `CheckAuthenticity` says of the card face (`card-face`): its signature DF28 by the
+    /// key the CV certificate certifies, over the three digests of the face data.
+    CardFaceStatus ("card-face status") {
+        /// DF28 verifies over DF22–DF24, DF25–DF26 and DF27 as the card holds them.
+        Verified = "verified",
+        /// It does not: the face data was altered after J-LIS signed it, another key signed
+        /// it, or the file or the CV certificate is not what §4.1 describes (nothing to check
+        /// the signature with).
+        Mismatch = "mismatch",
+    }
+}
+
+choice! {
+    /// What `CheckAuthenticity` says of the chip's presence (`challenge`): the card signed a
+    /// fresh random challenge from jpkid with the card key whose public half is the face data's
+    /// DF24.
+    ChallengeStatus ("challenge status") {
+        /// The signature verifies with DF24: this chip holds the face data's key.
+        Verified = "verified",
+        /// It does not, or the card refused to sign, or the face data has no usable DF24: the
+        /// face data may have been copied onto another chip.
+        Failed = "failed",
     }
 }
 
@@ -288,6 +345,8 @@ pub mod option {
     /// `u`: `MatchAttributes`: the sign reader's `Insertions` the caller saw, as `insertion`
     /// is this reader's.
     pub const SIGN_INSERTION: &str = "sign-insertion";
+    /// `CheckAuthenticity`: also return the face photo (b).
+    pub const PHOTO: &str = "photo";
 }
 
 /// The keys of the `facts` of `ConsentStatus`, `LinkRequirement` and `Eligibility` (§6.1).
@@ -637,6 +696,43 @@ impl MatchOptions {
     }
 }
 
+/// The options of `CheckAuthenticity`: the card's and `photo`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthenticityOptions {
+    /// The options of every card method.
+    pub card: CardOptions,
+    /// [`option::PHOTO`]: also return the face photo.
+    pub photo: bool,
+}
+
+impl AuthenticityOptions {
+    /// The `a{sv}` to send.
+    pub fn to_dict(&self) -> Dict {
+        let mut d = self.card.to_dict();
+        if self.photo {
+            put(&mut d, option::PHOTO, true);
+        }
+        d
+    }
+
+    /// Reads the options a caller sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key.
+    pub fn from_dict(dict: &Dict) -> Result<AuthenticityOptions, Error> {
+        let mut photo = false;
+        let card = CardOptions::from_dict_with(dict, |key, v| match (key, v) {
+            (option::PHOTO, Variant::Bool(b)) => {
+                photo = *b;
+                Ok(true)
+            }
+            (option::PHOTO, v) => Err(wrong_type(key, "b", v)),
+            _ => Ok(false),
+        })?;
+        Ok(AuthenticityOptions { card, photo })
+    }
+}
+
 /// The options every card method accepts, as the caller means them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CardOptions {
@@ -746,7 +842,8 @@ fn wrong_type(key: &str, want: &str, value: &Variant<'_>) -> Error {
 }
 
 /// Tries left per PIN (`GetPinStatus`, `a{sy}`); 0 = blocked. A PIN the token does not have is
-/// absent (smartphone tokens have no text AP).
+/// absent (smartphone tokens have no text AP and no visual AP), and so is 照合番号B where the
+/// card does not report its counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
 #[zbus(signature = "a{sy}", rename_all = "kebab-case")]
 pub struct PinCounters {
@@ -756,6 +853,8 @@ pub struct PinCounters {
     pub auth_pin: u8,
     /// 券面事項入力補助用暗証番号.
     pub text_pin: Option<u8>,
+    /// 照合番号B (visual AP).
+    pub code_b: Option<u8>,
 }
 
 /// `VerifyCertificate`'s result (§6.1). The subject may name a place of residence: it is wiped
@@ -783,6 +882,8 @@ pub struct VerifyResult {
     pub revocation_reason: Option<String>,
     /// For `revoked`: the revocation time, unix seconds.
     pub revoked_at: Option<i64>,
+    /// With `revocation-source` `none`: why no source answered.
+    pub revocation_detail: Option<RevocationDetail>,
 }
 
 impl fmt::Debug for VerifyResult {
@@ -834,6 +935,8 @@ pub struct LinkResult {
     pub revocation_reason: Option<String>,
     /// For `revoked`: when.
     pub revoked_at: Option<i64>,
+    /// With `revocation-source` `none`: why no source answered.
+    pub revocation_detail: Option<RevocationDetail>,
     /// The signing certificate, DER.
     pub certificate: SecretBytes,
 }
@@ -852,6 +955,7 @@ impl LinkResult {
             revocation_source: v.revocation_source,
             revocation_reason: v.revocation_reason.clone(),
             revoked_at: v.revoked_at,
+            revocation_detail: v.revocation_detail,
             certificate,
         }
     }
@@ -936,6 +1040,39 @@ pub struct MatchResult {
     pub serial: String,
     /// The signing certificate's status (§5).
     pub status: CertStatus,
+}
+
+/// `CheckAuthenticity`'s result (§6.2): is this a genuine card, made by J-LIS, and is its chip
+/// here? The photo (personal) is there only with option `photo` and is wiped when dropped.
+#[derive(Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}", rename_all = "kebab-case")]
+pub struct AuthenticityResult {
+    /// All three below `verified`.
+    pub genuine: bool,
+    /// The visual AP's CV certificate against the configured J-LIS card CA keys.
+    pub cv_certificate: CvCertificateStatus,
+    /// The card-face signature over the face data.
+    pub card_face: CardFaceStatus,
+    /// The card key's signature of a fresh challenge, against the face data's key.
+    pub challenge: ChallengeStatus,
+    /// The card's expiry (DF29), ISO date; **not covered by the signature**. Absent when the
+    /// face data holds no date there.
+    pub expiry: Option<String>,
+    /// The face photo as stored (JPEG 2000), with option `photo` only.
+    pub photo: Option<SecretBytes>,
+}
+
+impl fmt::Debug for AuthenticityResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticityResult")
+            .field("genuine", &self.genuine)
+            .field("cv_certificate", &self.cv_certificate)
+            .field("card_face", &self.card_face)
+            .field("challenge", &self.challenge)
+            .field("expiry", &self.expiry)
+            .field("photo", &self.photo)
+            .finish()
+    }
 }
 
 /// `ConsentStatus`' result (§6.1).

@@ -14,10 +14,11 @@ pub use crate::service::{ManagerProxy, ReaderProxy};
 pub use zbus::Connection;
 
 use crate::api::{
-    self, BUS_NAME, CardKind, CardOptions, CertKind, ConsentCheck, ConsentOptions, ConsentResult,
-    ConsentStatusFacts, ConsentStatusResult, EligibilityFacts, EligibilityResult, Error, HashAlg,
-    KeyKind, LinkRequirementFacts, LinkRequirementResult, LinkResult, MANAGER_PATH, MatchOptions,
-    MatchResult, PinCounters, Purpose, ReaderState, SecretBytes, VerifyOptions, VerifyResult,
+    self, AuthenticityOptions, AuthenticityResult, BUS_NAME, CardKind, CardOptions, CertKind,
+    ConsentCheck, ConsentOptions, ConsentResult, ConsentStatusFacts, ConsentStatusResult,
+    EligibilityFacts, EligibilityResult, Error, HashAlg, KeyKind, LinkRequirementFacts,
+    LinkRequirementResult, LinkResult, MANAGER_PATH, MatchOptions, MatchResult, PinCounters,
+    Purpose, ReaderState, SecretBytes, VerifyOptions, VerifyResult,
 };
 use crate::service::{ReaderAdded, ReaderRemoved, StateChanged};
 use crate::terms::{ConsentItem, Holding};
@@ -603,6 +604,24 @@ impl Reader {
                 SecretBytes::new(sign_password.to_vec()),
                 options.to_dict(),
             )
+            .await?)
+    }
+    /// `CheckAuthenticity` (the counter's 対面確認): whether the card is genuine — its CV
+    /// certificate by a J-LIS card CA key, its face data as signed, its chip holding the face's
+    /// key — with 照合番号B only; the photo with [`AuthenticityOptions::photo`].
+    ///
+    /// # Errors
+    /// `InvalidPinFormat` for a code that is not 14 digits (the card sees nothing),
+    /// `PinIncorrect remaining=N`, `PinGuard`, `PinBlocked`, `UnsupportedCard` for a
+    /// smartphone token or a card without the visual AP, the card errors.
+    pub async fn check_authenticity(
+        &self,
+        code_b: &[u8],
+        options: &AuthenticityOptions,
+    ) -> Result<AuthenticityResult, ClientError> {
+        Ok(self
+            .proxy
+            .check_authenticity(SecretBytes::new(code_b.to_vec()), options.to_dict())
             .await?)
     }
 }

@@ -35,6 +35,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct Trust {
     /// `production` (pinned J-LIS roots only) or `test` (every certificate in `roots_dir`).
+    /// `roots_dir` defaults to the package's copy of the six published J-LIS roots.
     #[serde(deserialize_with = "from_name")]
     pub hierarchy: Hierarchy,
     pub roots_dir: PathBuf,
@@ -47,7 +48,7 @@ impl Default for Trust {
     fn default() -> Self {
         Trust {
             hierarchy: Hierarchy::Production,
-            roots_dir: PathBuf::from("/etc/jpkid/roots"),
+            roots_dir: PathBuf::from("/usr/share/jpkid/roots"),
             card_ca_dir: PathBuf::from("/usr/share/jpkid/card-ca"),
         }
     }
@@ -117,7 +118,7 @@ pub struct Readers {
 pub struct Limits {
     /// Upper bound of one card request, queue wait excluded.
     pub op_timeout_ms: u64,
-    /// Requests waiting per reader beyond the running one; more gives `ReaderBusy`.
+    /// Requests per reader, the running one included; one more gives `ReaderBusy`.
     pub queue_depth: usize,
     /// A claim lapses after this many seconds without a call from the claimant.
     pub claim_idle_s: u64,
@@ -270,6 +271,32 @@ mod tests {
         assert_eq!(c.revocation.mode, RevocationMode::Require);
         assert_eq!(c.access.allowed_groups, vec!["jpki".to_owned()]);
         assert!(c.audit.enabled);
+    }
+
+    /// The file the package installs (`packaging/jpkid.toml`) parses, and each value it shows
+    /// commented out is the default: uncommented, it gives `Config::default()`.
+    #[test]
+    fn the_packaged_example_shows_the_defaults() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/jpkid.toml"),
+        )
+        .unwrap();
+        assert_eq!(parse(&text).unwrap(), Config::default());
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix('#')
+                    .filter(|r| !r.starts_with([' ', '#']))
+                    .unwrap_or(l)
+            })
+            .filter(|l| !l.contains("ocsp_url"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            parse(&uncommented).unwrap(),
+            Config::default(),
+            "{uncommented}"
+        );
     }
 
     #[test]

@@ -1,12 +1,21 @@
 //! The DigestInfo of RFC 8017 §9.2: what a PKCS#1 v1.5 signature covers. The card pads exactly
-//! the bytes it is given (`80 2A 00 …`, `reference/jpki-protocol.md` §6.6), so jpkid hands it a
+//! the bytes it is given (`80 2A 00 …`, `docs/reference/jpki-protocol.md` §6.6), so jpkid hands it a
 //! DigestInfo; `pki` checks signatures over the same structure. One definition for both. Pure.
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::api::HashAlg;
 
 impl HashAlg {
+    /// The hash of `msg`.
+    pub fn digest(self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            HashAlg::Sha256 => Sha256::digest(msg).to_vec(),
+            HashAlg::Sha384 => Sha384::digest(msg).to_vec(),
+            HashAlg::Sha512 => Sha512::digest(msg).to_vec(),
+        }
+    }
+
     /// Digest length in bytes.
     pub fn digest_len(self) -> usize {
         match self {

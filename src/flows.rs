@@ -24,12 +24,14 @@ use crate::api::{HashAlg, IntegrityStatus, PinCounters};
 use crate::card::Card;
 use crate::digest::DigestInfo;
 use crate::jpki::ap::{self, UnlockedKey};
-use crate::jpki::pin::{FourDigitPin, KeySecret, SignPassword, TextPin};
+use crate::jpki::pin::{CodeB, FourDigitPin, KeySecret, SignPassword, TextPin};
 use crate::jpki::text::{self, BasicFour, IntegrityRecord};
+use crate::jpki::visual;
 use crate::jpki::{CardInfo, CardKind, CertKind, JpkiError, PinGuard, PinKind};
 use crate::pki::attributes::{self, Comparison};
 use crate::pki::cms;
 use crate::pki::cvc::{self, CardCaKeys};
+use crate::pki::face::{self, Authenticity};
 use crate::terms::{ConsentDocument, TermsError};
 use crate::transport::CardTransport;
 
@@ -82,8 +84,10 @@ pub fn detect<T: CardTransport>(card: &mut Card<T>) -> Result<CardInfo, JpkiErro
     ap::detect(card)
 }
 
-/// All retry counters without spending a try: 5 APDUs on a card (JPKI AP, two counters,
-/// text AP, one counter), 4 on a smartphone token (its text AP SELECT fails).
+/// All retry counters without spending a try: 7 APDUs on a card (JPKI AP, two counters, text
+/// AP, one counter, visual AP, 照合番号B's counter), 5 on a smartphone token (its text and
+/// visual AP SELECTs fail). 照合番号B is left out where the card answers its empty VERIFY with
+/// no counter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GetPinStatus;
 
@@ -110,10 +114,17 @@ impl Flow for GetPinStatus {
             Err(JpkiError::NoTextApplication) => None,
             Err(e) => return Err(e),
         };
+        let code_b = match ap::pin_retries(card, PinKind::CodeB) {
+            Ok(n) => Some(n),
+            Err(JpkiError::NoVisualApplication)
+            | Err(JpkiError::Card(crate::card::CardError::Status { .. })) => None,
+            Err(e) => return Err(e),
+        };
         Ok(PinCounters {
             sign_password,
             auth_pin,
             text_pin,
+            code_b,
         })
     }
 }
@@ -126,7 +137,7 @@ pub enum CertificateRequest {
     /// The signing certificate, behind the signing password.
     Sign(SignPassword),
     /// The authentication certificate of a token that guards it with the auth PIN (the Android
-    /// token, `reference/jpki-protocol.md` §13.1).
+    /// token, `docs/reference/jpki-protocol.md` §13.1).
     AuthWithPin(FourDigitPin),
 }
 
@@ -754,6 +765,94 @@ impl Flow for MatchAttributes {
         let text = self.text.run(card, ctx)?;
         let signer = self.key.run(card, ctx)?;
         compare_attributes(text, signer, &self.card_ca)
+    }
+}
+
+/// What `CheckAuthenticity` found: the verdicts, and the face photo when it was asked for.
+pub struct AuthenticityChecked {
+    /// The three verdicts and the expiry.
+    pub verdict: Authenticity,
+    /// DF27 (JPEG 2000), only with option `photo`; zeroized on drop.
+    pub photo: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for AuthenticityChecked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticityChecked")
+            .field("verdict", &self.verdict)
+            .field("photo", &self.photo.as_ref().map(|p| p.len()))
+            .finish()
+    }
+}
+
+/// A file of the visual AP that is not a TLV at all is judged like one that is malformed
+/// inside (its verdict says so), not an error: the answer names the part that failed.
+fn or_empty(read: Result<Zeroizing<Vec<u8>>, JpkiError>) -> Result<Zeroizing<Vec<u8>>, JpkiError> {
+    match read {
+        Err(JpkiError::Card(crate::card::CardError::Malformed { .. })) => {
+            Ok(Zeroizing::new(Vec::new()))
+        }
+        other => other,
+    }
+}
+
+/// The counter's 対面確認 (DESIGN §6.2 `CheckAuthenticity`): 照合番号B opens the visual AP, the
+/// card face and the CV certificate are read, the card key signs a fresh challenge, and
+/// [`face::check`] judges the three against the configured card CA keys. 7 APDUs (SELECT
+/// visual AP, retry counter, VERIFY, EF 0002 in a short and an extended READ, EF 0004 in one
+/// extended READ, the challenge). 照合番号A and EF 0005 are never named.
+#[derive(Debug)]
+pub struct CheckAuthenticity {
+    /// 照合番号B.
+    pub code: CodeB,
+    /// Fresh random bytes for the card key to sign.
+    pub challenge: [u8; 32],
+    /// Whether the photo is returned.
+    pub photo: bool,
+    /// The card CA keys the CV certificate is checked against.
+    pub card_ca: std::sync::Arc<CardCaKeys>,
+}
+
+impl Flow for CheckAuthenticity {
+    type Output = AuthenticityChecked;
+
+    fn name(&self) -> &'static str {
+        "check-authenticity"
+    }
+
+    fn presents_pin(&self) -> bool {
+        true
+    }
+
+    /// Only a physical card has a visual AP; a smartphone token is refused before any APDU.
+    fn admit(&self, card: &CardInfo) -> Result<(), JpkiError> {
+        match card.kind {
+            CardKind::Card | CardKind::Unknown => Ok(()),
+            _ => Err(JpkiError::NoVisualApplication),
+        }
+    }
+
+    fn run<T: CardTransport>(
+        self,
+        card: &mut Card<T>,
+        ctx: &FlowContext,
+    ) -> Result<AuthenticityChecked, JpkiError> {
+        let mut ap = visual::unlock(card, &self.code, ctx.guard)?;
+        let face_file = or_empty(ap.read_card_face())?;
+        let cv_certificate = or_empty(ap.read_cv_certificate())?;
+        let signature = ap.sign_challenge(&self.challenge)?;
+        let (verdict, parsed) = face::check(
+            &face_file,
+            &cv_certificate,
+            &self.challenge,
+            signature.as_deref(),
+            &self.card_ca,
+        );
+        let photo = match (self.photo, parsed) {
+            (true, Some(f)) => Some(f.into_photo()),
+            _ => None,
+        };
+        Ok(AuthenticityChecked { verdict, photo })
     }
 }
 

@@ -1,10 +1,11 @@
 //! Identifiers of the My Number Card's JPKI and text applications, the kinds of certificate and
 //! PIN, what a detected card is, and the errors of card operations. Every byte value is from
-//! `reference/jpki-protocol.md` (section given next to it).
+//! `docs/reference/jpki-protocol.md` (section given next to it).
 
 pub mod ap;
 pub mod pin;
 pub mod text;
+pub mod visual;
 
 use std::fmt;
 
@@ -14,6 +15,9 @@ use crate::card::CardError;
 pub const JPKI_AP_AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
 /// 券面事項入力補助AP (text AP), §1.
 pub const TEXT_AP_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+
+/// 券面事項確認AP (visual AP), §4: the card face, read with 照合番号B only.
+pub const VISUAL_AP_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
 
 /// JPKI AP EF 0006: token information (`CK_TOKEN_INFO`), §2.2.
 pub const EF_TOKEN_INFO: u16 = 0x0006;
@@ -30,6 +34,11 @@ pub const EF_BASIC_FOUR: u16 = 0x0002;
 pub const EF_INTEGRITY: u16 = 0x0003;
 /// Text AP EF 0004: card-verifiable certificate, §3.5.
 pub const EF_TEXT_CVC: u16 = 0x0004;
+
+/// Visual AP EF 0002: the card face (券面), §4, §4.1.
+pub const EF_CARD_FACE: u16 = 0x0002;
+/// Visual AP EF 0004: the AP's card-verifiable certificate, §4.1.
+pub const EF_VISUAL_CVC: u16 = 0x0004;
 
 /// Token labels (EF 0006 `label`, space-padded), §2.2.
 pub const LABEL_CARD: &str = "JPKIAPICCTOKEN2";
@@ -103,7 +112,8 @@ impl KeyKind {
     }
 }
 
-/// The three PINs jpkid uses.
+/// The PINs jpkid uses. 照合番号A (visual AP `0013`, the My Number) is not one of them: jpkid
+/// never presents it (§4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PinKind {
     /// 署名用パスワード, JPKI EF 001B, 5 tries.
@@ -112,11 +122,18 @@ pub enum PinKind {
     AuthPin,
     /// 券面事項入力補助用暗証番号, text AP EF 0011, 3 tries.
     TextPin,
+    /// 照合番号B, visual AP EF 0012 (14 digits printed on the card face; tries unpublished).
+    CodeB,
 }
 
 impl PinKind {
     /// Every kind, in D-Bus order.
-    pub const ALL: [PinKind; 3] = [PinKind::SignPassword, PinKind::AuthPin, PinKind::TextPin];
+    pub const ALL: [PinKind; 4] = [
+        PinKind::SignPassword,
+        PinKind::AuthPin,
+        PinKind::TextPin,
+        PinKind::CodeB,
+    ];
 
     /// The PIN's EF in its application.
     pub fn ef(self) -> u16 {
@@ -124,6 +141,7 @@ impl PinKind {
             PinKind::SignPassword => 0x001B,
             PinKind::AuthPin => 0x0018,
             PinKind::TextPin => 0x0011,
+            PinKind::CodeB => 0x0012,
         }
     }
 
@@ -132,23 +150,27 @@ impl PinKind {
         match self {
             PinKind::SignPassword | PinKind::AuthPin => &JPKI_AP_AID,
             PinKind::TextPin => &TEXT_AP_AID,
+            PinKind::CodeB => &VISUAL_AP_AID,
         }
     }
 
-    /// Tries a fresh card has.
+    /// Tries a fresh card has (照合番号B: 10, the one figure published, PERSONAS.md; its
+    /// counter is always read from the card, this only stands in for "not counted down").
     pub fn max_tries(self) -> u8 {
         match self {
             PinKind::SignPassword => 5,
             PinKind::AuthPin | PinKind::TextPin => 3,
+            PinKind::CodeB => 10,
         }
     }
 
-    /// The D-Bus key (`sign-password`, `auth-pin`, `text-pin`).
+    /// The D-Bus key (`sign-password`, `auth-pin`, `text-pin`, `code-b`).
     pub fn as_str(self) -> &'static str {
         match self {
             PinKind::SignPassword => "sign-password",
             PinKind::AuthPin => "auth-pin",
             PinKind::TextPin => "text-pin",
+            PinKind::CodeB => "code-b",
         }
     }
 }
@@ -195,6 +217,9 @@ pub enum JpkiError {
     /// The card has no text application (smartphone tokens).
     #[error("the card has no text (券面事項入力補助) application")]
     NoTextApplication,
+    /// The card has no visual application (smartphone tokens, some cards).
+    #[error("the card has no visual (券面事項確認) application")]
+    NoVisualApplication,
     /// The requested certificate does not exist on this card.
     #[error("certificate {0} is not on this card")]
     CertificateMissing(CertKind),

@@ -2,6 +2,10 @@
 //! My Number Card (個人番号カード) over PC/SC, verifies the card's certificates, compares the
 //! holder's basic four attributes and serves all of it over D-Bus.
 //!
+//! "DESIGN §n" in the docs of this crate is `docs/DESIGN.md`, the design contract; the facts
+//! about the card are cited from `docs/reference/`, the service terms from `docs/terms/`;
+//! `ARCHITECTURE.md` walks through the code.
+//!
 //! Layers, never depending upwards (DESIGN §2):
 //! `service -> readers -> flows -> {jpki, pki, terms}`, `jpki -> card -> transport -> apdu/tlv`.
 
@@ -13,7 +17,9 @@ pub mod client;
 pub mod config;
 pub mod digest;
 pub mod flows;
+pub mod http;
 pub mod jpki;
+pub mod manual;
 pub mod pki;
 pub mod process;
 pub mod readers;

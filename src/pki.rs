@@ -37,6 +37,7 @@ pub mod cms;
 pub mod crl;
 pub mod cvc;
 mod derwalk;
+pub mod face;
 pub mod ocsp;
 pub mod roots;
 mod sig;
@@ -50,7 +51,7 @@ pub use crl::CrlStore;
 pub use ocsp::OcspConfig;
 pub use roots::{Anchor, Hierarchy, TrustAnchors};
 
-pub use crate::api::{CertStatus, Purpose, RevocationSource};
+pub use crate::api::{CertStatus, Purpose, RevocationDetail, RevocationSource};
 
 /// A configuration string that names no known value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +194,8 @@ pub struct VerifyDetails {
     pub revocation_source: Option<RevocationSource>,
     pub revocation_reason: Option<RevocationReason>,
     pub revoked_at: Option<i64>,
+    /// With `revocation_source` [`RevocationSource::None`]: why no source answered.
+    pub revocation_detail: Option<RevocationDetail>,
     /// Human-readable cause for a non-`valid` outcome (never contains personal data).
     pub note: String,
 }
@@ -209,6 +212,7 @@ impl fmt::Debug for VerifyDetails {
             .field("revocation_source", &self.revocation_source)
             .field("revocation_reason", &self.revocation_reason)
             .field("revoked_at", &self.revoked_at)
+            .field("revocation_detail", &self.revocation_detail)
             .field("note", &self.note)
             .finish()
     }
@@ -255,7 +259,8 @@ impl std::str::FromStr for RevocationMode {
 pub struct RevocationPolicy<'a> {
     pub mode: RevocationMode,
     pub crl: Option<&'a CrlStore>,
-    pub ocsp: Option<&'a OcspConfig>,
+    /// The OCSP responder, how to reach it and until when.
+    pub ocsp: Option<ocsp::Ocsp<'a>>,
     /// Accept a CRL index whose nextUpdate has passed (normally stale ⇒ no answer).
     pub accept_stale_crl: bool,
     /// The real time, unix seconds, at which the sources' freshness is judged.

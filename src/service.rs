@@ -42,8 +42,9 @@ use zbus::{Connection, ObjectPath, OwnedObjectPath, interface};
 use zeroize::Zeroizing;
 
 use crate::api::{
-    self, BUS_NAME, CardKind, CardOptions, CertKind, ConsentCheck, ConsentOptions, ConsentResult,
-    ConsentStatusFacts, ConsentStatusResult, Dict, EligibilityFacts, EligibilityResult, Error,
+    self, AuthenticityOptions, AuthenticityResult, BUS_NAME, CardFaceStatus, CardKind, CardOptions,
+    CertKind, ChallengeStatus, ConsentCheck, ConsentOptions, ConsentResult, ConsentStatusFacts,
+    ConsentStatusResult, CvCertificateStatus, Dict, EligibilityFacts, EligibilityResult, Error,
     HashAlg, KeyKind, LinkRequirementFacts, LinkRequirementResult, LinkResult, MANAGER_PATH,
     MatchOptions, MatchResult, PinCounters, Purpose, ReaderState, SecretBytes, SignatureStatus,
     VerifyOptions, VerifyResult,
@@ -89,6 +90,8 @@ pub struct ServiceOptions {
     pub card_ca: CardCaKeys,
     /// This counter terminal's name in consent documents (the host name).
     pub terminal: String,
+    /// The key of the audit's serial tags.
+    pub audit_key: audit::AuditKey,
     /// Serve the Testing interface (`--virtual`).
     pub testing: bool,
 }
@@ -122,21 +125,47 @@ struct Verifier {
     ocsp: Option<OcspConfig>,
     mode: RevocationMode,
     accept_stale_crl: bool,
+    /// How long one verification may take, OCSP included (`limits.op_timeout_ms`).
+    budget: Duration,
 }
 
 impl Verifier {
     /// Verifies `der` for `purpose` at time `at`; the revocation sources' freshness is judged
-    /// at the real time `now`.
-    fn verify(&self, der: &[u8], purpose: Purpose, at: i64, now: i64) -> Verification {
+    /// at the real time `now`. An OCSP exchange ends by `deadline`.
+    fn verify(
+        &self,
+        der: &[u8],
+        purpose: Purpose,
+        at: i64,
+        now: i64,
+        deadline: Instant,
+    ) -> Verification {
         let policy = RevocationPolicy {
             crl: self.crl.as_ref(),
-            ocsp: self.ocsp.as_ref(),
+            ocsp: self.ocsp.as_ref().map(|config| pki::ocsp::Ocsp {
+                config,
+                fetch: &crate::http::HttpFetch,
+                deadline,
+            }),
             accept_stale_crl: self.accept_stale_crl,
             ..RevocationPolicy::new(self.mode, now)
         };
-        pki::verify(&self.anchors, der, purpose, at, &policy)
+        let v = pki::verify(&self.anchors, der, purpose, at, &policy);
+        if let Some(detail) = v.details.revocation_detail {
+            // A technician's first question about `revocation-unknown`; no personal data.
+            warn!(
+                detail = detail.as_str(),
+                cause = %v.details.note,
+                "no revocation answer"
+            );
+        }
+        v
     }
 }
+
+/// Certificate verifications running at once (each may wait for an OCSP responder on a thread
+/// of the blocking pool); more wait for a turn, within their call's deadline.
+const MAX_VERIFICATIONS: usize = 4;
 
 /// State shared by all objects and background tasks.
 #[derive(Debug)]
@@ -146,6 +175,8 @@ struct Shared {
     claims: claims::Claims,
     audit: Audit,
     verifier: Arc<Verifier>,
+    /// Turns for certificate verifications ([`MAX_VERIFICATIONS`]).
+    verifications: Arc<tokio::sync::Semaphore>,
     hierarchy: Hierarchy,
     /// The J-LIS card CA keys.
     card_ca: Arc<CardCaKeys>,
@@ -161,9 +192,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What an audit record may name about a result: a certificate serial (hashed when written).
+/// What an audit record may name about a result: a certificate serial (hashed when written),
+/// and the verdict of a method that judges (never a secret, never personal data).
 trait Audited {
     fn serial(&self) -> Option<String> {
+        None
+    }
+    fn outcome(&self) -> Option<String> {
         None
     }
 }
@@ -188,6 +223,25 @@ impl Audited for ConsentResult {
 impl Audited for MatchResult {
     fn serial(&self) -> Option<String> {
         Some(self.serial.clone()).filter(|s| !s.is_empty())
+    }
+}
+impl Audited for AuthenticityResult {
+    /// `genuine`, or `not-genuine:` and the parts that failed (the code and the photo never).
+    fn outcome(&self) -> Option<String> {
+        if self.genuine {
+            return Some("genuine".to_owned());
+        }
+        let mut failed = Vec::new();
+        if self.cv_certificate != CvCertificateStatus::Verified {
+            failed.push(format!("cv-certificate={}", self.cv_certificate));
+        }
+        if self.card_face != CardFaceStatus::Verified {
+            failed.push(format!("card-face={}", self.card_face));
+        }
+        if self.challenge != ChallengeStatus::Verified {
+            failed.push(format!("challenge={}", self.challenge));
+        }
+        Some(format!("not-genuine: {}", failed.join(" ")))
     }
 }
 impl Audited for ConsentCheck {
@@ -271,6 +325,11 @@ impl Call<'_> {
 
     /// Writes the audit record of this call.
     fn audit<T>(&self, result: &Result<T, Error>, serial: Option<&str>) {
+        self.audit_with(result, serial, None);
+    }
+
+    /// Writes the audit record of this call, with what a check found.
+    fn audit_with<T>(&self, result: &Result<T, Error>, serial: Option<&str>, found: Option<&str>) {
         let outcome = match result {
             Ok(_) => "ok",
             Err(Error::Internal(m)) if m == CALLER_LEFT => "cancelled",
@@ -282,6 +341,7 @@ impl Call<'_> {
             reader: self.reader,
             operation: self.operation,
             result: outcome,
+            outcome: found,
             duration: self.started.elapsed(),
             serial,
         });
@@ -319,22 +379,47 @@ impl Shared {
             .collect()
     }
 
-    /// Verifies `der` for `purpose` at `at` on tokio's blocking pool; hands the certificate
-    /// back with the answer.
+    /// Verifies `der` for `purpose` at `at`; hands the certificate back with the answer.
     async fn verify(
         &self,
         der: Zeroizing<Vec<u8>>,
         purpose: Purpose,
         at: i64,
     ) -> Result<(Zeroizing<Vec<u8>>, Verification), Error> {
-        let verifier = self.verifier.clone();
         let now = now()?;
-        tokio::task::spawn_blocking(move || {
-            let v = verifier.verify(&der, purpose, at, now);
+        self.verifying(move |verifier, deadline| {
+            let v = verifier.verify(&der, purpose, at, now, deadline);
             (der, v)
         })
         .await
-        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
+    }
+
+    /// Runs `work` on tokio's blocking pool, at most [`MAX_VERIFICATIONS`] at once, answered
+    /// within the verifier's budget (`limits.op_timeout_ms`) whatever a responder does: the
+    /// OCSP exchange gets the budget less a margin for the signature checks.
+    async fn verifying<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Verifier, Instant) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        let budget = self.verifier.budget;
+        let started = Instant::now();
+        let late = || Error::Timeout("certificate verification did not finish in time".to_owned());
+        let permit = tokio::time::timeout(budget, self.verifications.clone().acquire_owned())
+            .await
+            .map_err(|_| late())?
+            .map_err(|_| Error::Internal("the verification limit is closed".to_owned()))?;
+        let left = budget.saturating_sub(started.elapsed());
+        let deadline = Instant::now() + left.mul_f32(0.8);
+        let verifier = self.verifier.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let r = work(&verifier, deadline);
+            drop(permit);
+            r
+        });
+        tokio::time::timeout(left, task)
+            .await
+            .map_err(|_| late())?
+            .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
     }
 
     /// `MatchAttributes`' answer: the comparison's booleans and the signing certificate's
@@ -463,15 +548,15 @@ impl Manager {
                     cms.len()
                 )));
             }
-            let verifier = self.shared.verifier.clone();
             let now = now()?;
-            tokio::task::spawn_blocking(move || check_consent(&verifier, &cms, now))
-                .await
-                .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
+            self.shared
+                .verifying(move |verifier, deadline| check_consent(verifier, &cms, now, deadline))
+                .await?
         }
         .await;
         let serial = result.as_ref().ok().and_then(Audited::serial);
-        call.audit(&result, serial.as_deref());
+        let found = result.as_ref().ok().and_then(Audited::outcome);
+        call.audit_with(&result, serial.as_deref(), found.as_deref());
         call.who.scrub_read_buffer().await;
         result
     }
@@ -653,7 +738,12 @@ impl Manager {
 /// valid signature covers something other than a consent document of its signer, is
 /// `InvalidArgument`; a signature that fails is `signature` `invalid`, with what the content
 /// still says.
-fn check_consent(verifier: &Verifier, der: &[u8], now: i64) -> Result<ConsentCheck, Error> {
+fn check_consent(
+    verifier: &Verifier,
+    der: &[u8],
+    now: i64,
+    deadline: Instant,
+) -> Result<ConsentCheck, Error> {
     let not_a_consent = |why: String| Error::InvalidArgument(format!("not a consent CMS: {why}"));
     let opened = cms::open(der).map_err(|e| not_a_consent(e.to_string()))?;
     let signed_at = opened
@@ -692,11 +782,11 @@ fn check_consent(verifier: &Verifier, der: &[u8], now: i64) -> Result<ConsentChe
     };
     let certificate = &opened.signer_cert_der;
     let status = verifier
-        .verify(certificate, Purpose::Sign, now, now)
+        .verify(certificate, Purpose::Sign, now, now, deadline)
         .outcome
         .status();
     let status_at_signing = verifier
-        .verify(certificate, Purpose::Sign, signed_at, now)
+        .verify(certificate, Purpose::Sign, signed_at, now, deadline)
         .outcome
         .status();
     let (text, doc) = document.unzip();
@@ -755,6 +845,7 @@ fn verify_result(v: &Verification) -> VerifyResult {
         revocation_source: Some(d.revocation_source.unwrap_or(api::RevocationSource::None)),
         revocation_reason,
         revoked_at,
+        revocation_detail: d.revocation_detail,
     }
 }
 
@@ -865,7 +956,7 @@ impl Reader {
         result.map(|_| ())
     }
 
-    /// Tries left per PIN (`sign-password`, `auth-pin`, `text-pin`); spends no try.
+    /// Tries left per PIN (`sign-password`, `auth-pin`, `text-pin`, `code-b`); spends no try.
     async fn get_pin_status(
         &self,
         #[zbus(header)] hdr: Header<'_>,
@@ -1083,6 +1174,46 @@ impl Reader {
             }
         }
     }
+    /// The counter's 対面確認 (DESIGN §6.2): 照合番号B opens the visual AP; the CV certificate
+    /// is checked against the J-LIS card CA keys, the card-face signature over the face data,
+    /// and the chip signs a fresh challenge with the face data's key. The photo only with
+    /// option `photo`. 照合番号A and the My Number image are never touched.
+    async fn check_authenticity(
+        &self,
+        code_b: SecretBytes,
+        options: Dict,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<AuthenticityResult, Error> {
+        let code = code_b.0;
+        let card_ca = self.shared.card_ca.clone();
+        self.card(
+            &hdr,
+            conn,
+            |readers| {
+                let options = AuthenticityOptions::from_dict(&options)?;
+                let flow = flows::CheckAuthenticity {
+                    code: pin::code_b(&code)?,
+                    challenge: challenge(),
+                    photo: options.photo,
+                    card_ca,
+                };
+                Ok((flow, readers.options(&options.card)))
+            },
+            |checked| {
+                let v = &checked.verdict;
+                returned(AuthenticityResult {
+                    genuine: v.genuine(),
+                    cv_certificate: v.cv_certificate,
+                    card_face: v.card_face,
+                    challenge: v.challenge,
+                    expiry: v.expiry.clone(),
+                    photo: checked.photo.map(SecretBytes),
+                })
+            },
+        )
+        .await
+    }
 }
 
 impl Reader {
@@ -1145,7 +1276,8 @@ impl Reader {
             Err(e) => Err(e),
         };
         let serial = result.as_ref().ok().and_then(Audited::serial);
-        call.audit(&result, serial.as_deref());
+        let found = result.as_ref().ok().and_then(Audited::outcome);
+        call.audit_with(&result, serial.as_deref(), found.as_deref());
         call.who.scrub_read_buffer().await;
         result
     }
@@ -1309,7 +1441,7 @@ impl Service {
             readers,
             access: access::Access::new(&config.access.allowed_groups),
             claims: claims::Claims::new(config.limits.claim_idle()),
-            audit: Audit::new(config.audit.enabled),
+            audit: Audit::new(config.audit.enabled, options.audit_key),
             hierarchy: options.anchors.hierarchy(),
             verifier: Arc::new(Verifier {
                 anchors: options.anchors,
@@ -1317,7 +1449,9 @@ impl Service {
                 ocsp: options.ocsp,
                 mode: config.revocation.mode,
                 accept_stale_crl: config.revocation.accept_stale_crl,
+                budget: config.limits.op_timeout(),
             }),
+            verifications: Arc::new(tokio::sync::Semaphore::new(MAX_VERIFICATIONS)),
             card_ca: Arc::new(options.card_ca),
             terminal: options.terminal,
             objects: Mutex::new(BTreeSet::new()),

@@ -1,7 +1,7 @@
 //! The rules of the National Police Agency's service terms that jpkid applies or reports
 //! (DESIGN §1, §6.1 `ConsentPeriod`, `Eligibility`, `ConsentStatus`, `LinkRequirement`).
 //!
-//! Two sets of terms are cited, by the number of their file in `seeds/`:
+//! Two sets of terms are cited, by the number of their file in `docs/terms/`:
 //! - **000** — 規約(マイナポータル連携・住所変更等ワンストップサービス等): §2 対象者,
 //!   §4 マイナポータル連携の手続 (1回目, 2回目, なお), §5 引き継ぎ, §6 解除手続, and the closing
 //!   規約(住所変更ワンストップサービス等の利用解除(同意の取消)手続) cited as `000 利用解除`;

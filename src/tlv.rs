@@ -1,6 +1,6 @@
 //! A tolerant BER-TLV reader for card files. Card files are BER, not DER: tags may be written in
 //! non-minimal long form (`FF 10` for private constructed tag 16), lengths may carry leading
-//! zeros (`82 00 9F`), and files end in `FF` filler (`reference/jpki-protocol.md` §3.2, §14).
+//! zeros (`82 00 9F`), and files end in `FF` filler (`docs/reference/jpki-protocol.md` §3.2, §14).
 //! Pure: no I/O, never panics.
 
 /// Why a TLV could not be read. Each names what is wrong and where.

@@ -31,7 +31,7 @@ pub enum SessionEnd {
     /// Leave the card as it is (nothing secret was unlocked).
     Leave,
     /// Power the card off: the only thing that clears a verified PIN on a real card
-    /// (a warm reset does not; `reference/jpki-protocol.md` §7, §14).
+    /// (a warm reset does not; `docs/reference/jpki-protocol.md` §7, §14).
     Unpower,
 }
 

@@ -7,13 +7,14 @@
 
 mod support {
     pub mod bus;
+    pub mod run;
 }
 
 use std::time::Duration;
 
 use jpkid::api::{
-    CardOptions, CertStatus, ConsentOptions, ConsentStatusFacts, EligibilityFacts, Error,
-    IntegrityStatus, LinkRequirementFacts, MatchOptions, SignatureStatus,
+    AuthenticityOptions, CardOptions, CertStatus, ConsentOptions, ConsentStatusFacts,
+    EligibilityFacts, Error, IntegrityStatus, LinkRequirementFacts, MatchOptions, SignatureStatus,
 };
 use jpkid::client::{Client, ClientError, Reader};
 use jpkid::terms::{ConsentDocument, ConsentItem, DocumentKind, Holding};
@@ -765,6 +766,160 @@ async fn match_attributes_on_the_wire_carries_only_booleans_and_statuses() {
         for value in ["試験", "東京都", "19900102"] {
             assert!(!text.contains(value), "an attribute value left the daemon");
         }
+    })
+    .await;
+}
+
+/// The personas of `CheckAuthenticity`, one virtual reader each (reader N = `AUTHENTICITY[N]`).
+const AUTHENTICITY: &[&str] = &[
+    "ordinary",
+    "face-altered",
+    "unknown-card-ca",
+    "cloned-chip",
+    "no-sfi",
+    "no-extended",
+    "text-self-signed",
+    "android",
+];
+
+/// `CheckAuthenticity` over D-Bus for every persona with a visual AP: the persona's verdict
+/// (PERSONAS.md `authenticity`, `expiry`), the photo only with option `photo`; a smartphone
+/// token is `UnsupportedCard`, a malformed code `InvalidPinFormat` before the card, a wrong
+/// one `PinIncorrect remaining=N`. The APDU trace never names 照合番号A or EF 0005, and the
+/// log holds neither the code nor the photo; the audit names the verdict.
+#[tokio::test]
+async fn check_authenticity_for_every_persona() {
+    limited(async {
+        ensure_group("jpki");
+        let bus = TestBus::start();
+        let daemon = Daemon::start(
+            &bus,
+            DaemonOptions {
+                log: "info,apdu=trace".to_owned(),
+                ..DaemonOptions::with_personas(AUTHENTICITY)
+            },
+        )
+        .await;
+        let client = Client::new(&bus.connect().await).await.unwrap();
+        let reader = |name: &str| {
+            let id = AUTHENTICITY.iter().position(|p| *p == name).unwrap();
+            client.reader(u32::try_from(id).unwrap())
+        };
+        let mut photo_bytes = Vec::new();
+        for name in AUTHENTICITY {
+            let r = reader(name).await.unwrap();
+            if *name == "android" {
+                let got = r
+                    .check_authenticity(b"02010220357333", &AuthenticityOptions::default())
+                    .await;
+                assert_eq!(short(&daemon_error(got)), "UnsupportedCard", "{name}");
+                continue;
+            }
+            let code = pin_of(name, "code_b");
+            let expected = expect_of(name, "authenticity").unwrap();
+            let expected = expected.as_str().unwrap();
+            let got = r
+                .check_authenticity(&code, &AuthenticityOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (cv, face, challenge) = support::run::expected_verdicts(expected);
+            assert_eq!(
+                (
+                    got.cv_certificate.as_str(),
+                    got.card_face.as_str(),
+                    got.challenge.as_str()
+                ),
+                (cv, face, challenge),
+                "{name}"
+            );
+            assert_eq!(got.genuine, expected == "genuine", "{name}");
+            let expiry = expect_of(name, "expiry").unwrap();
+            assert_eq!(got.expiry.as_deref(), expiry.as_str(), "{name}");
+            assert!(got.photo.is_none(), "{name}: no photo unless asked");
+            if *name == "ordinary" {
+                let with = r
+                    .check_authenticity(
+                        &code,
+                        &AuthenticityOptions {
+                            photo: true,
+                            ..AuthenticityOptions::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert!(with.genuine);
+                let photo = with.photo.expect("the photo with option photo");
+                assert_eq!(&photo.as_slice()[..12], b"\0\0\0\x0CjP  \r\n\x87\n");
+                photo_bytes = photo.as_slice().to_vec();
+            }
+        }
+        // Bad input never reaches the card; a wrong code costs one try and says so, and
+        // GetPinStatus shows it (`code-b`).
+        let r = reader("ordinary").await.unwrap();
+        assert_eq!(r.pin_status().await.unwrap().code_b, Some(10));
+        for bad in [&b"0201022035733"[..], b"0201022035733A", b""] {
+            let e = daemon_error(
+                r.check_authenticity(bad, &AuthenticityOptions::default())
+                    .await,
+            );
+            assert_eq!(short(&e), "InvalidPinFormat", "{bad:?}");
+        }
+        let e = daemon_error(
+            r.check_authenticity(b"99999999999999", &AuthenticityOptions::default())
+                .await,
+        );
+        assert_eq!(short(&e), "PinIncorrect");
+        assert_eq!(e.remaining(), Some(9));
+        assert_eq!(r.pin_status().await.unwrap().code_b, Some(9));
+        let phone = reader("android").await.unwrap();
+        assert_eq!(phone.pin_status().await.unwrap().code_b, None);
+        // An option of the wrong type is refused by name.
+        let e = daemon_error(
+            r.proxy()
+                .check_authenticity(
+                    jpkid::api::SecretBytes::new(pin_of("ordinary", "code_b")),
+                    [("photo".to_owned(), zbus::OwnedVariant::from(1u32))].into(),
+                )
+                .await
+                .map_err(ClientError::Daemon),
+        );
+        assert_eq!(short(&e), "InvalidArgument");
+
+        let log = daemon.stderr();
+        assert!(log.contains("SELECT VISUAL AP"), "the APDU trace ran");
+        let named = support::run::trace_names_code_a_or_my_number(&log);
+        assert!(named.is_empty(), "照合番号A or EF 0005 named: {named:?}");
+        let code = String::from_utf8(pin_of("ordinary", "code_b")).unwrap();
+        assert!(!log.contains(&code), "照合番号B in the log");
+        assert!(
+            !log.to_uppercase()
+                .contains(&hex::encode_upper(code.as_bytes()))
+        );
+        let compact = log.to_uppercase().replace(' ', "");
+        for piece in photo_bytes[12..].chunks(16).take(8) {
+            assert!(
+                !compact.contains(&hex::encode_upper(piece)),
+                "photo bytes in the log"
+            );
+        }
+        let audit: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" audit: ") && l.contains("check-authenticity"))
+            .collect();
+        assert!(
+            audit.iter().any(|l| l.contains("outcome=\"genuine\"")),
+            "{audit:?}"
+        );
+        assert!(
+            audit
+                .iter()
+                .any(|l| l.contains("outcome=\"not-genuine: challenge=failed\"")),
+            "{audit:?}"
+        );
+        assert!(
+            audit.iter().any(|l| l.contains("result=\"PinIncorrect\"")),
+            "{audit:?}"
+        );
     })
     .await;
 }

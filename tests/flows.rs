@@ -121,7 +121,7 @@ fn detection_tells_every_persona_apart() {
 }
 
 #[test]
-fn pin_status_costs_five_apdus_and_no_try() {
+fn pin_status_costs_seven_apdus_and_no_try() {
     for (name, p) in personas() {
         if !p.jpki_ap {
             let (_slot, mut card) = open(p);
@@ -135,18 +135,23 @@ fn pin_status_costs_five_apdus_and_no_try() {
             sign_password: p.pins[0].remaining,
             auth_pin: p.pins[1].remaining,
             text_pin: p.text_ap.then_some(p.pins[2].remaining),
+            code_b: p
+                .visual_ap
+                .then_some(p.pins[PinId::CodeB as usize].remaining),
         };
-        let (sfi, text) = (p.sfi, p.text_ap);
+        let (sfi, text, visual) = (p.sfi, p.text_ap, p.visual_ap);
         let (slot, mut card) = open(p);
         let status = run::pin_status(&mut card).unwrap();
         assert_eq!(status, want, "{name}");
-        let apdus = match (sfi, text) {
-            (true, true) => 5,
-            (true, false) => 4, // the text AP's SELECT answers 6A82
-            (false, _) => 9,    // refused SFI once, then SELECT EF before each query
+        let apdus = match (sfi, text, visual) {
+            (true, true, true) => 7,
+            (true, false, false) => 5, // the text and visual APs' SELECTs answer 6A82
+            // Refused SFI once, then SELECT EF before each query.
+            (false, true, true) => 12,
+            other => panic!("{name}: no such persona {other:?}"),
         };
         assert_eq!(card.apdu_count(), apdus, "{name}");
-        assert!(card.apdu_count() <= 5 || !sfi);
+        assert!(card.apdu_count() <= 7 || !sfi);
         // Asking again spends nothing either.
         let again = run::pin_status(&mut session(&slot)).unwrap();
         assert_eq!(again, want, "{name}");
@@ -1096,4 +1101,242 @@ fn match_attributes_reports_each_personas_expected_result() {
             assert!(m.comparison.name.exact && m.comparison.birth_date.exact);
         }
     }
+}
+
+/// APDUs of `CheckAuthenticity` on `p`: SELECT visual AP, retry counter, VERIFY, the face
+/// (a short READ that tells its length, then the rest), the CV certificate, the challenge.
+fn authenticity_apdus(p: &Persona) -> u64 {
+    let face = jpkid::tlv::read_header(&p.visual_files[&2], 0)
+        .unwrap()
+        .total_len();
+    match (p.sfi, p.extended) {
+        (true, true) => 7,
+        // The refused extended READ, then 256-byte pieces; EF 0004 (568 bytes) in three.
+        (true, false) => 3 + 1 + 1 + ceil256(face - 256) + ceil256(568) + 1,
+        // The SFI counter query refused, SELECT EF 0012 + the counter, VERIFY of the EF now
+        // current, then SELECT EF + the READs of each file.
+        (false, true) => 5 + 3 + 2 + 1,
+        (false, false) => unreachable!(),
+    }
+}
+
+/// Every APDU a session sent.
+type ApduLog = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+fn logged_session(slot: &VirtualSlot) -> (Card<run::Logged<VirtualTransport>>, ApduLog) {
+    let log = std::sync::Arc::default();
+    let t = run::Logged {
+        inner: VirtualTransport::connect(slot.clone(), Duration::from_millis(20)).unwrap(),
+        log: std::sync::Arc::clone(&log),
+    };
+    (Card::new(t, None), log)
+}
+
+fn assert_no_code_a_or_my_number(log: &[Vec<u8>], what: &str) {
+    for apdu in log {
+        assert!(
+            !run::names_code_a_or_my_number(apdu),
+            "{what}: {}",
+            hex::encode_upper(apdu)
+        );
+    }
+}
+
+/// `CheckAuthenticity` for every persona with a visual AP: the persona's expected verdict
+/// (PERSONAS.md `authenticity`, `expiry`) in 7 APDUs, the card unpowered after, the photo only
+/// when asked, and no APDU naming 照合番号A or EF 0005.
+#[test]
+fn check_authenticity_gives_each_personas_verdict() {
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, p) in personas() {
+        if !p.visual_ap || card_kind(&p) == "not-jpki" {
+            continue;
+        }
+        let expected = p.expect.authenticity.clone().unwrap();
+        seen.insert(expected.clone());
+        let code_b = pin_value(&p, PinId::CodeB);
+        let apdus = authenticity_apdus(&p);
+        let slot = VirtualSlot::with_card(VirtualCard::new(p.clone()));
+        for photo in [false, true] {
+            let (mut card, log) = logged_session(&slot);
+            let got = run::check_authenticity(&mut card, CardKind::Card, &code_b, photo, GUARD)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(card.apdu_count(), apdus, "{name}");
+            if p.sfi && p.extended {
+                assert_eq!(apdus, 7, "{name}");
+            }
+            flows::finish(card).unwrap();
+            assert!(
+                !slot.with(|c| c.is_verified(PinId::CodeB)).unwrap(),
+                "{name}: the card is unpowered after the request"
+            );
+            assert_no_code_a_or_my_number(&log.lock().unwrap(), &name);
+            let v = &got.verdict;
+            let (cv, face, challenge) = run::expected_verdicts(&expected);
+            assert_eq!(
+                (
+                    v.cv_certificate.as_str(),
+                    v.card_face.as_str(),
+                    v.challenge.as_str()
+                ),
+                (cv, face, challenge),
+                "{name}"
+            );
+            assert_eq!(v.genuine(), expected == "genuine", "{name}");
+            assert_eq!(v.expiry, p.expect.expiry, "{name}");
+            match (photo, &got.photo) {
+                (false, None) => {}
+                (true, Some(jp2)) => {
+                    // A JPEG 2000 file: the signature box.
+                    assert_eq!(&jp2[..12], b"\0\0\0\x0CjP  \r\n\x87\n", "{name}");
+                }
+                other => panic!("{name}: photo {other:?}"),
+            }
+        }
+        assert_eq!(
+            remaining(&slot, PinId::CodeB),
+            p.pins[PinId::CodeB as usize].remaining,
+            "{name}: the right code costs no try"
+        );
+    }
+    let all: std::collections::BTreeSet<String> = [
+        "genuine",
+        "cv-untrusted",
+        "card-face-mismatch",
+        "challenge-failed",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(seen, all, "every verdict has its persona");
+}
+
+/// Without the card CA keys configured, a genuine card's CV certificate is `untrusted` and the
+/// card is not called genuine; a smartphone token or a card without the visual AP is refused.
+#[test]
+fn check_authenticity_needs_the_card_ca_keys_and_a_visual_ap() {
+    let p = persona("ordinary");
+    let code_b = pin_value(&p, PinId::CodeB);
+    let (_slot, mut card) = open(p.clone());
+    let flow = flows::CheckAuthenticity {
+        code: jpkid::jpki::pin::code_b(&code_b).unwrap(),
+        challenge: run::challenge(),
+        photo: false,
+        card_ca: std::sync::Arc::new(jpkid::pki::cvc::CardCaKeys::none(
+            jpkid::pki::Hierarchy::Test,
+        )),
+    };
+    let got = flows::run_on(&mut card, flow, &run::info(CardKind::Card), GUARD).unwrap();
+    assert_eq!(got.verdict.cv_certificate.as_str(), "untrusted");
+    assert_eq!(got.verdict.card_face.as_str(), "verified");
+    assert!(!got.verdict.genuine());
+
+    for kind in [CardKind::Android, CardKind::Iphone] {
+        let (_slot, mut card) = open(persona("android"));
+        let err = run::check_authenticity(&mut card, kind, &code_b, false, GUARD).unwrap_err();
+        assert!(matches!(err, JpkiError::NoVisualApplication), "{err}");
+        assert_eq!(card.apdu_count(), 0);
+    }
+    let mut without = p.clone();
+    without.visual_ap = false;
+    let (_slot, mut card) = open(without);
+    let err =
+        run::check_authenticity(&mut card, CardKind::Card, &code_b, false, GUARD).unwrap_err();
+    assert!(matches!(err, JpkiError::NoVisualApplication), "{err}");
+    assert_eq!(card.apdu_count(), 1);
+}
+
+/// 照合番号B of the wrong form never reaches the card; a wrong one costs one try and says how
+/// many are left; the guard stops the last ones; blocked is blocked.
+#[test]
+fn code_b_errors() {
+    let p = persona("ordinary");
+    let max = p.pins[PinId::CodeB as usize].remaining;
+    let slot = VirtualSlot::with_card(VirtualCard::new(p));
+    for bad in [
+        &b"0201022035733"[..],
+        b"020102203573333",
+        b"0201022035733X",
+        b"",
+    ] {
+        let (mut card, log) = logged_session(&slot);
+        let err =
+            run::check_authenticity(&mut card, CardKind::Card, bad, false, GUARD).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                JpkiError::PinFormat {
+                    pin: PinKind::CodeB,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(card.apdu_count(), 0);
+        assert!(log.lock().unwrap().is_empty());
+    }
+    assert_eq!(slot.with(|c| c.apdus_seen()).unwrap(), 0);
+    let wrong = b"99999999999999";
+    // From 10 tries down to 1, each wrong code reported with what is left.
+    for left in (1..max).rev() {
+        let (mut card, log) = logged_session(&slot);
+        let got = run::check_authenticity(&mut card, CardKind::Card, wrong, false, GUARD);
+        flows::finish(card).unwrap();
+        assert_no_code_a_or_my_number(&log.lock().unwrap(), "wrong code");
+        match got {
+            Err(JpkiError::PinIncorrect {
+                pin: PinKind::CodeB,
+                remaining,
+            }) => assert_eq!(remaining, left),
+            other => panic!("{other:?}"),
+        }
+    }
+    // One try left: the guard refuses without sending the code.
+    let (mut card, _log) = logged_session(&slot);
+    let err = run::check_authenticity(&mut card, CardKind::Card, wrong, false, GUARD).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JpkiError::PinGuard {
+                pin: PinKind::CodeB,
+                remaining: 1
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(card.apdu_count(), 2, "SELECT and the retry counter only");
+    flows::finish(card).unwrap();
+    assert_eq!(remaining(&slot, PinId::CodeB), 1);
+    // The last try, allowed: blocked.
+    let (mut card, _log) = logged_session(&slot);
+    let err =
+        run::check_authenticity(&mut card, CardKind::Card, wrong, false, LAST_TRY).unwrap_err();
+    assert!(matches!(err, JpkiError::PinBlocked { .. }), "{err}");
+    flows::finish(card).unwrap();
+    assert_eq!(remaining(&slot, PinId::CodeB), 0);
+}
+
+/// The scan of the APDU logs above finds what it is for.
+#[test]
+fn the_code_a_scan_sees_code_a_and_ef_0005() {
+    for apdu in [
+        &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x13][..],
+        &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x05],
+        &[0x00, 0x20, 0x00, 0x93],
+        &[0x00, 0x20, 0x00, 0x93, 0x0C, 0x39],
+        &[0x00, 0xB0, 0x85, 0x00, 0x00],
+    ] {
+        assert!(run::names_code_a_or_my_number(apdu), "{apdu:02X?}");
+    }
+    for apdu in [
+        &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x12][..],
+        &[0x00, 0x20, 0x00, 0x92],
+        &[0x00, 0xB0, 0x82, 0x00, 0x00],
+        &[0x00, 0xB0, 0x84, 0x00, 0x00, 0x02, 0x38],
+    ] {
+        assert!(!run::names_code_a_or_my_number(apdu), "{apdu:02X?}");
+    }
+    let trace = "TRACE apdu: n=4 > SELECT EF [00 A4 02 0C] data=0013\n\
+                 TRACE apdu: n=5 > VERIFY [00 20 00 92] data=[14 bytes redacted]\n\
+                 TRACE apdu: n=6 > READ BINARY [00 B0 85 00] data=- le=256\n";
+    assert_eq!(run::trace_names_code_a_or_my_number(trace).len(), 2);
 }

@@ -679,11 +679,16 @@ struct Live {
 
 impl Live {
     fn start(personas: &[&str]) -> Live {
+        Live::start_with(DaemonOptions::with_personas(personas))
+    }
+
+    fn start_with(options: DaemonOptions) -> Live {
         support::bus::ensure_group("jpki");
         let bus = TestBus::start();
-        let daemon = Daemon::start_blocking(&bus, DaemonOptions::with_personas(personas));
+        let n = options.personas.len();
+        let daemon = Daemon::start_blocking(&bus, options);
         let live = Live { bus, daemon };
-        live.wait_ready(personas.len());
+        live.wait_ready(n);
         live
     }
 
@@ -755,6 +760,7 @@ fn status_readers_and_pins() {
     assert_eq!(v["sign-password"], 5);
     assert_eq!(v["auth-pin"], 3);
     assert_eq!(v["text-pin"], 3);
+    assert_eq!(v["code-b"], 10);
     let o = run(live.ctl().env("LANG", "ja_JP.UTF-8").arg("pins"));
     assert!(stdout(&o).contains("残り 5 回"), "{}", stdout(&o));
 
@@ -960,6 +966,34 @@ fn certificates_signatures_and_verification() {
     let v = json(&o);
     assert_eq!(v["status"], "revoked");
     assert_eq!(v["revocation-reason"], "affiliationChanged");
+}
+
+/// A technician seeing no revocation answer learns why, in words (`revocation-detail`).
+#[test]
+fn verify_says_why_there_is_no_revocation_answer() {
+    let live = Live::start_with(DaemonOptions {
+        import_crls: false,
+        ..DaemonOptions::with_personas(&["ordinary"])
+    });
+    let cert = persona("ordinary").join("jpki/0001.bin");
+    let o = run(live
+        .ctl()
+        .args(["--json", "verify"])
+        .arg(&cert)
+        .args(["--purpose", "sign"]));
+    let v = json(&o);
+    assert_eq!(v["revocation-source"], "none");
+    assert_eq!(v["revocation-detail"], "crl-missing");
+    let o = run(live
+        .ctl()
+        .arg("verify")
+        .arg(&cert)
+        .args(["--purpose", "sign"]));
+    let text = stdout(&o);
+    assert!(
+        text.contains("crl-missing: no CRL for this certificate's issuer"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -2032,4 +2066,108 @@ fn rule_commands_explain_their_answer() {
     assert_eq!(json(&o)["address-one-stop"], true);
     let o = run(live.ctl().args(["eligibility", "licence-only"]));
     assert_eq!(code(&o), 2);
+}
+
+/// `authenticity` (the counter's 対面確認) with 照合番号B from stdin: a genuine card exits 0 and
+/// says so, in English and Japanese; `--photo FILE` writes the photo (a new file, mode 0600,
+/// never shown), refuses an existing file before the card is asked; a card whose chip is not
+/// the face's exits 1 naming the part; a wrong code carries the tries left.
+#[test]
+fn authenticity_says_genuine_or_which_part_failed() {
+    let live = Live::start(&["ordinary", "cloned-chip"]);
+    let code_b = "02010220357333\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = tmp.path().join("face.jp2");
+    let mut c = live.ctl();
+    c.args(["authenticity", "--reader", "0", "--pin-stdin", "--photo"])
+        .arg(&photo);
+    let o = run_with_stdin(&mut c, code_b);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    for line in [
+        "CV certificate           verified",
+        "card face                verified",
+        "chip                     verified",
+        "expiry                   2035-01-02",
+        "not covered by the face signature",
+        "genuine: a card made by J-LIS",
+        "compare it with the person",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let written = std::fs::read(&photo).unwrap();
+    assert_eq!(&written[..12], b"\0\0\0\x0CjP  \r\n\x87\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&photo).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_nothing_personal(&o, "authenticity");
+    assert!(!text.contains("02010220357333"));
+    // The photo file is never overwritten: refused before the card is asked.
+    let mut c = live.ctl();
+    c.args(["authenticity", "--reader", "0", "--pin-stdin", "--photo"])
+        .arg(&photo);
+    let o = run_with_stdin(&mut c, code_b);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    // JSON, and Japanese.
+    let mut c = live.ctl();
+    c.args(["--json", "authenticity", "--reader", "0", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, code_b);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["genuine"], true);
+    assert_eq!(v["cv-certificate"], "verified");
+    assert_eq!(v["card-face"], "verified");
+    assert_eq!(v["challenge"], "verified");
+    assert_eq!(v["expiry"], "2035-01-02");
+    assert!(v.get("photo").is_none(), "{v}");
+    let mut c = live.ctl();
+    c.env("LANG", "ja_JP.UTF-8")
+        .args(["authenticity", "--reader", "0", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, code_b);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("真正"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("有効期限"), "{}", stdout(&o));
+
+    // The cloned chip: its face data is genuine, its key is not the face's.
+    let mut c = live.ctl();
+    c.args(["authenticity", "--reader", "1", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, code_b);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("chip                     failed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("jpkictl: authenticity: not genuine: chip failed"),
+        "{}",
+        stderr(&o)
+    );
+    let mut c = live.ctl();
+    c.env("LANG", "ja_JP.UTF-8")
+        .args(["authenticity", "--reader", "1", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, code_b);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("真正ではありません"), "{}", stderr(&o));
+
+    // A wrong code: the tries left; a malformed one: the card never saw it.
+    let mut c = live.ctl();
+    c.args(["--json", "authenticity", "--reader", "0", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, "99999999999999\n");
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["error"], "PinIncorrect");
+    assert_eq!(v["remaining"], 9);
+    let mut c = live.ctl();
+    c.args(["authenticity", "--reader", "0", "--pin-stdin"]);
+    let o = run_with_stdin(&mut c, "1234\n");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("InvalidPinFormat"), "{}", stderr(&o));
+    let log = live.daemon.stderr();
+    assert!(log.contains("check-authenticity"), "{log}");
+    assert!(
+        !log.contains("02010220357333"),
+        "照合番号B in the daemon's log"
+    );
 }

@@ -166,8 +166,12 @@ fn virtual_card(name: &str) -> Card<VirtualTransport> {
     )
 }
 
-/// Runs every card flow on `card`, returning the APDU count of each.
-fn flow_counts<T: CardTransport>(mut make: impl FnMut() -> Card<T>) -> Vec<(&'static str, u64)> {
+/// Runs every card flow on `card` (whose 照合番号B is `code_b`), returning the APDU count of
+/// each.
+fn flow_counts<T: CardTransport>(
+    code_b: &[u8],
+    mut make: impl FnMut() -> Card<T>,
+) -> Vec<(&'static str, u64)> {
     let mut counts = Vec::new();
     let mut run = |name: &'static str, f: &mut dyn FnMut(&mut Card<T>)| {
         let mut card = make();
@@ -220,6 +224,11 @@ fn flow_counts<T: CardTransport>(mut make: impl FnMut() -> Card<T>) -> Vec<(&'st
         assert!(m.comparison.all_exact());
         assert_eq!(m.integrity, jpkid::api::IntegrityStatus::Verified);
     });
+    run("check-authenticity", &mut |c| {
+        let got = run::check_authenticity(c, CardKind::Card, code_b, true, GUARD).unwrap();
+        assert!(got.verdict.genuine(), "{:?}", got.verdict);
+        assert!(got.photo.is_some());
+    });
     counts
 }
 
@@ -229,16 +238,17 @@ fn flows_through_pcscd_count_the_same_apdus_as_in_process() {
     let pcscd = Pcscd::start();
     let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
     for persona in ["ordinary", "no-sfi", "no-extended"] {
+        let code_b = card(persona).persona().pin(PinId::CodeB).value.to_vec();
         let t = insert(&ctx, 0, card(persona));
-        let through_pcscd = flow_counts(|| pcsc_card(&ctx, 0));
-        let in_process = flow_counts(|| virtual_card(persona));
+        let through_pcscd = flow_counts(&code_b, || pcsc_card(&ctx, 0));
+        let in_process = flow_counts(&code_b, || virtual_card(persona));
         eprintln!("{persona}: pcscd {through_pcscd:?}");
         assert_eq!(through_pcscd, in_process, "{persona}");
         if persona == "ordinary" {
             // The figures DESIGN §3 promises (tests/flows.rs asserts the same in process).
             let want = [
                 ("detect", 3),
-                ("pin-status", 5),
+                ("pin-status", 7),
                 ("auth-cert", 3),
                 ("sign-cert", 5),
                 ("sign", 4),
@@ -248,6 +258,9 @@ fn flows_through_pcscd_count_the_same_apdus_as_in_process() {
                 ("link", 6),
                 ("sign-consent", 6),
                 ("match-attributes", 12),
+                // SELECT, counter, VERIFY, face (short + extended READ), CV certificate,
+                // challenge (issue target ≤ 8).
+                ("check-authenticity", 7),
             ];
             assert_eq!(through_pcscd, want);
         }

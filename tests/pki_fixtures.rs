@@ -319,7 +319,7 @@ fn ocsp_with_the_committed_responder() {
     }
     let cfg = pki::OcspConfig::new(format!("http://127.0.0.1:{port}/ocsp"));
     let policy = RevocationPolicy {
-        ocsp: Some(&cfg),
+        ocsp: Some(ocsp_via_http(&cfg)),
         ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let der = std::fs::read(hw().join("personas/revoked/jpki/0001.bin")).unwrap();
@@ -391,4 +391,13 @@ fn wall_clock() -> i64 {
             .as_secs(),
     )
     .unwrap()
+}
+
+/// OCSP for `cfg` over the daemon's own HTTP client, with a deadline of 10 s.
+fn ocsp_via_http(cfg: &jpkid::pki::OcspConfig) -> jpkid::pki::ocsp::Ocsp<'_> {
+    jpkid::pki::ocsp::Ocsp {
+        config: cfg,
+        fetch: &jpkid::http::HttpFetch,
+        deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+    }
 }

@@ -9,9 +9,8 @@ mod pki_support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use jpkid::pki::ocsp::{self, OcspConfig, OcspError, OcspStatus};
+use jpkid::pki::ocsp::{self, FetchError, OcspConfig, OcspError, OcspStatus};
 use jpkid::pki::{
     self, Purpose, RevocationMode, RevocationPolicy, RevocationReason, RevocationSource,
     VerifyOutcome,
@@ -86,9 +85,7 @@ fn responder(signer: &str, nrequest: u32) -> Responder {
 }
 
 fn config(port: u16) -> OcspConfig {
-    let mut c = OcspConfig::new(format!("http://127.0.0.1:{port}/"));
-    c.timeout = Duration::from_secs(5);
-    c
+    OcspConfig::new(format!("http://127.0.0.1:{port}/"))
 }
 
 fn g2_anchor() -> jpkid::pki::Anchor {
@@ -107,7 +104,7 @@ fn revoked_and_good_through_verify() {
     let cfg = config(r.port);
     let a = anchors();
     let policy = RevocationPolicy {
-        ocsp: Some(&cfg),
+        ocsp: Some(ocsp_via_http(&cfg)),
         ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let at = now();
@@ -131,7 +128,7 @@ fn response_outside_its_window_is_refused() {
     // Judged two days later: nextUpdate (1 day) has passed.
     let later = now() + 2 * 86_400;
     let e = ocsp::check(
-        &config(r.port),
+        &ocsp_via_http(&config(r.port)),
         &read("sign_ok.der"),
         &g2_anchor(),
         later,
@@ -150,7 +147,7 @@ fn a_fresh_answer_answers_for_an_earlier_verification_time() {
     let cfg = config(r.port);
     let a = anchors();
     let policy = RevocationPolicy {
-        ocsp: Some(&cfg),
+        ocsp: Some(ocsp_via_http(&cfg)),
         ..RevocationPolicy::new(RevocationMode::Require, now())
     };
     // Verified for a time within the certificate's validity but far from the answer's window.
@@ -169,7 +166,7 @@ fn a_fresh_answer_answers_for_an_earlier_verification_time() {
 fn signer_not_issued_by_the_ca_is_refused() {
     let r = responder("ocsp_rogue", 1);
     let e = ocsp::check(
-        &config(r.port),
+        &ocsp_via_http(&config(r.port)),
         &read("sign_ok.der"),
         &g2_anchor(),
         now(),
@@ -184,17 +181,20 @@ fn signer_not_issued_by_the_ca_is_refused() {
 fn unreachable_responder() {
     let port = free_port(); // nobody listens here
     let e = ocsp::check(
-        &config(port),
+        &ocsp_via_http(&config(port)),
         &read("sign_ok.der"),
         &g2_anchor(),
         now(),
         now(),
     )
     .unwrap_err();
-    assert!(matches!(e, OcspError::Connect(_)), "{e}");
+    assert!(
+        matches!(e, OcspError::Fetch(FetchError::Unreachable(_))),
+        "{e}"
+    );
     let cfg = config(port);
     let policy = RevocationPolicy {
-        ocsp: Some(&cfg),
+        ocsp: Some(ocsp_via_http(&cfg)),
         ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
     };
     let v = pki::verify(
@@ -206,6 +206,11 @@ fn unreachable_responder() {
     );
     assert_eq!(v.outcome, VerifyOutcome::RevocationUnknown);
     assert!(v.details.note.contains("ocsp"), "{}", v.details.note);
+    // What a technician reads: the responder could not be reached.
+    assert_eq!(
+        v.details.revocation_detail,
+        Some(jpkid::api::RevocationDetail::OcspUnreachable)
+    );
 }
 
 /// Read one HTTP/1.0 request (headers + Content-Length body).
@@ -252,9 +257,23 @@ fn replayed_response_has_the_wrong_nonce() {
     });
     let anchor = g2_anchor();
     let cfg = config(port);
-    let first = ocsp::check(&cfg, &read("sign_ok.der"), &anchor, now(), now()).unwrap();
+    let first = ocsp::check(
+        &ocsp_via_http(&cfg),
+        &read("sign_ok.der"),
+        &anchor,
+        now(),
+        now(),
+    )
+    .unwrap();
     assert!(matches!(first, OcspStatus::Good { .. }));
-    let e = ocsp::check(&cfg, &read("sign_ok.der"), &anchor, now(), now()).unwrap_err();
+    let e = ocsp::check(
+        &ocsp_via_http(&cfg),
+        &read("sign_ok.der"),
+        &anchor,
+        now(),
+        now(),
+    )
+    .unwrap_err();
     assert!(matches!(e, OcspError::NonceMismatch), "{e}");
     server.join().unwrap();
 }
@@ -268,4 +287,73 @@ fn wall_clock() -> i64 {
             .as_secs(),
     )
     .unwrap()
+}
+
+/// OCSP for `cfg` over the daemon's own HTTP client, with a deadline of 10 s.
+fn ocsp_via_http(cfg: &jpkid::pki::OcspConfig) -> jpkid::pki::ocsp::Ocsp<'_> {
+    jpkid::pki::ocsp::Ocsp {
+        config: cfg,
+        fetch: &jpkid::http::HttpFetch,
+        deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+    }
+}
+
+/// A fetcher of the test's own: `pki` sends through whatever it is given and nothing else.
+struct Canned {
+    answer: fn() -> Result<Vec<u8>, FetchError>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl ocsp::Fetch for Canned {
+    fn post(
+        &self,
+        url: &str,
+        request: &[u8],
+        _deadline: std::time::Instant,
+    ) -> Result<Vec<u8>, FetchError> {
+        assert_eq!(url, "http://responder.invalid/");
+        assert_eq!(request.first(), Some(&0x30), "a DER OCSPRequest");
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (self.answer)()
+    }
+}
+
+/// `pki` does no network I/O: the exchange is the injected fetcher's, and what it brings back
+/// decides `revocation-detail`.
+#[test]
+fn the_exchange_is_the_injected_fetchers() {
+    let cfg = OcspConfig::new("http://responder.invalid/");
+    for (answer, want) in [
+        (
+            (|| Err(FetchError::Timeout)) as fn() -> Result<Vec<u8>, FetchError>,
+            jpkid::api::RevocationDetail::OcspUnreachable,
+        ),
+        (
+            || Ok(b"not an OCSP response".to_vec()),
+            jpkid::api::RevocationDetail::OcspError,
+        ),
+    ] {
+        let fetch = Canned {
+            answer,
+            calls: std::sync::atomic::AtomicUsize::new(0),
+        };
+        let policy = RevocationPolicy {
+            ocsp: Some(ocsp::Ocsp {
+                config: &cfg,
+                fetch: &fetch,
+                deadline: std::time::Instant::now(),
+            }),
+            ..RevocationPolicy::new(RevocationMode::Require, now())
+        };
+        let v = pki::verify(
+            &anchors(),
+            &read("sign_ok.der"),
+            Purpose::Sign,
+            now(),
+            &policy,
+        );
+        assert_eq!(v.outcome, VerifyOutcome::RevocationUnknown);
+        assert_eq!(v.details.revocation_detail, Some(want));
+        assert_eq!(fetch.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }

@@ -1,5 +1,6 @@
 //! Robustness: the certificate reader, `verify`, the attribute reader, the CRL importer, the CRL
-//! index reader and the CMS verifier never panic on random or mutated input (seeded from the
+//! index reader, the CMS verifier and the card-face and CV certificate readers (with the whole
+//! `CheckAuthenticity` judgement) never panic on random or mutated input (seeded from the
 //! test PKI's DER files).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -170,10 +171,45 @@ proptest! {
     }
 
     #[test]
+    fn card_face_check_never_panics_on_mutated((e, cut, tail) in edits(), which in 0usize..3, sig in prop::collection::vec(any::<u8>(), 0..300)) {
+        let face = fixture("personas/ordinary/visual/0002.bin");
+        let cvc = fixture("personas/ordinary/visual/0004.bin");
+        let (face, cvc) = match which {
+            0 => (mutate(&face, &e, cut, &tail), cvc),
+            1 => (face, mutate(&cvc, &e, cut, &tail)),
+            _ => (mutate(&face, &e, cut, &tail), mutate(&cvc, &e, cut, &tail)),
+        };
+        let keys = card_ca();
+        let (v, _) = jpkid::pki::face::check(&face, &cvc, &[7; 32], Some(&sig), keys);
+        let _ = v.genuine();
+        let _ = jpkid::pki::cvc::CvCertificate::parse(&cvc);
+    }
+
+    #[test]
+    fn card_face_parse_never_panics_on_random(bytes in prop::collection::vec(any::<u8>(), 0..1500)) {
+        let _ = jpkid::pki::face::CardFace::parse(&bytes);
+        let _ = jpkid::pki::cvc::CvCertificate::parse(&bytes);
+    }
+
+    #[test]
     fn cms_verify_never_panics((e, cut, tail) in edits()) {
         let der = mutate(&seeds().cms, &e, cut, &tail);
         let _ = cms::verify_signed_data(&der, Some(1_790_000_000));
     }
+}
+
+fn card_ca() -> &'static jpkid::pki::cvc::CardCaKeys {
+    static K: OnceLock<jpkid::pki::cvc::CardCaKeys> = OnceLock::new();
+    K.get_or_init(|| {
+        jpkid::pki::cvc::CardCaKeys::load(
+            jpkid::pki::Hierarchy::Test,
+            std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/hw-fixtures/testpki/card_ca"
+            )),
+        )
+        .unwrap()
+    })
 }
 
 #[test]
@@ -188,6 +224,17 @@ fn seeds_are_sound() {
     );
     assert!(cms::verify_signed_data(&s.cms, None).is_ok());
     assert_eq!(inspect(&s.crl).unwrap().entries, 20);
+    let (v, _) = jpkid::pki::face::check(
+        &fixture("personas/ordinary/visual/0002.bin"),
+        &fixture("personas/ordinary/visual/0004.bin"),
+        &[7; 32],
+        None,
+        card_ca(),
+    );
+    assert_eq!(
+        (v.cv_certificate.as_str(), v.card_face.as_str()),
+        ("verified", "verified")
+    );
 }
 
 /// A reader that hands out `data` in pieces of the given sizes, in turn.

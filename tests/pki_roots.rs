@@ -109,3 +109,48 @@ fn test_hierarchy_accepts_pem_and_der_and_rejects_end_entities() {
     t.add_bytes(&pem).unwrap();
     assert!(t.anchors()[0].is_pinned());
 }
+
+/// A chain ends at each of the six: every root's own certificate, verified as if it were an end
+/// entity, is resolved to that very anchor among the three of its purpose that share one DN (by
+/// key identifier and signature) — and then refused as a CA. Without a J-LIS key no end entity
+/// can be made under them; this is the step of the chain that differs per root. (Review: the
+/// 2019 authentication root was not pinned, so its certificates were `untrusted`.)
+#[test]
+fn a_chain_ends_at_each_of_the_six_roots() {
+    let a = TrustAnchors::load(Hierarchy::Production, &jlis()).unwrap();
+    let off = jpkid::pki::RevocationPolicy::off();
+    for file in [
+        "sign_ca_2015.pem",
+        "sign_ca_2019.pem",
+        "sign_ca_2023.pem",
+        "auth_ca_2015.pem",
+        "auth_ca_2019.pem",
+        "auth_ca_2023.pem",
+    ] {
+        let pem = std::fs::read(jlis().join(file)).unwrap();
+        let der = pem_rfc7468::decode_vec(&pem).unwrap().1;
+        let purpose = if file.starts_with("sign") {
+            Purpose::Sign
+        } else {
+            Purpose::Auth
+        };
+        let mut one = TrustAnchors::new(Hierarchy::Production);
+        one.add_bytes(&pem).unwrap();
+        let fingerprint = one.anchors()[0].sha256_hex();
+        // Within its validity period.
+        let (_, cert) =
+            <x509_parser::certificate::X509Certificate as x509_parser::prelude::FromDer<_>>::from_der(&der).unwrap();
+        let at = cert.validity().not_before.timestamp() + 86_400;
+        let v = jpkid::pki::verify(&a, &der, purpose, at, &off);
+        assert_eq!(
+            v.details.root, fingerprint,
+            "{file}: resolved to another root"
+        );
+        assert_eq!(
+            v.outcome,
+            jpkid::pki::VerifyOutcome::WrongPurpose,
+            "{file}: {:?}",
+            v.details
+        );
+    }
+}

@@ -113,6 +113,32 @@ fn wrong_purpose_cases() {
     );
 }
 
+/// Defect (review): a critical extKeyUsage was accepted but not enforced. It must allow any
+/// usage, or the purpose's own (clientAuth for `auth`, emailProtection for `sign`).
+#[test]
+fn a_critical_ext_key_usage_is_honoured() {
+    let v = check("sign_eku_server.der", Purpose::Sign);
+    assert_eq!(v.outcome, VerifyOutcome::WrongPurpose, "{:?}", v.details);
+    assert!(v.details.note.contains("extKeyUsage"), "{}", v.details.note);
+    assert_eq!(
+        check("sign_eku_any.der", Purpose::Sign).outcome,
+        VerifyOutcome::Valid
+    );
+    assert_eq!(
+        check("auth_eku_client.der", Purpose::Auth).outcome,
+        VerifyOutcome::Valid
+    );
+}
+
+/// Defect (review): serials were compared as magnitudes, so a negative serial (which RFC 5280
+/// forbids) shared its CRL key with a positive one (-5 is `FB`, like 0x00FB).
+#[test]
+fn a_negative_serial_is_malformed() {
+    let v = check("sign_negative.der", Purpose::Sign);
+    assert_eq!(v.outcome, VerifyOutcome::Malformed, "{:?}", v.details);
+    assert!(v.details.note.contains("negative"), "{}", v.details.note);
+}
+
 #[test]
 fn untrusted_and_bad_signature() {
     // Same issuer DN as the sign roots, but a key no anchor has (AKI mismatch).

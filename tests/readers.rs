@@ -214,7 +214,7 @@ async fn queue_is_bounded_and_vanished_callers_are_skipped() {
     readers.insert_virtual(id, slow.path()).unwrap();
     until_state(&mut events, ReaderState::Ready).await;
 
-    // 5 APDUs × 40 ms keep the first request busy while the others arrive.
+    // 7 APDUs × 40 ms keep the first request busy while the others arrive.
     let first = readers
         .submit(id, flows::GetPinStatus, opts(10_000))
         .unwrap();
@@ -307,10 +307,10 @@ async fn deadlines_are_clamped_start_with_the_request_and_do_not_mute() {
     assert_eq!(clamp(None), Duration::from_millis(3000));
 
     let id = readers.add_virtual_reader("Virtual Reader 0").unwrap();
-    let slow = with_faults("ordinary", "delay_ms = 300\n");
+    let slow = with_faults("ordinary", "delay_ms = 200\n");
     readers.insert_virtual(id, slow.path()).unwrap();
     until_state(&mut events, ReaderState::Ready).await;
-    // 5 × 300 ms do not fit 1 s: Timeout for this caller, the reader stays ready.
+    // 7 × 200 ms do not fit 1 s: Timeout for this caller, the reader stays ready.
     let err = run(&readers, id, flows::GetPinStatus, opts(1000))
         .await
         .unwrap_err();
@@ -319,7 +319,7 @@ async fn deadlines_are_clamped_start_with_the_request_and_do_not_mute() {
         "{err}"
     );
     assert_eq!(readers.reader(id).unwrap().state, ReaderState::Ready);
-    // Queued behind a 1.5 s request, a 1.6 s request still gets its 1.6 s.
+    // Queued behind a 1.4 s request, a 1.6 s request still gets its 1.6 s.
     let first = readers.submit(id, flows::GetPinStatus, opts(3000)).unwrap();
     let second = readers.submit(id, flows::GetPinStatus, opts(1600)).unwrap();
     assert!(first.await.unwrap().is_ok());

@@ -1,5 +1,5 @@
-//! No PIN digit and no attribute value may appear in the trace or the log, at any level
-//! (DESIGN §7). The flows run with the APDU trace on and every event captured.
+//! No PIN digit (照合番号B included), no attribute value and no byte of the face photo may
+//! appear in the trace or the log, at any level (DESIGN §7). The flows run with the APDU trace on and every event captured.
 #![cfg(feature = "virtual-card")]
 // Test helpers outside #[test] functions may panic: a panic is a test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -41,6 +41,8 @@ impl Write for Captured {
 const SIGN_PW: &[u8] = b"QZ7XK9WV";
 const AUTH_PIN: &[u8] = b"8071";
 const TEXT_PIN: &[u8] = b"6952";
+/// 照合番号B: 14 digits, none of its 8-digit runs a date or a count a trace would print.
+const CODE_B: &[u8] = b"73914682059317";
 
 #[test]
 fn trace_and_log_show_no_pin_and_no_attribute() {
@@ -48,6 +50,7 @@ fn trace_and_log_show_no_pin_and_no_attribute() {
     p.pins[PinId::Sign as usize].value = Zeroizing::new(SIGN_PW.to_vec());
     p.pins[PinId::Auth as usize].value = Zeroizing::new(AUTH_PIN.to_vec());
     p.pins[PinId::Text as usize].value = Zeroizing::new(TEXT_PIN.to_vec());
+    p.pins[PinId::CodeB as usize].value = Zeroizing::new(CODE_B.to_vec());
     let slot = VirtualSlot::with_card(VirtualCard::new(p));
 
     let out = Captured::default();
@@ -63,6 +66,7 @@ fn trace_and_log_show_no_pin_and_no_attribute() {
     let guard = PinGuard::default();
     let mut values: Vec<String> = Vec::new();
     let mut digests: Vec<String> = Vec::new();
+    let mut photo: Vec<u8> = Vec::new();
     tracing::subscriber::with_default(subscriber, || {
         let card = || {
             Card::new(
@@ -122,19 +126,50 @@ fn trace_and_log_show_no_pin_and_no_attribute() {
         let attrs = jpkid::pki::attributes::from_certificate(&sign_cert).unwrap();
         values.push(attrs.name.to_string());
         values.push(attrs.address.to_string());
+        // The visual AP: 照合番号B, then the card face (the photo) and its verdict, logged as
+        // a caller would; a wrong code's error too.
+        let mut c = card();
+        let checked = run::check_authenticity(&mut c, CardKind::Card, CODE_B, true, guard).unwrap();
+        assert!(checked.verdict.genuine());
+        tracing::info!("authenticity: {checked:?}");
+        photo = checked.photo.as_deref().unwrap().to_vec();
+        flows::finish(c).unwrap();
+        let mut c = card();
+        let err = run::check_authenticity(&mut c, CardKind::Card, b"73914682059318", false, guard)
+            .unwrap_err();
+        tracing::error!("authenticity failed: {err} / {err:?}");
+        flows::finish(c).unwrap();
     });
 
     let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert!(log.contains("VERIFY"), "the trace ran: {log}");
     assert!(log.contains("READ BINARY"));
     let upper = log.to_uppercase();
-    for secret in [SIGN_PW, AUTH_PIN, TEXT_PIN] {
+    assert!(
+        log.contains("SELECT VISUAL AP"),
+        "the visual AP's trace ran"
+    );
+    for secret in [SIGN_PW, AUTH_PIN, TEXT_PIN, CODE_B, b"73914682059318"] {
         let text = std::str::from_utf8(secret).unwrap();
         assert!(!contains_token(&log, text), "PIN {text} in the log");
         let hex = hex::encode_upper(secret);
         assert!(!upper.replace(' ', "").contains(&hex), "PIN hex in the log");
     }
     let compact = upper.replace(' ', "");
+    // The photo: no 8 bytes of it past the JP2 signature box (its COM text names the persona).
+    assert!(photo.len() > 100);
+    for piece in photo[12..]
+        .chunks_exact(8)
+        .filter(|p| p.iter().any(|b| *b != p[0]))
+    {
+        let hex = hex::encode_upper(piece);
+        assert!(!compact.contains(&hex), "photo bytes in the log: {hex}");
+    }
+    let com = String::from_utf8_lossy(&photo);
+    assert!(
+        !log.contains("synthetic photo placeholder"),
+        "the photo's text in the log: {com}"
+    );
     assert_eq!(digests.len(), 2);
     for d in digests {
         // Any 8 bytes of either digest.

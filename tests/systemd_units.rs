@@ -143,7 +143,9 @@ fn unit_has_the_design_settings() {
         ("RestrictAddressFamilies", "AF_UNIX"),
         ("MemoryDenyWriteExecute", "yes"),
         ("CapabilityBoundingSet", ""),
-        ("StateDirectory", "jpkid"),
+        // The daemon's own state (the audit key), its and root's alone; not the CRL directory.
+        ("StateDirectory", "jpkid/state"),
+        ("StateDirectoryMode", "0700"),
         ("LimitCORE", "0"),
     ] {
         assert_eq!(one(k), v, "{k}");
@@ -188,7 +190,12 @@ fn activation_file_policy_unit_and_users_agree() {
         ["/bin/false"],
         "only systemd starts it"
     );
-    assert_eq!(values(&act, "User"), ["root"]);
+    // The same user as the unit (review: it said root).
+    assert_eq!(values(&act, "User"), ["jpkid"]);
+    assert_eq!(
+        values(&directives(&read("systemd/jpkid.service")), "User"),
+        ["jpkid"]
+    );
 
     let policy = read("systemd/io.jpkid.Jpki1.conf");
     assert!(policy.contains(r#"<policy user="jpkid">"#), "{policy}");
@@ -234,7 +241,7 @@ fn sysusers_and_tmpfiles_apply_to_a_scratch_root() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for d in ["etc/jpkid/roots", "var/lib/jpkid/crl"] {
+    for d in ["var/lib/jpkid", "var/lib/jpkid/crl"] {
         assert!(root.path().join(d).is_dir(), "{d}");
     }
     // The CRL directory and its parent: root's alone (jpkictl crl import, run as root, refuses

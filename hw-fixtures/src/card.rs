@@ -1,5 +1,5 @@
 //! The virtual My Number Card: JPKI AP, text AP and visual AP answering APDUs the way
-//! `shared/reference/jpki-protocol.md` (cited as "ref §n") says a physical card does.
+//! `docs/reference/jpki-protocol.md` (cited as "ref §n") says a physical card does.
 //!
 //! Decisions where the reference is silent or conflicting (each is also noted at its code):
 //! - **Empty VERIFY on a blocked PIN answers `63C0`** (ref §6.2, §16.1: soltia48 `Retries`

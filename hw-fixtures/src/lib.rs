@@ -1,7 +1,7 @@
 //! `jpki-vcard`: a virtual My Number Card for jpkid's tests, its vpcd client, the personas it
 //! loads and the synthetic test PKI they are made from.
 //!
-//! The card answers APDUs the way `shared/reference/jpki-protocol.md` §15 says a real card does,
+//! The card answers APDUs the way `docs/reference/jpki-protocol.md` §15 says a real card does,
 //! in three applications: the JPKI AP (certificates, signing and authentication keys), the text
 //! AP (券面事項入力補助AP: basic four, integrity record, CV certificate) and the visual AP
 //! (券面事項確認AP: card face with its three-digest signature, age record, rendered My Number,

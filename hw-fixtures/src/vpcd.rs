@@ -1,7 +1,7 @@
 //! The virtual card as a vpcd client (vsmartcard-vpcd 0.8, Debian's package), so pcscd sees it
 //! as a card in the reader "Virtual PCD 00 00" (port 35963) or "… 00 01" (35964).
 //!
-//! Wire protocol (shared/reference/test-environment.md §4): the card connects over TCP; every
+//! Wire protocol (docs/reference/test-environment.md §4): the card connects over TCP; every
 //! message both ways is a 2-byte big-endian length N plus N bytes. From vpcd, N = 1 is a control
 //! byte (`00` power off, `01` power on, `02` warm reset, `04` ATR request → the ATR as a frame);
 //! N ≥ 2 is a command APDU, answered with one response frame. The card never sends N = 0 (vpcd

@@ -1,4 +1,4 @@
-//! Behaviour of the virtual card, per `shared/reference/jpki-protocol.md`.
+//! Behaviour of the virtual card, per `docs/reference/jpki-protocol.md`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,5 +1,5 @@
 //! The real J-LIS test-card files of `hw-fixtures/jlis-test-card/` verify as
-//! `shared/reference/jpki-protocol.md` §3.4, §3.5 and §4.1 say (see that directory's README).
+//! `docs/reference/jpki-protocol.md` §3.4, §3.5 and §4.1 say (see that directory's README).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,6 +1,6 @@
 //! The visual AP (券面事項確認AP) of the virtual card: SELECT, access rules of its six EFs, its
 //! three keys (生年月日 `0011`, 照合番号B `0012`, 照合番号A `0013`) and the card-key signature,
-//! per `shared/reference/jpki-protocol.md` §4, §4.1, §6.7, §7.
+//! per `docs/reference/jpki-protocol.md` §4, §4.1, §6.7, §7.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -39,6 +39,7 @@ struct Args {
     /// Add an in-process virtual reader with the persona in DIR inserted (repeatable); also
     /// serves the Testing interface.
     #[arg(long = "virtual", value_name = "DIR")]
+    #[cfg_attr(not(feature = "virtual-card"), arg(hide = true))]
     virtual_personas: Vec<PathBuf>,
     /// Do not watch PC/SC readers.
     #[arg(long)]
@@ -48,10 +49,23 @@ struct Args {
     /// cannot leave a citizen's card unlocked for the next PC/SC client.
     #[arg(long)]
     unpower_cards: bool,
+    /// Write the manual page jpkid.8 and the shell completions into DIR and exit (packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_manual: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.generate_manual {
+        use clap::CommandFactory;
+        return match jpkid::manual::generate(Args::command(), "8", dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("jpkid: cannot write the manual into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging();
     // No core dump and no ptrace by other processes of the same user: the memory holds PINs
     // and personal data for the length of a request (LimitCORE=0 in the unit does the same for
@@ -153,6 +167,30 @@ fn load_card_ca(config: &Config) -> CardCaKeys {
     }
 }
 
+/// The key of the audit's serial tags, in the state directory systemd gives the unit
+/// (`StateDirectory=jpkid/state`), made at first start; a key for this run only without one.
+fn audit_key() -> jpkid::audit::AuditKey {
+    use jpkid::audit::{AuditKey, DEFAULT_STATE_DIR, KEY_FILE};
+    let dir = std::env::var_os("STATE_DIRECTORY")
+        .and_then(|d| {
+            std::env::split_paths(&d)
+                .next()
+                .filter(|p| !p.as_os_str().is_empty())
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    if !dir.is_dir() {
+        info!(dir = %dir.display(), "no state directory: the audit's serial tags hold for this run only");
+        return AuditKey::ephemeral();
+    }
+    match AuditKey::load_or_create(&dir.join(KEY_FILE)) {
+        Ok(key) => key,
+        Err(e) => {
+            warn!(error = %e, "audit key unusable: the audit's serial tags hold for this run only");
+            AuditKey::ephemeral()
+        }
+    }
+}
+
 /// The name consent documents give this counter: the host name.
 fn terminal_name() -> String {
     nix::unistd::gethostname()
@@ -216,6 +254,7 @@ async fn run(args: Args) -> Result<(), String> {
         ocsp,
         card_ca,
         terminal: terminal_name(),
+        audit_key: audit_key(),
         testing: !args.virtual_personas.is_empty(),
     };
     let service = Service::start(&connection, readers.clone(), events, options)

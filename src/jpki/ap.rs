@@ -1,4 +1,4 @@
-//! JPKI AP operations (`reference/jpki-protocol.md` §2, §6): detection, certificates, retry
+//! JPKI AP operations (`docs/reference/jpki-protocol.md` §2, §6): detection, certificates, retry
 //! counters, VERIFY behind the PIN guard, and signing a DigestInfo.
 //!
 //! Every function takes the [`Card`] session, so the AP stays selected between calls and the
@@ -22,7 +22,7 @@ use crate::transport::CardTransport;
 use super::pin::KeySecret;
 use super::{
     CardInfo, CardKind, CertKind, EF_CERT_AVAILABILITY, EF_TOKEN_INFO, JPKI_AP_AID, JpkiError,
-    KeyKind, PinGuard, PinKind, TEXT_AP_AID, sfi,
+    KeyKind, PinGuard, PinKind, TEXT_AP_AID, VISUAL_AP_AID, sfi,
 };
 
 /// Length of the token label at the start of EF 0006 (§2.2).
@@ -60,6 +60,10 @@ fn select_for_pin<T: CardTransport>(card: &mut Card<T>, pin: PinKind) -> Result<
         PinKind::TextPin => match card.select_application("SELECT TEXT AP", &TEXT_AP_AID)? {
             StatusWord::Success => Ok(()),
             _ => Err(JpkiError::NoTextApplication),
+        },
+        PinKind::CodeB => match card.select_application("SELECT VISUAL AP", &VISUAL_AP_AID)? {
+            StatusWord::Success => Ok(()),
+            _ => Err(JpkiError::NoVisualApplication),
         },
     }
 }
@@ -307,7 +311,8 @@ pub fn read_certificate<T: CardTransport>(
 /// 0 means blocked.
 ///
 /// # Errors
-/// [`JpkiError::NoTextApplication`] for the text PIN on a token without text AP;
+/// [`JpkiError::NoTextApplication`] for the text PIN on a token without text AP,
+/// [`JpkiError::NoVisualApplication`] for 照合番号B on one without visual AP;
 /// [`JpkiError::Card`] for an unexpected status.
 pub fn pin_retries<T: CardTransport>(card: &mut Card<T>, pin: PinKind) -> Result<u8, JpkiError> {
     select_for_pin(card, pin)?;

@@ -31,7 +31,7 @@ pub enum PinFormatError {
 /// The signing password (署名用パスワード): 6–16 characters of `A–Z` and `0–9`.
 ///
 /// Lower-case letters are accepted and sent upper-case: the card stores the password in upper
-/// case only and a lower-case attempt would burn a try (`reference/jpki-protocol.md` §7).
+/// case only and a lower-case attempt would burn a try (`docs/reference/jpki-protocol.md` §7).
 pub struct SignPassword(Zeroizing<Vec<u8>>);
 
 impl SignPassword {
@@ -185,6 +185,59 @@ pub fn text_pin(raw: &[u8]) -> Result<TextPin, JpkiError> {
         })
 }
 
+/// 照合番号B of the visual AP (券面事項確認AP EF 0012): exactly 14 ASCII digits, as printed on
+/// the card face — the birth date `YYMMDD` with the Japanese-era year, the card's expiry year
+/// `YYYY` and the 4-digit security code (`reference/jpki-protocol.md` §4.1, §7). It opens the
+/// card face but never the My Number; 照合番号A is not a type here at all.
+pub struct CodeB(Zeroizing<Vec<u8>>);
+
+/// Digits in 照合番号B.
+const CODE_B_LEN: usize = 14;
+
+impl CodeB {
+    /// Validates and wraps 照合番号B.
+    ///
+    /// # Errors
+    /// [`PinFormatError`] naming the rule that failed.
+    pub fn new(value: &[u8]) -> Result<CodeB, PinFormatError> {
+        if value.len() != CODE_B_LEN {
+            return Err(PinFormatError::Length {
+                min: CODE_B_LEN,
+                max: CODE_B_LEN,
+                got: value.len(),
+            });
+        }
+        if !value.iter().all(u8::is_ascii_digit) {
+            return Err(PinFormatError::Character {
+                allowed: "digits 0-9",
+            });
+        }
+        Ok(CodeB(Zeroizing::new(value.to_vec())))
+    }
+
+    /// The bytes VERIFY carries.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CodeB {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeB([REDACTED])")
+    }
+}
+
+/// Validates raw bytes as 照合番号B.
+///
+/// # Errors
+/// [`JpkiError::PinFormat`] naming the rule; nothing reaches a card.
+pub fn code_b(raw: &[u8]) -> Result<CodeB, JpkiError> {
+    CodeB::new(raw).map_err(|source| JpkiError::PinFormat {
+        pin: PinKind::CodeB,
+        source,
+    })
+}
+
 impl fmt::Debug for SignPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SignPassword([REDACTED])")
@@ -244,6 +297,46 @@ mod tests {
             FourDigitPin::new(b"12a4"),
             Err(PinFormatError::Character { .. })
         ));
+    }
+
+    #[test]
+    fn code_b_is_fourteen_digits() {
+        assert_eq!(
+            CodeB::new(b"55021720352285").unwrap().bytes(),
+            b"55021720352285"
+        );
+        assert_eq!(
+            CodeB::new(b"5502172035228").unwrap_err(),
+            PinFormatError::Length {
+                min: 14,
+                max: 14,
+                got: 13
+            }
+        );
+        assert!(matches!(
+            CodeB::new(b"550217203522850"),
+            Err(PinFormatError::Length { got: 15, .. })
+        ));
+        for bad in [
+            &b"5502172035228A"[..],
+            b"55021720 52285",
+            "５５０２１７２０３５２２".as_bytes(),
+        ] {
+            assert!(CodeB::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            CodeB::new(b"550217-0352285"),
+            Err(PinFormatError::Character { .. })
+        ));
+        assert!(matches!(
+            code_b(b"123"),
+            Err(JpkiError::PinFormat {
+                pin: PinKind::CodeB,
+                ..
+            })
+        ));
+        let c = CodeB::new(b"55021720352285").unwrap();
+        assert!(!format!("{c:?}").contains("5502"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Text AP (券面事項入力補助AP, `reference/jpki-protocol.md` §3): the basic four attributes
+//! Text AP (券面事項入力補助AP, `docs/reference/jpki-protocol.md` §3): the basic four attributes
 //! (EF 0002), the integrity record over them (EF 0003) and the AP's CV certificate (EF 0004),
 //! read as the card holds them; [`crate::pki::cvc`] says whether they are J-LIS's.
 //!

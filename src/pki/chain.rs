@@ -3,18 +3,18 @@
 
 use x509_parser::oid_registry::{
     OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
-    OID_X509_EXT_CERTIFICATE_POLICIES, OID_X509_EXT_KEY_USAGE,
+    OID_X509_EXT_CERTIFICATE_POLICIES, OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE,
 };
 use x509_parser::prelude::*;
 use zeroize::Zeroizing;
 
 use super::crl::CrlAnswer;
-use super::ocsp::OcspStatus;
+use super::ocsp::{FetchError, OcspError, OcspStatus};
 use super::roots::{Anchor, TrustAnchors};
 use super::sig::{self, SigAlg};
 use super::{
-    Purpose, RevocationMode, RevocationPolicy, RevocationSource, Verification, VerifyDetails,
-    VerifyOutcome, upper_hex,
+    Purpose, RevocationDetail, RevocationMode, RevocationPolicy, RevocationSource, Verification,
+    VerifyDetails, VerifyOutcome, upper_hex,
 };
 
 /// Signing-certificate policy arc (`…8.5.1.1`, class 20 = `…8.5.1.1.20`).
@@ -88,6 +88,11 @@ fn verify_inner(
         return fail(details, Malformed, "not a DER X.509 certificate");
     };
     let cert = &ee.cert;
+    // RFC 5280 §4.1.2.2: a positive integer. A negative one would share its bytes — the CRL
+    // and OCSP key — with a positive serial of another certificate.
+    if cert.raw_serial().first().is_some_and(|b| b & 0x80 != 0) {
+        return fail(details, Malformed, "negative serial number");
+    }
     details.serial = upper_hex(&ee.serial_key);
     if details.serial.is_empty() {
         details.serial = "00".to_owned();
@@ -186,6 +191,25 @@ fn purpose_problem(
         Ok(None) => {}
         Err(_) => return Some("duplicate basicConstraints"),
     }
+    // A critical extKeyUsage is honoured: it must allow any usage or this purpose's (client
+    // authentication for `auth`, e-mail protection — signed documents — for `sign`).
+    match cert.get_extension_unique(&OID_X509_EXT_EXTENDED_KEY_USAGE) {
+        Ok(Some(ext)) if ext.critical => {
+            let ParsedExtension::ExtendedKeyUsage(eku) = ext.parsed_extension() else {
+                return Some("extKeyUsage cannot be read");
+            };
+            let allowed = eku.any
+                || match purpose {
+                    Purpose::Auth => eku.client_auth,
+                    Purpose::Sign => eku.email_protection,
+                };
+            if !allowed {
+                return Some("critical extKeyUsage does not allow this purpose");
+            }
+        }
+        Ok(_) => {}
+        Err(_) => return Some("duplicate extKeyUsage"),
+    }
     let ku_ok = match cert.get_extension_unique(&OID_X509_EXT_KEY_USAGE) {
         Ok(Some(ext)) => match ext.parsed_extension() {
             ParsedExtension::KeyUsage(ku) => match purpose {
@@ -233,9 +257,12 @@ fn revocation_outcome(
 ) -> VerifyOutcome {
     if policy.mode == RevocationMode::Off {
         details.revocation_source = Some(RevocationSource::None);
+        details.revocation_detail = Some(RevocationDetail::Off);
         return VerifyOutcome::Valid;
     }
     let mut notes: Vec<String> = Vec::new();
+    // Why no source answered: the last one asked says it (OCSP is asked after the CRL).
+    let mut detail = RevocationDetail::CrlMissing;
     if let Some(store) = policy.crl {
         match store.lookup(
             anchor.key_id(),
@@ -251,11 +278,17 @@ fn revocation_outcome(
                 details.revocation_source = Some(RevocationSource::Crl);
                 return VerifyOutcome::Valid;
             }
-            other => notes.push(format!("crl: {other}")),
+            other => {
+                detail = match other {
+                    CrlAnswer::Stale { .. } => RevocationDetail::CrlStale,
+                    _ => RevocationDetail::CrlMissing,
+                };
+                notes.push(format!("crl: {other}"));
+            }
         }
     }
-    if let Some(cfg) = policy.ocsp {
-        match super::ocsp::check(cfg, der, anchor, at, policy.now) {
+    if let Some(ocsp) = &policy.ocsp {
+        match super::ocsp::check(ocsp, der, anchor, at, policy.now) {
             Ok(OcspStatus::Good { .. }) => {
                 details.revocation_source = Some(RevocationSource::Ocsp);
                 return VerifyOutcome::Valid;
@@ -264,12 +297,22 @@ fn revocation_outcome(
                 return revoked(details, RevocationSource::Ocsp, reason, date);
             }
             Ok(OcspStatus::Unknown) => {
-                notes.push("ocsp: responder does not know the certificate".into())
+                detail = RevocationDetail::OcspUnknown;
+                notes.push("ocsp: responder does not know the certificate".into());
             }
-            Err(e) => notes.push(format!("ocsp: {e}")),
+            Err(e) => {
+                detail = match e {
+                    OcspError::Fetch(
+                        FetchError::Unreachable(_) | FetchError::Timeout | FetchError::Url,
+                    ) => RevocationDetail::OcspUnreachable,
+                    _ => RevocationDetail::OcspError,
+                };
+                notes.push(format!("ocsp: {e}"));
+            }
         }
     }
     details.revocation_source = Some(RevocationSource::None);
+    details.revocation_detail = Some(detail);
     if notes.is_empty() {
         notes.push("no revocation source configured".into());
     }

@@ -1,4 +1,4 @@
-//! Card-verifiable certificates of the text and visual APs (`reference/jpki-protocol.md` §3.5,
+//! Card-verifiable certificates of the text and visual APs (`docs/reference/jpki-protocol.md` §3.5,
 //! §4.1) and the J-LIS card CA keys they chain to (`trust.card_ca_dir`, DESIGN §8).
 //!
 //! A CV certificate is `7F21 { 5F4E body; 5F37 signature }`; the body is the issuing key's
@@ -148,6 +148,21 @@ impl CvCertificate {
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         verify_sha256(&self.public_key, message, signature)
     }
+}
+
+/// A card's RSA public key as the card writes it (`90` exponent, `91` modulus: DF24 of the face,
+/// the key of a CV certificate's body); `None` for anything else.
+pub(crate) fn card_public_key(bytes: &[u8]) -> Option<RsaPublicKey> {
+    let (exponent, after) = tlv::read(bytes).ok()?;
+    let (modulus, _) = tlv::read(after).ok()?;
+    if exponent.tag != TAG_EXPONENT || modulus.tag != TAG_MODULUS {
+        return None;
+    }
+    RsaPublicKey::new(
+        BigUint::from_bytes_be(modulus.value),
+        BigUint::from_bytes_be(exponent.value),
+    )
+    .ok()
 }
 
 /// PKCS#1 v1.5 with SHA-256.

@@ -1,13 +1,12 @@
-//! OCSP client (RFC 6960): one request per certificate with a SHA-1 CertID and a 16-byte nonce,
-//! POSTed over plain HTTP/1.0 on a `TcpStream` with timeouts. The response is accepted only if
-//! the nonce matches, the signer is the CA itself or a certificate issued by the CA with
-//! id-kp-OCSPSigning, the signature verifies and the real time `now` lies within
-//! thisUpdate..nextUpdate (freshness is the answer's, not the verification time's); the status
-//! is then read for the verification time `at` (a revocation after `at` is not one at `at`).
+//! OCSP (RFC 6960) without I/O: one request per certificate with a SHA-1 CertID and a 16-byte
+//! nonce, sent by a [`Fetch`] the caller injects (the daemon's is `crate::http`, with one
+//! deadline for the whole exchange); the response is accepted only if the nonce matches, the
+//! signer is the CA itself or a certificate issued by the CA for OCSP signing, the signature
+//! verifies, and the real time `now` lies within thisUpdate..nextUpdate (freshness is the
+//! answer's, not the verification time's); the status is then read for the verification time
+//! `at` (a revocation after `at` is not one at `at`).
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::Instant;
 
 use der::asn1::{Any, OctetString};
 use der::{Decode, Encode};
@@ -25,13 +24,11 @@ use super::derwalk;
 use super::roots::{Anchor, sha1_of};
 use super::sig::{self, SigAlg};
 
-/// `revocation.ocsp_url` plus transport limits.
+/// `revocation.ocsp_url` and the clock skew tolerated.
 #[derive(Debug, Clone)]
 pub struct OcspConfig {
     /// `http://host[:port]/path` (no TLS: OCSP responses are signed).
     pub url: String,
-    /// Connect, read and write timeout each.
-    pub timeout: Duration,
     /// Clock skew tolerated around thisUpdate/nextUpdate, seconds.
     pub max_skew: i64,
 }
@@ -40,9 +37,54 @@ impl OcspConfig {
     pub fn new(url: impl Into<String>) -> Self {
         OcspConfig {
             url: url.into(),
-            timeout: Duration::from_secs(5),
             max_skew: 300,
         }
+    }
+}
+
+/// Largest OCSP answer taken (a responder's answer is a few KiB).
+pub const MAX_RESPONSE: usize = 1 << 20;
+
+/// How an OCSP request reaches its responder: injected, so that `pki` does no I/O and a caller
+/// bounds the whole exchange with one deadline.
+pub trait Fetch: Send + Sync {
+    /// POSTs `request` (`application/ocsp-request`) to `url`; the response body, at most
+    /// [`MAX_RESPONSE`] bytes, before `deadline`.
+    ///
+    /// # Errors
+    /// The [`FetchError`] of what failed.
+    fn post(&self, url: &str, request: &[u8], deadline: Instant) -> Result<Vec<u8>, FetchError>;
+}
+
+/// Why a fetch brought no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("OCSP URL must look like http://host[:port]/path")]
+    Url,
+    #[error("cannot reach the OCSP responder: {0}")]
+    Unreachable(String),
+    #[error("the OCSP responder did not answer in time")]
+    Timeout,
+    #[error("the OCSP responder's HTTP answer is not 200 with a body")]
+    Http,
+    #[error("OCSP answer larger than the limit")]
+    TooLarge,
+}
+
+/// OCSP as one verification may use it: where to ask, how, and until when.
+#[derive(Clone, Copy)]
+pub struct Ocsp<'a> {
+    pub config: &'a OcspConfig,
+    pub fetch: &'a dyn Fetch,
+    /// The whole exchange ends by this instant.
+    pub deadline: Instant,
+}
+
+impl std::fmt::Debug for Ocsp<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ocsp")
+            .field("url", &self.config.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,16 +104,8 @@ pub enum OcspStatus {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OcspError {
-    #[error("OCSP URL must look like http://host[:port]/path")]
-    Url,
-    #[error("cannot reach the OCSP responder")]
-    Connect(#[source] std::io::Error),
-    #[error("I/O error talking to the OCSP responder")]
-    Io(#[source] std::io::Error),
-    #[error("HTTP answer is not 200 with a body")]
-    Http,
-    #[error("OCSP answer larger than the limit")]
-    TooLarge,
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     #[error("certificate cannot be parsed")]
     Certificate,
     #[error("cannot encode the request")]
@@ -92,18 +126,20 @@ pub enum OcspError {
     BadSignature,
     #[error("response has no answer for this certificate")]
     NoMatchingResponse,
-    #[error("response is outside its thisUpdate/nextUpdate window at the given time")]
+    #[error("response is outside its thisUpdate/nextUpdate window now")]
     NotFresh,
 }
 
 const OID_SHA1: &str = "1.3.14.3.2.26";
 const OID_OCSP_BASIC: &str = "1.3.6.1.5.5.7.48.1.1";
-const MAX_RESPONSE: u64 = 1 << 20;
 
-/// Ask the responder of `cfg` about `cert_der`, issued by `anchor`: its status at `at`, from an
-/// answer that is fresh at the real time `now`.
+/// Asks the responder about `cert_der`, issued by `anchor`: its status at `at`, from an answer
+/// that is fresh at the real time `now`.
+///
+/// # Errors
+/// The [`OcspError`] of the step that failed ([`OcspError::Fetch`] for the exchange itself).
 pub fn check(
-    cfg: &OcspConfig,
+    ocsp: &Ocsp<'_>,
     cert_der: &[u8],
     anchor: &Anchor,
     at: i64,
@@ -114,8 +150,16 @@ pub fn check(
     let mut nonce = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
     let request = build_request(&cert_id, &nonce)?;
-    let body = http_post(cfg, &request)?;
-    verify_response(&body, &cert_id, &nonce, anchor, at, now, cfg.max_skew)
+    let body = ocsp.fetch.post(&ocsp.config.url, &request, ocsp.deadline)?;
+    verify_response(
+        &body,
+        &cert_id,
+        &nonce,
+        anchor,
+        at,
+        now,
+        ocsp.config.max_skew,
+    )
 }
 
 /// CertID with SHA-1 over the issuer's DN and public key bits (what responders index by).
@@ -144,84 +188,6 @@ pub fn build_request(cert_id: &CertId, nonce: &[u8]) -> Result<Vec<u8>, OcspErro
         .map_err(|_| OcspError::Encode(der::ErrorKind::Failed.into()))?
         .build();
     req.to_der().map_err(OcspError::Encode)
-}
-
-/// (host, port, path) of an `http://` URL.
-fn parse_url(url: &str) -> Result<(String, u16, String), OcspError> {
-    let rest = url.strip_prefix("http://").ok_or(OcspError::Url)?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().map_err(|_| OcspError::Url)?),
-        None => (authority, 80),
-    };
-    if host.is_empty() || path.contains(['\r', '\n', ' ']) || host.contains(['\r', '\n', ' ']) {
-        return Err(OcspError::Url);
-    }
-    Ok((host.to_owned(), port, path.to_owned()))
-}
-
-fn http_post(cfg: &OcspConfig, body: &[u8]) -> Result<Vec<u8>, OcspError> {
-    let (host, port, path) = parse_url(&cfg.url)?;
-    let addrs = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(OcspError::Connect)?;
-    let mut last = None;
-    let mut stream = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, cfg.timeout) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    let mut stream = stream.ok_or_else(|| {
-        OcspError::Connect(last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()))
-    })?;
-    stream
-        .set_read_timeout(Some(cfg.timeout))
-        .map_err(OcspError::Io)?;
-    stream
-        .set_write_timeout(Some(cfg.timeout))
-        .map_err(OcspError::Io)?;
-    let head = format!(
-        "POST {path} HTTP/1.0\r\nHost: {host}:{port}\r\nContent-Type: application/ocsp-request\r\n\
-         Accept: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).map_err(OcspError::Io)?;
-    stream.write_all(body).map_err(OcspError::Io)?;
-    stream.flush().map_err(OcspError::Io)?;
-    let mut answer = Vec::new();
-    stream
-        .take(MAX_RESPONSE + 1)
-        .read_to_end(&mut answer)
-        .map_err(OcspError::Io)?;
-    if answer.len() as u64 > MAX_RESPONSE {
-        return Err(OcspError::TooLarge);
-    }
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or(OcspError::Http)?;
-    let status_line = answer[..split]
-        .split(|&b| b == b'\n')
-        .next()
-        .unwrap_or_default();
-    let mut parts = status_line.split(|&b| b == b' ');
-    let proto_ok = parts.next().is_some_and(|p| p.starts_with(b"HTTP/1."));
-    if !proto_ok || parts.next() != Some(b"200".as_slice()) {
-        return Err(OcspError::Http);
-    }
-    let body = answer.split_off(split + 4);
-    if body.is_empty() {
-        return Err(OcspError::Http);
-    }
-    Ok(body)
 }
 
 fn gt_unix(t: &x509_ocsp::OcspGeneralizedTime) -> i64 {
@@ -310,8 +276,9 @@ pub fn verify_response(
 
 /// SPKI of the key allowed to sign this response: the responder named by ResponderId, which
 /// must be the CA itself or a certificate in `certs` issued (and signed) by the CA, carrying
-/// id-kp-OCSPSigning and valid at `at`.
-fn find_signer(basic: &BasicOcspResponse, anchor: &Anchor, at: i64) -> Result<Vec<u8>, OcspError> {
+/// id-kp-OCSPSigning (and a keyUsage that allows signing, if it has one), valid at the real time
+/// `now` at which the answer is taken.
+fn find_signer(basic: &BasicOcspResponse, anchor: &Anchor, now: i64) -> Result<Vec<u8>, OcspError> {
     let responder_matches =
         |subject_raw: &[u8], key_bits: &[u8]| match &basic.tbs_response_data.responder_id {
             ResponderId::ByName(name) => name.to_der().is_ok_and(|d| d == subject_raw),
@@ -345,28 +312,18 @@ fn find_signer(basic: &BasicOcspResponse, anchor: &Anchor, at: i64) -> Result<Ve
         )
         .is_ok();
         let eku_ok = matches!(cert.extended_key_usage(), Ok(Some(e)) if e.value.ocsp_signing);
-        let valid = cert.validity().not_before.timestamp() <= at
-            && at <= cert.validity().not_after.timestamp();
-        if signed_by_ca && eku_ok && valid {
+        // A keyUsage, when present, must allow signing (RFC 6960 §4.2.2.2, RFC 5280 §4.2.1.3).
+        let ku_ok = match cert.key_usage() {
+            Ok(Some(ku)) => ku.value.digital_signature() || ku.value.non_repudiation(),
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        let valid = cert.validity().not_before.timestamp() <= now
+            && now <= cert.validity().not_after.timestamp();
+        if signed_by_ca && eku_ok && ku_ok && valid {
             return Ok(cert.public_key().raw.to_vec());
         }
         return Err(OcspError::SignerNotAuthorized);
     }
     Err(OcspError::SignerNotAuthorized)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            parse_url("http://127.0.0.1:8080/ocsp").unwrap(),
-            ("127.0.0.1".into(), 8080, "/ocsp".into())
-        );
-        assert_eq!(parse_url("http://h").unwrap(), ("h".into(), 80, "/".into()));
-        assert!(parse_url("https://h/").is_err());
-        assert!(parse_url("http://h:99999/").is_err());
-    }
 }

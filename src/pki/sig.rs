@@ -3,7 +3,7 @@
 //! use are accepted (DESIGN §5).
 
 use rsa::pkcs8::DecodePublicKey;
-use rsa::sha2::{Digest, Sha256, Sha384, Sha512};
+use rsa::sha2::{Sha256, Sha384, Sha512};
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 
 pub(crate) const OID_SHA256_RSA: &str = "1.2.840.113549.1.1.11";
@@ -12,23 +12,8 @@ pub(crate) const OID_SHA512_RSA: &str = "1.2.840.113549.1.1.13";
 pub(crate) const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 pub(crate) const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
 
-/// Hash functions used with the signature algorithms below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HashAlg {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl HashAlg {
-    pub(crate) fn digest(self, msg: &[u8]) -> Vec<u8> {
-        match self {
-            HashAlg::Sha256 => Sha256::digest(msg).to_vec(),
-            HashAlg::Sha384 => Sha384::digest(msg).to_vec(),
-            HashAlg::Sha512 => Sha512::digest(msg).to_vec(),
-        }
-    }
-}
+/// The hash functions of the signature algorithms below: the one definition of the API's.
+pub(crate) use crate::api::HashAlg;
 
 /// A supported signature algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,8 @@
 //! - `JpkiError::SecretNotWanted` is `InvalidArgument`, `JpkiError::PinRequired`
 //!   `InvalidPinFormat` (an empty PIN where the token needs one).
 //! - `TransportError::NoService` (pcscd gone) is `ReaderGone`: no reader can be reached.
-//! - `JpkiError::NoTextApplication` and `JpkiError::Unsupported` are `UnsupportedCard`.
+//! - `JpkiError::NoTextApplication`, `JpkiError::NoVisualApplication` and
+//!   `JpkiError::Unsupported` are `UnsupportedCard`.
 //! - Every status word, malformed answer, reset by another application or other reader failure
 //!   is `CardError`, whose message names the command and the SW.
 //! - An APDU that cannot be encoded is `Internal` (a bug, not the card).
@@ -93,9 +94,9 @@ impl From<JpkiError> for Error {
         let text = e.to_string();
         match e {
             JpkiError::NotJpkiCard => Error::NotJpkiCard(text),
-            JpkiError::NoTextApplication | JpkiError::Unsupported(_) => {
-                Error::UnsupportedCard(text)
-            }
+            JpkiError::NoTextApplication
+            | JpkiError::NoVisualApplication
+            | JpkiError::Unsupported(_) => Error::UnsupportedCard(text),
             JpkiError::SecretNotWanted(_) => Error::InvalidArgument(text),
             JpkiError::KeyMismatch => Error::KeyMismatch(text),
             JpkiError::WrongToken(_) => Error::UnsupportedCard(text),

@@ -38,6 +38,24 @@ keyUsage = critical, nonRepudiation, digitalSignature
 certificatePolicies = 1.2.392.200149.8.5.1.1.20
 authorityKeyIdentifier = keyid
 1.2.3.4.5 = critical, DER:05:00
+[ sign_ee_eku_server ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, nonRepudiation, digitalSignature
+extendedKeyUsage = critical, serverAuth
+certificatePolicies = critical, 1.2.392.200149.8.5.1.1.20
+authorityKeyIdentifier = keyid
+[ sign_ee_eku_any ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, nonRepudiation, digitalSignature
+extendedKeyUsage = critical, anyExtendedKeyUsage
+certificatePolicies = critical, 1.2.392.200149.8.5.1.1.20
+authorityKeyIdentifier = keyid
+[ auth_ee_eku_client ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = critical, clientAuth
+certificatePolicies = critical, 1.2.392.200149.8.5.1.3.30
+authorityKeyIdentifier = keyid
 [ auth_ee ]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -98,6 +116,11 @@ ee sign_nopolicy sign_root_g2 sign_ee_nopolicy 0x10000006 "$EE_DN"
 ee sign_ca sign_root_g2 sign_ee_ca 0x10000007 "$EE_DN"
 ee sign_unknown_crit sign_root_g2 sign_ee_unknown_crit 0x10000008 "$EE_DN"
 ee sign_under_auth auth_root_g1 sign_ee 0x20000001 "$EE_DN"
+ee sign_eku_server sign_root_g2 sign_ee_eku_server 0x1000000B "$EE_DN"
+ee sign_eku_any sign_root_g2 sign_ee_eku_any 0x1000000C "$EE_DN"
+ee auth_eku_client auth_root_g1 auth_ee_eku_client 0x20000003 "/C=JP/CN=20260101000000000010001C"
+# A negative serial (RFC 5280 forbids it): the same bytes as the positive 0x00FB.
+ee sign_negative sign_root_g2 sign_ee -5 "$EE_DN"
 ee auth_ok auth_root_g1 auth_ee 0x20000002 "/C=JP/CN=20260101000000000010001B"
 ee rogue_ee rogue_sign_root sign_ee 0x10000003 "$EE_DN"
 ee ocsp_g2 sign_root_g2 ocsp_ee 0x30000001 "/C=JP/O=JPKI-TESTPKI/CN=OCSP responder g2"

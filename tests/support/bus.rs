@@ -207,6 +207,8 @@ pub struct DaemonOptions {
     pub env: Vec<(String, String)>,
     /// Watch the PC/SC readers (inside `scripts/pcsc-ns.sh`); `--no-pcsc` otherwise.
     pub pcsc: bool,
+    /// `revocation.ocsp_url`.
+    pub ocsp_url: Option<String>,
 }
 
 impl Default for DaemonOptions {
@@ -224,6 +226,7 @@ impl Default for DaemonOptions {
             log: "info".to_owned(),
             env: Vec::new(),
             pcsc: false,
+            ocsp_url: None,
         }
     }
 }
@@ -394,6 +397,7 @@ card_ca_dir = "{card_ca}"
 [revocation]
 mode = "{mode}"
 crl_dir = "{crl}"
+{ocsp}
 
 [pin_guard]
 min_remaining = {guard}
@@ -413,6 +417,11 @@ enabled = {audit}
         card_ca = testpki().join("card_ca").display(),
         mode = options.revocation_mode,
         crl = crl.display(),
+        ocsp = options
+            .ocsp_url
+            .as_ref()
+            .map(|u| format!("ocsp_url = {u:?}"))
+            .unwrap_or_default(),
         guard = options.pin_guard_min_remaining,
         op = options.op_timeout_ms,
         depth = options.queue_depth,

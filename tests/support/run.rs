@@ -13,15 +13,15 @@ use jpkid::api::{HashAlg, KeyKind, PinCounters};
 use jpkid::card::Card;
 use jpkid::digest::DigestInfo;
 use jpkid::flows::{
-    self, AttributesMatched, CertificateRequest, ConsentDraft, ProvenCertificate, ReadCertificate,
-    SignedConsent, TextAttributes,
+    self, AttributesMatched, AuthenticityChecked, CertificateRequest, ConsentDraft,
+    ProvenCertificate, ReadCertificate, SignedConsent, TextAttributes,
 };
 use jpkid::jpki::pin::{self, KeySecret};
 use jpkid::jpki::{CardInfo, CardKind, CertKind, JpkiError, PinGuard};
 use jpkid::pki::Hierarchy;
 use jpkid::pki::cvc::CardCaKeys;
 use jpkid::terms::{ConsentItems, DocumentKind};
-use jpkid::transport::CardTransport;
+use jpkid::transport::{CardTransport, SessionEnd, TransportError};
 use zeroize::Zeroizing;
 
 /// What detection would have said of a token of `kind` with both certificates.
@@ -158,4 +158,116 @@ pub fn match_attributes<T: CardTransport>(
         card_ca: std::sync::Arc::new(card_ca()),
     };
     flows::run_on(card, flow, &info(CardKind::Card), guard)
+}
+
+/// `CheckAuthenticity`'s card part on a token of `kind`, against the test card CA keys.
+pub fn check_authenticity<T: CardTransport>(
+    card: &mut Card<T>,
+    kind: CardKind,
+    code_b: &[u8],
+    photo: bool,
+    guard: PinGuard,
+) -> Result<AuthenticityChecked, JpkiError> {
+    let flow = flows::CheckAuthenticity {
+        code: pin::code_b(code_b)?,
+        challenge: challenge(),
+        photo,
+        card_ca: std::sync::Arc::new(card_ca()),
+    };
+    flows::run_on(card, flow, &info(kind), guard)
+}
+
+/// The persona's expected `CheckAuthenticity` verdict (PERSONAS.md `authenticity`) as the
+/// three D-Bus words `(cv-certificate, card-face, challenge)`.
+pub fn expected_verdicts(authenticity: &str) -> (&'static str, &'static str, &'static str) {
+    match authenticity {
+        "genuine" => ("verified", "verified", "verified"),
+        "cv-untrusted" => ("untrusted", "verified", "verified"),
+        "card-face-mismatch" => ("verified", "mismatch", "verified"),
+        "challenge-failed" => ("verified", "verified", "failed"),
+        other => panic!("unknown authenticity expectation {other}"),
+    }
+}
+
+/// Whether a command APDU names 照合番号A or the rendered My Number: SELECT of EF 0013 (visual
+/// 照合番号A), 0014 (text 照合番号A) or 0005 (visual My Number image), VERIFY of SFI 13/14,
+/// READ BINARY of SFI 5. `CheckAuthenticity` must never send one.
+pub fn names_code_a_or_my_number(apdu: &[u8]) -> bool {
+    let [_, ins, p1, p2, rest @ ..] = apdu else {
+        return false;
+    };
+    let forbidden_ef = |d: &[u8]| matches!(d, [0x00, 0x13] | [0x00, 0x14] | [0x00, 0x05]);
+    match (*ins, *p1, *p2) {
+        (0xA4, 0x02, _) => rest.get(1..3).is_some_and(forbidden_ef),
+        (0x20, _, 0x93 | 0x94) => true,
+        (0xB0, 0x85, _) => true,
+        _ => false,
+    }
+}
+
+/// The same over the daemon's APDU trace (`> NAME [CLA INS P1 P2] data=HEX …` lines): the
+/// lines that name 照合番号A or EF 0005.
+pub fn trace_names_code_a_or_my_number(trace: &str) -> Vec<String> {
+    trace
+        .lines()
+        .filter(|l| {
+            let Some(start) = l.find(" [") else {
+                return false;
+            };
+            let Some(head) = l.get(start + 2..start + 13) else {
+                return false;
+            };
+            let mut apdu: Vec<u8> = head
+                .split(' ')
+                .filter_map(|b| u8::from_str_radix(b, 16).ok())
+                .collect();
+            if apdu.len() != 4 {
+                return false;
+            }
+            if let Some(d) = l.split("data=").nth(1) {
+                let hex: String = d.chars().take_while(char::is_ascii_hexdigit).collect();
+                if let Ok(data) = hex::decode(&hex) {
+                    apdu.push(u8::try_from(data.len()).unwrap_or(0xFF));
+                    apdu.extend(data);
+                }
+            }
+            names_code_a_or_my_number(&apdu)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A transport that keeps every command APDU it passes on.
+#[derive(Debug)]
+pub struct Logged<T> {
+    /// The transport.
+    pub inner: T,
+    /// Every APDU sent, in order.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl<T: CardTransport> CardTransport for Logged<T> {
+    fn transmit(
+        &mut self,
+        apdu: &[u8],
+        deadline: std::time::Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(apdu.to_vec());
+        self.inner.transmit(apdu, deadline)
+    }
+    fn atr(&self) -> Vec<u8> {
+        self.inner.atr()
+    }
+    fn extended_length_hint(&self) -> Option<bool> {
+        self.inner.extended_length_hint()
+    }
+    fn hold_exclusive(&mut self) -> Result<(), TransportError> {
+        self.inner.hold_exclusive()
+    }
+    fn end_session(&mut self, end: SessionEnd) -> Result<(), TransportError> {
+        self.inner.end_session(end)
+    }
 }

@@ -253,6 +253,24 @@ pub fn run(ctx: &Ctx, config_path: Option<&Path>, bus: &BusChoice) -> u8 {
         }
     }
 
+    // 4b. The OCSP responder, when one is configured: reachable within a few seconds? (An empty
+    // request gets an HTTP error from a live responder: that is an answer.)
+    if let Some(url) = &config.revocation.ocsp_url {
+        use jpkid::pki::ocsp::{Fetch, FetchError};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        match jpkid::http::HttpFetch.post(url, &[], deadline) {
+            Ok(_) | Err(FetchError::Http | FetchError::TooLarge) => {
+                r.ok("ocsp", M::CheckOcsp, url);
+            }
+            Err(e) => r.ng(
+                "ocsp",
+                M::CheckOcsp,
+                &format!("{url}: {e}"),
+                &t(M::DetailOcspUnreachable, &[]),
+            ),
+        }
+    }
+
     // 5. USB readers (sysfs).
     usb_steps(&mut r);
 

@@ -1,5 +1,5 @@
 //! The counter flows of the service terms (000, 001): `link`, `consent`, `verify-consent`,
-//! `match`, and the rules `consent-period`, `consent-status`, `link-requirement`,
+//! `match`, the counter's 対面確認 `authenticity`, and the rules `consent-period`, `consent-status`, `link-requirement`,
 //! `eligibility`.
 //!
 //! What the holder's card says of them never reaches the output: `link` prints the signing
@@ -8,7 +8,8 @@
 //! without echo, or `--pin-stdin`) and wiped after the call.
 
 use jpkid::api::{
-    CertStatus, ConsentOptions, ConsentStatusFacts, EligibilityFacts, IntegrityStatus,
+    AuthenticityOptions, CardFaceStatus, CertStatus, ChallengeStatus, ConsentOptions,
+    ConsentStatusFacts, CvCertificateStatus, EligibilityFacts, IntegrityStatus,
     LinkRequirementFacts, MatchOptions, SignatureStatus,
 };
 use jpkid::client::{Client, ClientError, Connection};
@@ -18,9 +19,11 @@ use zeroize::Zeroizing;
 
 use crate::msg::{self, M};
 use crate::out::{self, Ctx, Failure};
-use crate::remote::{card_options, fail, pick, pick_besides, readers, secret, write_file};
+use crate::remote::{
+    card_options, fail, pick, pick_besides, readers, secret, write_file, write_new_file,
+};
 use crate::{
-    ConsentArgs, ConsentPeriodArgs, ConsentStatusArgs, EligibilityArgs, LinkArgs,
+    AuthenticityArgs, ConsentArgs, ConsentPeriodArgs, ConsentStatusArgs, EligibilityArgs, LinkArgs,
     LinkRequirementArgs, MatchArgs, SecretArgs, VerifyConsentArgs,
 };
 
@@ -117,6 +120,10 @@ pub async fn link(ctx: &Ctx, conn: &Connection, a: LinkArgs) -> Result<(), Failu
                 ),
                 ("revoked-at", link.revoked_at.map(|t| json!(t))),
                 (
+                    "revocation-detail",
+                    link.revocation_detail.map(|d| json!(d.as_str())),
+                ),
+                (
                     "out",
                     a.out.as_ref().map(|p| json!(p.display().to_string())),
                 ),
@@ -139,6 +146,14 @@ pub async fn link(ctx: &Ctx, conn: &Connection, a: LinkArgs) -> Result<(), Failu
             if let Some(value) = value {
                 row(ctx, label, &value);
             }
+        }
+        if let Some(d) = link.revocation_detail {
+            let words = ctx.t(crate::msg::revocation_detail_meaning(d), &[]);
+            row(
+                ctx,
+                M::RevocationDetailLabel,
+                &format!("{}: {words}", d.as_str()),
+            );
         }
         if let Some(p) = &a.out {
             outln!("  {}", ctx.t(M::WrittenTo, &[&p.display().to_string()]));
@@ -408,6 +423,120 @@ pub async fn match_attributes(ctx: &Ctx, conn: &Connection, a: MatchArgs) -> Res
     }
     let joined = reasons.join(&ctx.t(M::ReasonSeparator, &[]));
     let mut f = Failure::failed("match", ctx.t(M::MatchRejected, &[&joined]));
+    f.json_printed = ctx.json;
+    Err(f)
+}
+
+/// `authenticity`: the counter's 対面確認 with 照合番号B only. Prints the three verdicts and
+/// the expiry (marked as not signed); the photo goes to `--photo FILE` only, never to the
+/// output. Exit 1 unless the card is genuine.
+pub async fn authenticity(
+    ctx: &Ctx,
+    conn: &Connection,
+    a: AuthenticityArgs,
+) -> Result<(), Failure> {
+    if let Some(p) = &a.photo
+        && std::fs::symlink_metadata(p).is_ok()
+    {
+        // Refused before the card is asked (the file would be refused after).
+        return Err(Failure::usage(format!("{}: already exists", p.display())));
+    }
+    let (r, view) = pick(ctx, conn, a.reader.reader).await?;
+    let code = secret(ctx, &a.secret, M::PromptCodeB)?;
+    let options = AuthenticityOptions {
+        card: card_options(&view, &a.secret),
+        photo: a.photo.is_some(),
+    };
+    let got = r
+        .check_authenticity(&code, &options)
+        .await
+        .map_err(fail(ctx))?;
+    drop(code);
+    if let (Some(path), Some(photo)) = (&a.photo, &got.photo) {
+        write_new_file(path, photo.as_slice())?;
+    }
+    let mut reasons = Vec::new();
+    if got.cv_certificate != CvCertificateStatus::Verified {
+        reasons.push(ctx.t(M::ReasonCv, &[got.cv_certificate.as_str()]));
+    }
+    if got.card_face != CardFaceStatus::Verified {
+        reasons.push(ctx.t(M::ReasonFace, &[got.card_face.as_str()]));
+    }
+    if got.challenge != ChallengeStatus::Verified {
+        reasons.push(ctx.t(M::ReasonChallenge, &[got.challenge.as_str()]));
+    }
+    if ctx.json {
+        let mut v = json!({
+            "reader": view.number,
+            "genuine": got.genuine,
+            "cv-certificate": got.cv_certificate.as_str(),
+            "card-face": got.card_face.as_str(),
+            "challenge": got.challenge.as_str(),
+        });
+        put_optional(
+            &mut v,
+            vec![
+                ("expiry", got.expiry.clone().map(|e| json!(e))),
+                (
+                    "photo",
+                    a.photo
+                        .as_ref()
+                        .filter(|_| got.photo.is_some())
+                        .map(|p| json!(p.display().to_string())),
+                ),
+            ],
+        );
+        ctx.print_json(&v);
+    } else {
+        outln!(
+            "{}",
+            ctx.t(M::AuthenticityTitle, &[&view.number.to_string()])
+        );
+        let meaning = |label: M, word: &str, m: M| {
+            row(ctx, label, word);
+            outln!("  {} {}", out::pad("", LABEL), ctx.t(m, &[]));
+        };
+        meaning(
+            M::CvCertificate,
+            got.cv_certificate.as_str(),
+            match got.cv_certificate {
+                CvCertificateStatus::Verified => M::CvVerified,
+                CvCertificateStatus::Untrusted => M::CvUntrusted,
+                CvCertificateStatus::Malformed => M::CvMalformed,
+            },
+        );
+        meaning(
+            M::CardFace,
+            got.card_face.as_str(),
+            match got.card_face {
+                CardFaceStatus::Verified => M::FaceVerified,
+                CardFaceStatus::Mismatch => M::FaceMismatch,
+            },
+        );
+        meaning(
+            M::Challenge,
+            got.challenge.as_str(),
+            match got.challenge {
+                ChallengeStatus::Verified => M::ChallengeVerified,
+                ChallengeStatus::Failed => M::ChallengeFailed,
+            },
+        );
+        if let Some(e) = &got.expiry {
+            meaning(M::Expiry, e, M::ExpiryNotSigned);
+        }
+        if let (Some(path), Some(_)) = (&a.photo, &got.photo) {
+            let shown = path.display().to_string();
+            row(ctx, M::PhotoWritten, &ctx.t(M::PhotoNote, &[&shown]));
+        }
+        if got.genuine {
+            outln!("{}", ctx.t(M::AuthenticityGenuine, &[]));
+        }
+    }
+    if got.genuine {
+        return Ok(());
+    }
+    let joined = reasons.join(&ctx.t(M::ReasonSeparator, &[]));
+    let mut f = Failure::failed("authenticity", ctx.t(M::AuthenticityNotGenuine, &[&joined]));
     f.json_printed = ctx.json;
     Err(f)
 }

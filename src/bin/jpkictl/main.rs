@@ -102,6 +102,9 @@ enum Command {
     VerifyConsent(VerifyConsentArgs),
     /// Counter: compare the card's basic four with its signing certificate (yes/no only).
     Match(MatchArgs),
+    /// Counter (対面確認): is the card genuine? Reads the chip's face data with 照合番号B
+    /// only and checks J-LIS's signatures and the chip's key.
+    Authenticity(AuthenticityArgs),
     /// The period of a consent made on DATE (001 §4(2)).
     ConsentPeriod(ConsentPeriodArgs),
     /// Where a consent made on DATE stands on a day (001 §4, §5).
@@ -117,6 +120,21 @@ enum Command {
     /// Certificate revocation lists (local, uses the configuration's revocation.crl_dir).
     #[command(subcommand)]
     Crl(CrlCommand),
+    /// Write the manual page jpkictl.1 and the shell completions into DIR (packaging).
+    #[command(hide = true)]
+    GenerateManual {
+        /// Where.
+        dir: PathBuf,
+    },
+    /// The audit's tag of a certificate serial, to find its records in the journal (root: reads
+    /// the daemon's audit key).
+    AuditTag {
+        /// The serial (発行番号), hexadecimal.
+        serial: String,
+        /// The key file; default /var/lib/jpkid/state/audit.key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,6 +306,18 @@ struct MatchArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+struct AuthenticityArgs {
+    /// Write the face photo (JPEG 2000) to FILE, a new file readable by its owner only; it is
+    /// never shown.
+    #[arg(long, value_name = "FILE")]
+    photo: Option<PathBuf>,
+    #[command(flatten)]
+    reader: ReaderArg,
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+#[derive(Debug, Clone, Args)]
 struct ConsentPeriodArgs {
     /// The consent date, YYYY-MM-DD.
     date: String,
@@ -375,6 +405,31 @@ fn run(cli: Cli, lang: Lang) -> Result<u8, Failure> {
             crl::import(&ctx, cli.config.as_deref(), &file).map(|()| 0)
         }
         Command::Crl(CrlCommand::Status) => crl::status(&ctx, cli.config.as_deref()).map(|()| 0),
+        Command::GenerateManual { dir } => {
+            use clap::CommandFactory;
+            jpkid::manual::generate(Cli::command(), "1", &dir)
+                .map(|()| 0)
+                .map_err(|e| Failure::internal(format!("{}: {e}", dir.display())))
+        }
+        Command::AuditTag { serial, key } => {
+            let path = key.unwrap_or_else(|| {
+                PathBuf::from(jpkid::audit::DEFAULT_STATE_DIR).join(jpkid::audit::KEY_FILE)
+            });
+            let key = jpkid::audit::AuditKey::load(&path).map_err(|e| {
+                Failure::failed("audit-tag", e.to_string()).with_hint(msg::f(
+                    lang,
+                    msg::M::HintAuditKey,
+                    &[],
+                ))
+            })?;
+            let tag = key.tag(serial.trim());
+            if cli.json {
+                outln!("{}", serde_json::json!({ "serial-tag": tag }));
+            } else {
+                outln!("serial_tag={tag}");
+            }
+            Ok(0)
+        }
         Command::Check => Ok(check::run(&ctx, cli.config.as_deref(), &cli.bus)),
         Command::Sign(ref a)
             if a.digest

@@ -57,6 +57,19 @@ pub fn f(lang: Lang, m: M, args: &[&str]) -> String {
     s
 }
 
+/// Why there is no revocation answer, in words a technician acts on.
+pub fn revocation_detail_meaning(detail: jpkid::api::RevocationDetail) -> M {
+    use jpkid::api::RevocationDetail as D;
+    match detail {
+        D::Off => M::DetailOff,
+        D::CrlMissing => M::DetailCrlMissing,
+        D::CrlStale => M::DetailCrlStale,
+        D::OcspUnreachable => M::DetailOcspUnreachable,
+        D::OcspError => M::DetailOcspError,
+        D::OcspUnknown => M::DetailOcspUnknown,
+    }
+}
+
 /// What a verification status means, for the person at the counter.
 pub fn status_meaning(status: &str) -> Option<M> {
     Some(match status {
@@ -74,6 +87,23 @@ pub fn status_meaning(status: &str) -> Option<M> {
 }
 
 catalogue! {
+    // Why no revocation answer (`revocation-detail`).
+    DetailOff => "revocation checking is off (revocation.mode = \"off\")",
+        "失効確認は無効です (revocation.mode = \"off\")";
+    DetailCrlMissing => "no CRL for this certificate's issuer: import the current one with `jpkictl crl import FILE`",
+        "この証明書の発行者の CRL がありません。`jpkictl crl import ファイル` で最新の CRL を取り込んでください";
+    DetailCrlStale => "the CRL is out of date (past its nextUpdate): import the current one with `jpkictl crl import FILE`",
+        "CRL が古くなっています (次回更新日を過ぎています)。`jpkictl crl import ファイル` で最新の CRL を取り込んでください";
+    DetailOcspUnreachable => "the OCSP responder could not be reached in time: check the network and revocation.ocsp_url",
+        "OCSP レスポンダに時間内に接続できませんでした。ネットワークと revocation.ocsp_url を確認してください";
+    DetailOcspError => "the OCSP responder's answer was not acceptable (signature, signer, nonce or age): `journalctl -u jpkid` has the cause",
+        "OCSP レスポンダの応答を受け付けられませんでした (署名・署名者・ナンス・時刻)。原因は `journalctl -u jpkid` にあります";
+    DetailOcspUnknown => "the OCSP responder does not know this certificate",
+        "OCSP レスポンダはこの証明書を知りません";
+    RevocationDetailLabel => "no revocation answer", "失効情報なし";
+    HintAuditKey => "the audit key is the daemon's (created at its first start); read it as root, or name it with --key FILE",
+        "監査キーはデーモンのものです (初回起動時に作成)。root で実行するか、--key ファイル で指定してください";
+
     // General.
     HintLabel => "what to do", "対処";
     Yes => "yes", "はい";
@@ -178,6 +208,7 @@ catalogue! {
     SignPassword => "signing password", "署名用パスワード";
     AuthPin => "authentication PIN", "利用者証明用暗証番号";
     TextPin => "text PIN", "券面事項入力補助用暗証番号";
+    CodeB => "照合番号B (visual AP)", "照合番号B (券面事項確認AP)";
     TriesLeft => "{0} tries left", "残り {0} 回";
     Blocked => "blocked: reset at the municipal office", "ロック中: 市区町村の窓口で再設定";
     Certificate => "Certificate", "証明書";
@@ -263,6 +294,39 @@ catalogue! {
     ReasonNotAll => "the four attributes do not all match", "4情報の一部が一致しません";
     ReasonIntegrity => "integrity is {0}", "真正性が {0}";
     ReasonStatus => "the signing certificate is {0}", "署名用電子証明書が {0}";
+
+    // authenticity (the counter's 対面確認).
+    PromptCodeB => "照合番号B (14 digits: birth date YYMMDD in the Japanese era, expiry year, security code)",
+        "照合番号B (数字14桁: 生年月日 (和暦 YYMMDD)、有効期限の西暦年、セキュリティコード)";
+    AuthenticityTitle => "Authenticity of the card in reader {0} (the chip's face data, read with 照合番号B)",
+        "リーダー {0} のカードの真正性確認 (照合番号B で読んだ券面事項)";
+    CvCertificate => "CV certificate", "CV 証明書";
+    CvVerified => "verified: issued under a configured J-LIS card CA key",
+        "確認済み: 設定済みの J-LIS カード CA 鍵で発行されています";
+    CvUntrusted => "untrusted: no configured J-LIS card CA key issued it; check trust.card_ca_dir",
+        "信頼できません: 設定済みの J-LIS カード CA 鍵で発行されていません。trust.card_ca_dir を確認してください";
+    CvMalformed => "malformed: not a CV certificate", "不正: CV 証明書ではありません";
+    CardFace => "card face", "券面事項";
+    FaceVerified => "verified: the face data is what J-LIS signed", "確認済み: J-LIS が署名したとおりの券面事項です";
+    FaceMismatch => "mismatch: the face data was altered after signing, or cannot be checked",
+        "不一致: 署名後に券面事項が改変されたか、検証できません";
+    Challenge => "chip", "IC チップ";
+    ChallengeVerified => "verified: this chip holds the key of the face data (not a copy)",
+        "確認済み: この IC チップが券面事項の鍵を持っています (複製ではありません)";
+    ChallengeFailed => "failed: the chip does not hold the key of the face data (copied data)",
+        "失敗: IC チップが券面事項の鍵を持っていません (複製されたデータ)";
+    Expiry => "expiry", "有効期限";
+    ExpiryNotSigned => "as the card holds it: not covered by the face signature",
+        "カード記録のとおり: 券面の署名の対象外です";
+    PhotoWritten => "photo", "顔写真";
+    PhotoNote => "written to {0} (JPEG 2000): compare it with the person in front of you",
+        "{0} に書き出しました (JPEG 2000)。目の前の本人と見比べてください";
+    AuthenticityGenuine => "genuine: a card made by J-LIS, its chip present; the staff still compare the photo with the person",
+        "真正: J-LIS が発行したカードの IC チップです。顔写真と本人の照合は職員が行ってください";
+    AuthenticityNotGenuine => "not genuine: {0}", "真正ではありません: {0}";
+    ReasonCv => "CV certificate {0}", "CV 証明書が {0}";
+    ReasonFace => "card face {0}", "券面事項が {0}";
+    ReasonChallenge => "chip {0}", "IC チップ確認が {0}";
 
     // The rules of the terms: consent-period, consent-status, link-requirement, eligibility.
     ConsentPeriodLine => "A consent made on {0} runs from {1} to {2} (001 §4(2): ten years counted from the day after the consent date)",
@@ -357,6 +421,7 @@ catalogue! {
     NotPinned => "NOT all pinned", "固定指紋と一致しないものがあります";
     TestUnpinned => "TEST hierarchy (unpinned)", "テスト階層 (指紋固定なし)";
     CheckCrl => "CRL", "CRL";
+    CheckOcsp => "OCSP responder", "OCSP レスポンダ";
     CheckCrlStale => "CRL stale", "CRL 期限切れ";
     CrlOff => "revocation.mode = off", "revocation.mode = off";
     CrlNoneOcsp => "no CRL index in {0}; OCSP is configured", "{0} に CRL インデックスはありません (OCSP を使用)";

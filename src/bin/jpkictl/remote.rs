@@ -229,6 +229,20 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure::failed("io", format!("{}: {}", path.display(), out::chain(&e))))
 }
 
+/// Writes a new output file readable by its owner only, never over an existing file or through
+/// a link (`O_EXCL|O_NOFOLLOW`): the face photo is personal.
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+        .map_err(|e| Failure::failed("io", format!("{}: {}", path.display(), out::chain(&e))))
+}
+
 /// Runs a daemon command.
 pub async fn run(ctx: &Ctx, bus: &BusChoice, command: Command) -> Result<(), Failure> {
     let conn = connect(ctx, bus).await?;
@@ -244,11 +258,15 @@ pub async fn run(ctx: &Ctx, bus: &BusChoice, command: Command) -> Result<(), Fai
         Command::Consent(a) => counter::consent(ctx, &conn, a).await,
         Command::VerifyConsent(a) => counter::verify_consent(ctx, &conn, a).await,
         Command::Match(a) => counter::match_attributes(ctx, &conn, a).await,
+        Command::Authenticity(a) => counter::authenticity(ctx, &conn, a).await,
         Command::ConsentPeriod(a) => counter::consent_period(ctx, &conn, a).await,
         Command::ConsentStatus(a) => counter::consent_status(ctx, &conn, a).await,
         Command::LinkRequirement(a) => counter::link_requirement(ctx, &conn, a).await,
         Command::Eligibility(a) => counter::eligibility(ctx, &conn, a).await,
-        Command::Check | Command::Crl(_) => Ok(()),
+        Command::Check
+        | Command::Crl(_)
+        | Command::AuditTag { .. }
+        | Command::GenerateManual { .. } => Ok(()),
     }
 }
 
@@ -327,6 +345,7 @@ async fn cmd_pins(ctx: &Ctx, conn: &Connection, reader: Option<u32>) -> Result<(
         ("sign-password", M::SignPassword, Some(pins.sign_password)),
         ("auth-pin", M::AuthPin, Some(pins.auth_pin)),
         ("text-pin", M::TextPin, pins.text_pin),
+        ("code-b", M::CodeB, pins.code_b),
     ];
     if ctx.json {
         let mut v = json!({ "reader": view.number });
@@ -565,6 +584,10 @@ async fn cmd_verify(ctx: &Ctx, conn: &Connection, a: VerifyArgs) -> Result<(), F
                 v.revocation_reason.clone().map(|r| json!(r)),
             ),
             ("revoked-at", v.revoked_at.map(|t| json!(t))),
+            (
+                "revocation-detail",
+                v.revocation_detail.map(|d| json!(d.as_str())),
+            ),
         ];
         for (k, value) in optional {
             if let Some(value) = value {
@@ -596,6 +619,10 @@ async fn cmd_verify(ctx: &Ctx, conn: &Connection, a: VerifyArgs) -> Result<(), F
             if let Some(text) = text {
                 outln!("  {k:<18} {text}");
             }
+        }
+        if let Some(d) = v.revocation_detail {
+            let words = ctx.t(crate::msg::revocation_detail_meaning(d), &[]);
+            outln!("  {:<18} {}: {words}", "revocation-detail", d.as_str());
         }
     }
     if status == jpkid::api::CertStatus::Valid {
