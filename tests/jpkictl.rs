@@ -375,6 +375,47 @@ fn crl_import_refuses_a_foreign_or_broken_crl() {
     );
 }
 
+/// A CRL cut short (an interrupted download): refused with both lengths and the hint to fetch
+/// it again, in English and in Japanese; nothing written.
+#[test]
+fn crl_import_refuses_a_truncated_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let full = std::fs::read(testpki().join("sign_g2.crl")).unwrap();
+    let file = dir.path().join("cut.crl");
+    std::fs::write(&file, &full[..full.len() / 2]).unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(&file));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let announced = format!(
+        "announces {} bytes, the file has {}",
+        full.len(),
+        full.len() / 2
+    );
+    assert!(
+        stderr(&o).contains("truncated")
+            && stderr(&o).contains(&announced)
+            && stderr(&o).contains("fetch it again"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(jpkictl()
+        .env("LANG", "ja_JP.UTF-8")
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(&file));
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("もう一度取得"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("crl")).unwrap().count(),
+        0
+    );
+}
+
 /// A partitioned CRL (issuingDistributionPoint with onlyContainsUserCerts) of a configured root,
 /// correctly signed: refused with its own message and hint, nothing written.
 #[test]

@@ -92,6 +92,7 @@ pub fn import(ctx: &Ctx, config: Option<&Path>, file: &Path) -> Result<(), Failu
             }
             crl::CrlError::Older { .. } => ctx.t(M::HintCrlOlder, &[]),
             crl::CrlError::PartitionedCrl { .. } => ctx.t(M::HintCrlPartitioned, &[]),
+            crl::CrlError::Truncated { .. } => ctx.t(M::HintCrlTruncated, &[]),
             crl::CrlError::UnsafeDirectory { path, .. } => {
                 ctx.t(M::HintCrlUnsafeDir, &[&path.display().to_string()])
             }
