@@ -1,6 +1,8 @@
 //! CRL benchmark driver (see scripts/bench-crl.sh and BENCHMARKS.md). Not a test.
 //!
-//!   bench_crl gen PKI_DIR OUT.crl N       write an N-entry CRL signed by PKI_DIR's sign_root_g2
+//!   bench_crl gen PKI_DIR OUT.crl N [shuffled]
+//!                                         write an N-entry CRL signed by PKI_DIR's sign_root_g2,
+//!                                         sorted by serial or (`shuffled`) in random order
 //!   bench_crl import IN.crl CRL_DIR ANCHOR_DIR
 //!   bench_crl lookup CRL_DIR PROBES       p50/p99 latency of CrlIndex::find over random serials
 
@@ -28,14 +30,20 @@ impl Rng {
 
 const BASE: u64 = 0x1000_0000;
 
-fn generate(pki: &Path, out: &Path, n: u64) {
+fn generate(pki: &Path, out: &Path, n: u64, shuffled: bool) {
     let t0 = Instant::now();
     let root = std::fs::read(pki.join("sign_root_g2.der")).unwrap();
     let key = std::fs::read(pki.join("sign_root_g2.pk8.der")).unwrap();
     let now = 1_790_000_000i64;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut enc = Vec::with_capacity(n as usize * 37);
-    for i in 0..n {
+    // The serials' order: ascending, or a random permutation (Fisher-Yates).
+    let mut order: Vec<u64> = (0..if shuffled { n } else { 0 }).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    for k in 0..n {
+        let i = if shuffled { order[k as usize] } else { k };
         let serial = BASE + 7 * i + rng.next() % 7; // 4-byte serials for n up to ~38 M
         let date = now - (rng.next() % (5 * 365 * 86_400)) as i64;
         let reason = match rng.next() % 100 {
@@ -150,6 +158,7 @@ fn main() {
             Path::new(&args[2]),
             Path::new(&args[3]),
             args[4].parse().unwrap(),
+            args.get(5).is_some_and(|a| a == "shuffled"),
         ),
         Some("import") => import(
             Path::new(&args[2]),

@@ -7,6 +7,8 @@
 mod support {
     pub mod bus;
 }
+#[path = "pki_support/crlgen.rs"]
+mod crlgen;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -371,6 +373,131 @@ fn crl_import_refuses_a_foreign_or_broken_crl() {
         std::fs::read_dir(dir.path().join("crl")).unwrap().count(),
         0
     );
+}
+
+/// A CRL cut short (an interrupted download): refused with both lengths and the hint to fetch
+/// it again, in English and in Japanese; nothing written.
+#[test]
+fn crl_import_refuses_a_truncated_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let full = std::fs::read(testpki().join("sign_g2.crl")).unwrap();
+    let file = dir.path().join("cut.crl");
+    std::fs::write(&file, &full[..full.len() / 2]).unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(&file));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let announced = format!(
+        "announces {} bytes, the file has {}",
+        full.len(),
+        full.len() / 2
+    );
+    assert!(
+        stderr(&o).contains("truncated")
+            && stderr(&o).contains(&announced)
+            && stderr(&o).contains("fetch it again"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(jpkictl()
+        .env("LANG", "ja_JP.UTF-8")
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(&file));
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("もう一度取得"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("crl")).unwrap().count(),
+        0
+    );
+}
+
+/// A partitioned CRL (issuingDistributionPoint with onlyContainsUserCerts) of a configured root,
+/// correctly signed: refused with its own message and hint, nothing written.
+#[test]
+fn crl_import_refuses_a_partitioned_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let root = std::fs::read(testpki().join("sign_root_g2.der")).unwrap();
+    let key = std::fs::read(testpki().join("keys/sign_root_g2.pk8.der")).unwrap();
+    let spec = crlgen::CrlSpec {
+        issuer_cert_der: &root,
+        key_pk8_der: &key,
+        this_update: AT - 86_400,
+        next_update: Some(AT + 86_400),
+        crl_number: 1,
+        aki: true,
+    };
+    let part = crlgen::build_crl_with_extensions(
+        &spec,
+        &[],
+        &crlgen::idp::extension(&[crlgen::idp::only_user_certs()]),
+    );
+    let file = dir.path().join("part.crl");
+    std::fs::write(&file, part).unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(&file));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("partitioned CRL")
+            && stderr(&o).contains("onlyContainsUserCerts")
+            && stderr(&o).contains("use the issuer's complete CRL file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "crl", "import"])
+        .arg(&file));
+    assert_eq!(code(&o), 1);
+    assert_eq!(json(&o)["error"], "crl");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("crl")).unwrap().count(),
+        0
+    );
+}
+
+/// As root, a CRL directory that others can write is refused with its own message and hint.
+#[test]
+fn crl_import_as_root_refuses_a_writable_crl_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        println!("SKIP crl_import_as_root_refuses_a_writable_crl_dir: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_config(dir.path());
+    let crl = dir.path().join("crl");
+    std::fs::set_permissions(&crl, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(testpki().join("sign_g2.crl")));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is not safe to write into: it is writable by others (mode 0777)")
+            && err.contains("chown root:root"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&crl).unwrap().count(), 0);
+    // Put right, the same import works.
+    std::fs::set_permissions(&crl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = run(jpkictl()
+        .arg("--config")
+        .arg(&config)
+        .args(["crl", "import"])
+        .arg(testpki().join("sign_g2.crl")));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use jpkid::pki::{
     self, Purpose, RevocationMode, RevocationPolicy, RevocationReason, RevocationSource,
     VerifyOutcome,
 };
-use pki_support::crlgen::{CrlEntry, CrlSpec, build_crl};
+use pki_support::crlgen::{self, CrlEntry, CrlSpec, build_crl, idp};
 use pki_support::*;
 
 const DAY: i64 = 86_400;
@@ -46,6 +46,26 @@ fn crl_g(g: u8, this_update: i64, next_update: i64, aki: bool) -> Vec<u8> {
         aki,
     };
     build_crl(&spec, &entries)
+}
+
+/// A CRL by sign root g2 (AKI, cRLNumber `number`, nextUpdate a day after `this_update`) with
+/// these entries and `extra` (encoded Extensions) added to its crlExtensions.
+fn crl_g2_with(entries: &[CrlEntry], this_update: i64, number: u64, extra: &[u8]) -> Vec<u8> {
+    let root = read("sign_root_g2.der");
+    let key = read("sign_root_g2.pk8.der");
+    let spec = CrlSpec {
+        issuer_cert_der: &root,
+        key_pk8_der: &key,
+        this_update,
+        next_update: Some(this_update + DAY),
+        crl_number: number,
+        aki: true,
+    };
+    let mut enc = Vec::new();
+    for e in entries {
+        crlgen::encode_entry(&mut enc, e);
+    }
+    crlgen::build_crl_with_extensions(&spec, &enc, extra)
 }
 
 fn write_tmp(dir: &std::path::Path, name: &str, data: &[u8]) -> std::path::PathBuf {
@@ -413,4 +433,310 @@ fn wall_clock() -> i64 {
             .as_secs(),
     )
     .unwrap()
+}
+
+/// A CRL whose issuingDistributionPoint limits its scope is one part of the issuer's list: as an
+/// index it would answer "not listed" for every serial outside its part, and it would replace
+/// the complete index of that key. Each kind of limit is refused by name, the complete index
+/// stays in place, and nothing is left in the directory.
+#[test]
+fn partitioned_crl_is_refused_and_the_complete_index_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let sign_ok = read("sign_ok.der");
+    let at = mid(&sign_ok);
+    let full = write_tmp(dir.path(), "full.crl", &crl_g(2, at - DAY, at + DAY, true));
+    let r = crl::import(&full, &crl_dir, &a).unwrap();
+    let key = hex::decode(&r.issuer_key_id).unwrap();
+    let store = CrlStore::open(&crl_dir).unwrap();
+    let revoked_serial = [0x10, 0, 0, 5];
+    let is_revoked = || {
+        matches!(
+            store.lookup(&key, &revoked_serial, at, at, false),
+            CrlAnswer::Revoked { .. }
+        )
+    };
+    assert!(is_revoked());
+
+    let cases: Vec<(Vec<Vec<u8>>, Vec<&str>)> = vec![
+        (
+            vec![idp::distribution_point("http://crl.example/part-1.crl")],
+            vec!["distributionPoint"],
+        ),
+        (vec![idp::only_user_certs()], vec!["onlyContainsUserCerts"]),
+        (vec![idp::only_ca_certs()], vec!["onlyContainsCACerts"]),
+        (vec![idp::only_some_reasons()], vec!["onlySomeReasons"]),
+        (vec![idp::indirect_crl()], vec!["indirectCRL"]),
+        (
+            vec![idp::only_attribute_certs()],
+            vec!["onlyContainsAttributeCerts"],
+        ),
+        (
+            vec![
+                idp::distribution_point("http://crl.example/part-2.crl"),
+                idp::only_user_certs(),
+            ],
+            vec!["distributionPoint", "onlyContainsUserCerts"],
+        ),
+    ];
+    for (i, (fields, expected)) in cases.iter().enumerate() {
+        // Newer than the complete list, and without the revoked serial.
+        let part = crl_g2_with(
+            &[entry(0x10000009, at - DAY, Some(1))],
+            at - DAY / 2,
+            8 + i as u64,
+            &idp::extension(fields),
+        );
+        let p = write_tmp(dir.path(), "part.crl", &part);
+        let e = crl::import(&p, &crl_dir, &a).unwrap_err();
+        match &e {
+            CrlError::PartitionedCrl { limits } => assert_eq!(limits, expected, "{e}"),
+            other => panic!("{expected:?}: {other}"),
+        }
+        for name in expected {
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        assert!(is_revoked(), "{expected:?}");
+        assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
+        // Without its signature check too (inspect) the structure is refused the same way.
+        assert!(matches!(
+            crl::inspect(&part),
+            Err(CrlError::PartitionedCrl { .. })
+        ));
+    }
+
+    // An IDP that sets no field limits nothing (RFC 5280 forbids issuers to write it, but it
+    // narrows no scope): imported like any complete list.
+    let whole = crl_g2_with(&[], at - DAY / 4, 20, &idp::extension(&[]));
+    let p = write_tmp(dir.path(), "whole.crl", &whole);
+    let r = crl::import(&p, &crl_dir, &a).unwrap();
+    assert_eq!(r.entries, 0);
+    assert!(!is_revoked());
+}
+
+/// A serial listed twice is ambiguous (two dates, perhaps two reasons): a binary search would
+/// report either entry, so an entry dated after the time asked about could hide one dated
+/// before it. Such a CRL is refused by name, wherever the two entries stand; the index in place
+/// stays.
+#[test]
+fn serial_listed_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let at = mid(&read("sign_ok.der"));
+    let first = write_tmp(
+        dir.path(),
+        "first.crl",
+        &crl_g2_with(&[entry(0x0A, at - DAY, Some(1))], at - DAY, 1, &[]),
+    );
+    crl::import(&first, &crl_dir, &a).unwrap();
+    let key = hex::decode(key_id_hex(&read("sign_root_g2.der"))).unwrap();
+    let store = CrlStore::open(&crl_dir).unwrap();
+    for (i, entries) in [
+        // Adjacent, in order of serial.
+        vec![
+            entry(0x0F, at - DAY, Some(1)),
+            entry(0x10000001, at + DAY, Some(5)),
+            entry(0x10000001, at - DAY, Some(1)),
+            entry(0x20000000, at - DAY, None),
+        ],
+        // Far apart, unsorted, the second one with a leading-zero-free wider encoding.
+        vec![
+            entry(0x10000001, at - DAY, Some(1)),
+            entry(0x30, at - DAY, None),
+            entry(0x05, at - DAY, None),
+            entry(0x10000001, at + DAY, Some(5)),
+            entry(0x01, at - DAY, None),
+        ],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = write_tmp(
+            dir.path(),
+            "dup.crl",
+            &crl_g2_with(&entries, at - DAY / 2, 2 + i as u64, &[]),
+        );
+        let e = crl::import(&p, &crl_dir, &a).unwrap_err();
+        assert!(
+            matches!(&e, CrlError::DuplicateSerial { serial } if serial == "10000001"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("10000001"), "{e}");
+        assert!(matches!(
+            crl::build_index(&std::fs::read(&p).unwrap(), &a),
+            Err(CrlError::DuplicateSerial { .. })
+        ));
+        // The first list is still the one in use.
+        assert!(matches!(
+            store.lookup(&key, &[0x0A], at, at, false),
+            CrlAnswer::Revoked { .. }
+        ));
+        assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
+    }
+}
+
+/// Whether this test runs as root (the CI does); the directory-safety tests need it to give a
+/// directory to another user and to plant what another user could.
+fn as_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        println!("SKIP {test}: needs root (chown to another user; the import runs as root)");
+    }
+    root
+}
+
+/// The uid and gid of `nobody`, the "other user" of these tests.
+const NOBODY: u32 = 65_534;
+
+/// `jpkictl crl import` runs as root. A symbolic link planted in the CRL directory — at the
+/// name the temporary index had (`.<key>.crlidx.<pid>.tmp`), at the index's own name, or
+/// anywhere else — is never followed: the file it points to (here a stand-in for /etc/shadow)
+/// is not changed, and the import either ignores the link or fails with a named error.
+#[test]
+fn import_as_root_follows_no_symlink_in_the_crl_dir() {
+    if !as_root("import_as_root_follows_no_symlink_in_the_crl_dir") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("crl");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let victim = dir.path().join("shadow");
+    let secret = b"root:$6$not-to-be-overwritten:19000:0:99999:7:::\n";
+    std::fs::write(&victim, secret).unwrap();
+    let a = anchors();
+    let now = now();
+    let key_hex = key_id_hex(&read("sign_root_g2.der"));
+    let index_name = format!("{key_hex}.crlidx");
+    let crl = write_tmp(dir.path(), "g2.crl", &crl_g(2, now, now + DAY, true));
+    let unchanged = || assert_eq!(std::fs::read(&victim).unwrap(), secret);
+
+    // The old temporary name, and a few others an attacker might guess.
+    let planted = [
+        format!(".{index_name}.{}.tmp", std::process::id()),
+        format!(".{index_name}.tmp"),
+        format!("{index_name}.tmp"),
+        "x.tmp".to_owned(),
+    ];
+    for name in &planted {
+        std::os::unix::fs::symlink(&victim, crl_dir.join(name)).unwrap();
+    }
+    let r = crl::import(&crl, &crl_dir, &a).unwrap();
+    unchanged();
+    for name in &planted {
+        let m = std::fs::symlink_metadata(crl_dir.join(name)).unwrap();
+        assert!(m.file_type().is_symlink(), "{name}");
+    }
+    assert!(CrlIndex::load(&r.index_path).is_ok());
+
+    // A link at the index's own name: refused by name, the link and its target untouched.
+    std::fs::remove_file(&r.index_path).unwrap();
+    std::os::unix::fs::symlink(&victim, &r.index_path).unwrap();
+    let e = crl::import(&crl, &crl_dir, &a).unwrap_err();
+    assert!(matches!(e, CrlError::UnsafeDirectory { .. }), "{e}");
+    assert!(e.to_string().contains(&index_name), "{e}");
+    unchanged();
+    assert!(
+        std::fs::symlink_metadata(&r.index_path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // Nothing else was left behind: the planted links, the one at the index name.
+    assert_eq!(
+        std::fs::read_dir(&crl_dir).unwrap().count(),
+        planted.len() + 1
+    );
+}
+
+/// A CRL directory that another user can write (owned by them, or group/other-writable) lets
+/// that user plant files for root's import: refused by name, before anything is written.
+#[test]
+fn import_as_root_refuses_a_crl_dir_another_user_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    if !as_root("import_as_root_refuses_a_crl_dir_another_user_can_write") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = anchors();
+    let now = now();
+    let crl = write_tmp(dir.path(), "g2.crl", &crl_g(2, now, now + DAY, true));
+    // (directory, owner uid/gid if not root's, mode, what the refusal names)
+    type Case = (&'static str, Option<(u32, u32)>, u32, &'static str);
+    let cases: [Case; 5] = [
+        (
+            "owned-by-nobody",
+            Some((NOBODY, NOBODY)),
+            0o755,
+            "uid 65534",
+        ),
+        (
+            "owned-by-nobody-0700",
+            Some((NOBODY, 0)),
+            0o700,
+            "uid 65534",
+        ),
+        ("group-writable", Some((0, NOBODY)), 0o775, "group"),
+        ("world-writable", None, 0o777, "others"),
+        ("sticky-world-writable", None, 0o1777, "others"),
+    ];
+    for (name, owner, mode, why) in cases {
+        let crl_dir = dir.path().join(name);
+        std::fs::create_dir(&crl_dir).unwrap();
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&crl_dir, Some(uid), Some(gid)).unwrap();
+        }
+        std::fs::set_permissions(&crl_dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let e = crl::import(&crl, &crl_dir, &a).unwrap_err();
+        assert!(matches!(e, CrlError::UnsafeDirectory { .. }), "{name}: {e}");
+        assert!(e.to_string().contains(why), "{name}: {e}");
+        assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 0, "{name}");
+    }
+    // Root's own 0755 (the tmpfiles.d layout) and 0700 are fine.
+    for (name, mode) in [("root-0755", 0o755), ("root-0700", 0o700)] {
+        let crl_dir = dir.path().join(name);
+        std::fs::create_dir(&crl_dir).unwrap();
+        std::fs::set_permissions(&crl_dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        crl::import(&crl, &crl_dir, &a).unwrap();
+    }
+}
+
+/// `revocation.crl_dir` that is itself a symbolic link (to a directory someone else controls,
+/// or to /etc) is refused, with or without a trailing slash; the target is not written.
+#[test]
+fn import_as_root_refuses_a_symlinked_crl_dir() {
+    if !as_root("import_as_root_refuses_a_symlinked_crl_dir") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = anchors();
+    let now = now();
+    let crl = write_tmp(dir.path(), "g2.crl", &crl_g(2, now, now + DAY, true));
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = dir.path().join("crl");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for p in [
+        link.clone(),
+        dir.path().join("crl/"),
+        dir.path().join("crl/."),
+    ] {
+        let e = crl::import(&crl, &p, &a).unwrap_err();
+        assert!(
+            matches!(e, CrlError::UnsafeDirectory { .. }),
+            "{}: {e}",
+            p.display()
+        );
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+    assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
+    // A file where the directory should be: a named error too.
+    let file = write_tmp(dir.path(), "not-a-dir", b"x");
+    assert!(matches!(
+        crl::import(&crl, &file, &a),
+        Err(CrlError::UnsafeDirectory { .. })
+    ));
 }

@@ -9,7 +9,7 @@ mod pki_support;
 
 use std::sync::OnceLock;
 
-use jpkid::pki::crl::{CrlIndex, build_index, inspect};
+use jpkid::pki::crl::{CrlIndex, build_index, inspect, inspect_reader};
 use jpkid::pki::{self, Purpose, RevocationPolicy, TrustAnchors, attributes, cms};
 use pki_support::crlgen::{CrlEntry, CrlSpec, build_crl};
 use pki_support::*;
@@ -146,6 +146,17 @@ proptest! {
     }
 
     #[test]
+    fn crl_read_in_pieces_reads_as_in_one((e, cut, tail) in edits(), sizes in prop::collection::vec(1usize..400, 1..24)) {
+        let crl = mutate(&seeds().crl, &e, cut, &tail);
+        let whole = inspect(&crl);
+        let pieces = inspect_reader(Pieces { data: &crl, sizes: &sizes, turn: 0 });
+        prop_assert_eq!(whole.is_ok(), pieces.is_ok(), "{:?} / {:?}", whole, pieces);
+        if let (Ok(a), Ok(b)) = (whole, pieces) {
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
     fn crl_import_never_panics_on_random(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = build_index(&bytes, &seeds().anchors);
         let _ = inspect(&bytes);
@@ -224,4 +235,22 @@ fn seeds_are_sound() {
         (v.cv_certificate.as_str(), v.card_face.as_str()),
         ("verified", "verified")
     );
+}
+
+/// A reader that hands out `data` in pieces of the given sizes, in turn.
+struct Pieces<'a> {
+    data: &'a [u8],
+    sizes: &'a [usize],
+    turn: usize,
+}
+
+impl std::io::Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = self.sizes[self.turn % self.sizes.len()];
+        self.turn += 1;
+        let n = want.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
 }

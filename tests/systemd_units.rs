@@ -247,11 +247,15 @@ fn sysusers_and_tmpfiles_apply_to_a_scratch_root() {
     for d in ["var/lib/jpkid", "var/lib/jpkid/crl"] {
         assert!(root.path().join(d).is_dir(), "{d}");
     }
-    // The CRL directory: written by root (jpkictl crl import), readable by the daemon.
+    // The CRL directory and its parent: root's alone (jpkictl crl import, run as root, refuses
+    // a directory another user can write), readable by the daemon.
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(root.path().join("var/lib/jpkid/crl")).unwrap();
-    assert_eq!(m.uid(), 0);
-    assert_eq!(m.mode() & 0o777, 0o755);
+    for d in ["var/lib/jpkid", "var/lib/jpkid/crl"] {
+        let m = std::fs::symlink_metadata(root.path().join(d)).unwrap();
+        assert!(m.is_dir(), "{d}");
+        assert_eq!((m.uid(), m.gid()), (0, 0), "{d}");
+        assert_eq!(m.mode() & 0o7777, 0o755, "{d}");
+    }
 }
 
 /// Keys udev knows, and whether they match (`==`, `!=`) or assign (`=`, `+=`, `-=`, `:=`).

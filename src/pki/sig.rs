@@ -36,6 +36,15 @@ impl SigAlg {
     }
 }
 
+impl SigAlg {
+    /// The hash the signature is computed over.
+    pub(crate) fn hash(self) -> HashAlg {
+        match self {
+            SigAlg::RsaPkcs1(h) | SigAlg::Ecdsa(h) => h,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SigError {
     #[error("public key cannot be decoded for this algorithm")]
@@ -65,6 +74,35 @@ pub(crate) fn verify(spki_der: &[u8], alg: SigAlg, msg: &[u8], sig: &[u8]) -> Re
             key.verify(msg, &sig).map_err(|_| SigError::Invalid)
         }
         // P-521 is not expected on JPKI cards; ecdsa-with-SHA512 is refused by `from_oid`.
+        SigAlg::Ecdsa(HashAlg::Sha512) => Err(SigError::Key),
+    }
+}
+
+/// [`verify`] of a message hashed beforehand with `alg.hash()` (a CRL too large to hold in
+/// memory is hashed while it is read).
+pub(crate) fn verify_digest(
+    spki_der: &[u8],
+    alg: SigAlg,
+    digest: &[u8],
+    sig: &[u8],
+) -> Result<(), SigError> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    match alg {
+        SigAlg::RsaPkcs1(hash) => verify_rsa_prehashed(spki_der, hash, digest, sig),
+        SigAlg::Ecdsa(HashAlg::Sha256) => {
+            let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+                .map_err(|_| SigError::Key)?;
+            let sig = p256::ecdsa::Signature::from_der(sig).map_err(|_| SigError::Encoding)?;
+            key.verify_prehash(digest, &sig)
+                .map_err(|_| SigError::Invalid)
+        }
+        SigAlg::Ecdsa(HashAlg::Sha384) => {
+            let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+                .map_err(|_| SigError::Key)?;
+            let sig = p384::ecdsa::Signature::from_der(sig).map_err(|_| SigError::Encoding)?;
+            key.verify_prehash(digest, &sig)
+                .map_err(|_| SigError::Invalid)
+        }
         SigAlg::Ecdsa(HashAlg::Sha512) => Err(SigError::Key),
     }
 }

@@ -110,6 +110,56 @@ pub struct CrlSpec<'a> {
 
 /// Build and sign a CRL whose entries are already encoded in `entries_der`.
 pub fn build_crl_from_encoded(spec: &CrlSpec<'_>, entries_der: &[u8]) -> Vec<u8> {
+    build_crl_with_extensions(spec, entries_der, &[])
+}
+
+/// One Extension (OID content bytes, criticality, extnValue content).
+pub fn extension(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
+    let mut c = tlv(0x06, oid);
+    if critical {
+        c.extend_from_slice(&[0x01, 0x01, 0xFF]);
+    }
+    c.extend(tlv(0x04, value));
+    tlv(0x30, &c)
+}
+
+/// Fields of an issuingDistributionPoint (RFC 5280 §5.2.5), as context-tagged DER.
+pub mod idp {
+    use super::tlv;
+
+    /// distributionPoint [0] fullName [0] { uniformResourceIdentifier [6] `uri` }.
+    pub fn distribution_point(uri: &str) -> Vec<u8> {
+        tlv(0xA0, &tlv(0xA0, &tlv(0x86, uri.as_bytes())))
+    }
+    pub fn only_user_certs() -> Vec<u8> {
+        vec![0x81, 0x01, 0xFF]
+    }
+    pub fn only_ca_certs() -> Vec<u8> {
+        vec![0x82, 0x01, 0xFF]
+    }
+    /// onlySomeReasons [3] ReasonFlags: keyCompromise (bit 1) and cACompromise (bit 2).
+    pub fn only_some_reasons() -> Vec<u8> {
+        vec![0x83, 0x02, 0x05, 0x60]
+    }
+    pub fn indirect_crl() -> Vec<u8> {
+        vec![0x84, 0x01, 0xFF]
+    }
+    pub fn only_attribute_certs() -> Vec<u8> {
+        vec![0x85, 0x01, 0xFF]
+    }
+    /// The critical issuingDistributionPoint extension with these fields, in order.
+    pub fn extension(fields: &[Vec<u8>]) -> Vec<u8> {
+        super::extension(&[0x55, 0x1D, 0x1C], true, &tlv(0x30, &fields.concat()))
+    }
+}
+
+/// [`build_crl_from_encoded`] with `extra_extensions` (encoded Extensions) appended to the
+/// crlExtensions after AKI and cRLNumber.
+pub fn build_crl_with_extensions(
+    spec: &CrlSpec<'_>,
+    entries_der: &[u8],
+    extra_extensions: &[u8],
+) -> Vec<u8> {
     let (_, issuer) = X509Certificate::from_der(spec.issuer_cert_der).unwrap();
     let mut tbs_c = Vec::with_capacity(entries_der.len() + 512);
     tbs_c.extend(tlv(0x02, &[1]));
@@ -146,6 +196,7 @@ pub fn build_crl_from_encoded(spec: &CrlSpec<'_>, entries_der: &[u8]) -> Vec<u8>
         0x30,
         &[&[0x06, 0x03, 0x55, 0x1D, 0x14][..], &tlv(0x04, &num)].concat(),
     ));
+    exts.extend_from_slice(extra_extensions);
     tbs_c.extend(tlv(0xA0, &tlv(0x30, &exts)));
     let tbs = tlv(0x30, &tbs_c);
     drop(tbs_c);

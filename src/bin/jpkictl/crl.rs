@@ -91,6 +91,11 @@ pub fn import(ctx: &Ctx, config: Option<&Path>, file: &Path) -> Result<(), Failu
                 ctx.t(M::HintCrlPermission, &[&path.display().to_string()])
             }
             crl::CrlError::Older { .. } => ctx.t(M::HintCrlOlder, &[]),
+            crl::CrlError::PartitionedCrl { .. } => ctx.t(M::HintCrlPartitioned, &[]),
+            crl::CrlError::Truncated { .. } => ctx.t(M::HintCrlTruncated, &[]),
+            crl::CrlError::UnsafeDirectory { path, .. } => {
+                ctx.t(M::HintCrlUnsafeDir, &[&path.display().to_string()])
+            }
             _ => ctx.t(M::HintCrlImport, &[]),
         };
         Failure::failed("crl", format!("{}: {}", file.display(), out::chain(&e))).with_hint(hint)

@@ -176,6 +176,12 @@ catalogue! {
         "{0} に書き込む権限がありません。root で実行してください (`sudo jpkictl crl import FILE`)";
     HintCrlOlder => "the installed CRL of this issuer is newer: nothing to do (use the newest CRL)",
         "この発行者の取り込み済み CRL の方が新しいため、何もしていません (最新の CRL を使ってください)";
+    HintCrlPartitioned => "this file is one part of its issuer's CRL (a partitioned CRL: its issuingDistributionPoint limits the scope); jpkid imports only a complete CRL, which tells of every serial whether it is revoked: use the issuer's complete CRL file",
+        "このファイルは発行者の CRL の一部です (分割 CRL: issuingDistributionPoint で範囲が限られています)。jpkid はすべてのシリアル番号について失効の有無が分かる完全な CRL だけを取り込みます。発行者の完全な CRL ファイルを使ってください";
+    HintCrlTruncated => "the file ends before the CRL it begins (an interrupted download or a full disk?): fetch it again and compare its size with the published one",
+        "ファイルが CRL の途中で終わっています (ダウンロードの中断やディスクの空き不足など)。もう一度取得し、公開されているサイズと比べてください";
+    HintCrlUnsafeDir => "make {0} a plain directory that only root can write (`chown root:root {0}; chmod 0755 {0}`, as systemd/tmpfiles.d/jpkid.conf creates it): a user who can write it could make root's import overwrite any file",
+        "{0} を root だけが書き込める通常のディレクトリにしてください (`chown root:root {0}; chmod 0755 {0}`、systemd/tmpfiles.d/jpkid.conf と同じ)。他のユーザーが書き込めると、root による取り込みで任意のファイルを上書きさせられるおそれがあります";
     CrlImported => "CRL imported: {0}", "CRL を取り込みました: {0}";
     CrlDir => "CRL directory {0}", "CRL ディレクトリ {0}";
     CrlNone => "no CRL index installed", "CRL インデックスがありません";
