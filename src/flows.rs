@@ -849,7 +849,7 @@ impl Flow for CheckAuthenticity {
             &self.card_ca,
         );
         let photo = match (self.photo, parsed) {
-            (true, Some(f)) => Some(f.into_photo()),
+            (true, Some(f)) if verdict.face_signed_by_jlis() => Some(f.into_photo()),
             _ => None,
         };
         Ok(AuthenticityChecked { verdict, photo })

@@ -219,6 +219,13 @@ pub struct Authenticity {
 }
 
 impl Authenticity {
+    /// The face data is what a configured J-LIS card CA's key signed: only then may its photo
+    /// leave the daemon (a forged card's image is never handed to a JPEG 2000 decoder).
+    pub fn face_signed_by_jlis(&self) -> bool {
+        self.cv_certificate == CvCertificateStatus::Verified
+            && self.card_face == CardFaceStatus::Verified
+    }
+
     /// All three verified: a card J-LIS made, and this chip is it.
     pub fn genuine(&self) -> bool {
         self.cv_certificate == CvCertificateStatus::Verified

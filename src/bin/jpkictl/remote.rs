@@ -225,7 +225,12 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+        .and_then(|mut f| {
+            // A file cut short is not left behind as if it were the whole photo.
+            std::io::Write::write_all(&mut f, bytes).inspect_err(|_| {
+                let _ = std::fs::remove_file(path);
+            })
+        })
         .map_err(|e| Failure::failed("io", format!("{}: {}", path.display(), out::chain(&e))))
 }
 
@@ -239,7 +244,12 @@ pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .mode(0o600)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+        .and_then(|mut f| {
+            // A file cut short is not left behind as if it were the whole photo.
+            std::io::Write::write_all(&mut f, bytes).inspect_err(|_| {
+                let _ = std::fs::remove_file(path);
+            })
+        })
         .map_err(|e| Failure::failed("io", format!("{}: {}", path.display(), out::chain(&e))))
 }
 
