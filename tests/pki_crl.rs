@@ -68,6 +68,14 @@ fn crl_g2_with(entries: &[CrlEntry], this_update: i64, number: u64, extra: &[u8]
     crlgen::build_crl_with_extensions(&spec, &enc, extra)
 }
 
+/// The files of a CRL directory but the import lock (`.lock`, made by the first import).
+fn indexes_and_temporaries(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name() != ".lock")
+        .count()
+}
+
 fn write_tmp(dir: &std::path::Path, name: &str, data: &[u8]) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, data).unwrap();
@@ -319,7 +327,7 @@ fn new_index_replaces_old_atomically_and_older_is_refused() {
         CrlAnswer::Revoked { .. }
     ));
     // No temporary files left behind.
-    assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
+    assert_eq!(indexes_and_temporaries(&crl_dir), 1);
 }
 
 #[test]
@@ -499,7 +507,7 @@ fn partitioned_crl_is_refused_and_the_complete_index_stays() {
             assert!(e.to_string().contains(name), "{e}");
         }
         assert!(is_revoked(), "{expected:?}");
-        assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
+        assert_eq!(indexes_and_temporaries(&crl_dir), 1);
         // Without its signature check too (inspect) the structure is refused the same way.
         assert!(matches!(
             crl::inspect(&part),
@@ -575,7 +583,7 @@ fn serial_listed_twice_is_refused() {
             store.lookup(&key, &[0x0A], at, at, false),
             CrlAnswer::Revoked { .. }
         ));
-        assert_eq!(std::fs::read_dir(&crl_dir).unwrap().count(), 1);
+        assert_eq!(indexes_and_temporaries(&crl_dir), 1);
     }
 }
 
@@ -646,10 +654,7 @@ fn import_as_root_follows_no_symlink_in_the_crl_dir() {
             .is_symlink()
     );
     // Nothing else was left behind: the planted links, the one at the index name.
-    assert_eq!(
-        std::fs::read_dir(&crl_dir).unwrap().count(),
-        planted.len() + 1
-    );
+    assert_eq!(indexes_and_temporaries(&crl_dir), planted.len() + 1);
 }
 
 /// A CRL directory that another user can write (owned by them, or group/other-writable) lets
@@ -739,4 +744,123 @@ fn import_as_root_refuses_a_symlinked_crl_dir() {
         crl::import(&crl, &file, &a),
         Err(CrlError::UnsafeDirectory { .. })
     ));
+}
+
+/// Review finding: a replayed, validly signed CRL with the same thisUpdate but a lower
+/// cRLNumber replaced the newer index (only thisUpdate was compared).
+#[test]
+fn a_crl_with_a_lower_number_does_not_replace_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let a = anchors();
+    let at = mid(&read("sign_ok.der"));
+    let listed = [entry(0x10000001, at - DAY, Some(1))];
+    let newer = write_tmp(dir.path(), "8.crl", &crl_g2_with(&listed, at - DAY, 8, &[]));
+    let replay = write_tmp(dir.path(), "7.crl", &crl_g2_with(&[], at - DAY, 7, &[]));
+    crl::import(&newer, &crl_dir, &a).unwrap();
+    let e = crl::import(&replay, &crl_dir, &a).unwrap_err();
+    assert!(matches!(e, CrlError::LowerNumber { .. }), "{e}");
+    let store = CrlStore::open(&crl_dir).unwrap();
+    let key = hex::decode(key_id_hex(&read("sign_root_g2.der"))).unwrap();
+    assert!(matches!(
+        store.lookup(&key, &[0x10, 0, 0, 1], at, at, false),
+        CrlAnswer::Revoked { .. }
+    ));
+    // The same number again (a re-import of the same list) is fine.
+    crl::import(&newer, &crl_dir, &a).unwrap();
+}
+
+/// Review finding: an import killed mid-way (Ctrl-C, OOM) left its temporary files (the
+/// index's size each) in the CRL directory for ever.
+#[test]
+fn an_import_removes_what_an_interrupted_one_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let left = [
+        ".import.0123456789abcdef.tmp",
+        ".merge.fedcba9876543210.tmp",
+    ];
+    for name in left {
+        std::fs::write(crl_dir.join(name), b"half an index").unwrap();
+    }
+    let at = mid(&read("sign_ok.der"));
+    let p = write_tmp(dir.path(), "1.crl", &crl_g2_with(&[], at - DAY, 1, &[]));
+    crl::import(&p, &crl_dir, &anchors()).unwrap();
+    for name in left {
+        assert!(!crl_dir.join(name).exists(), "{name} left behind");
+    }
+}
+
+/// Review finding: a CRL given through a pipe (`jpkictl crl import <(curl …)`, /dev/stdin) was
+/// refused as "truncated, the file has 0 bytes": a pipe's size is not its length.
+#[test]
+fn a_crl_through_a_pipe_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let fifo = dir.path().join("crl.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let at = mid(&read("sign_ok.der"));
+    let bytes = crl_g2_with(&[entry(0x10000001, at - DAY, Some(1))], at - DAY, 1, &[]);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, bytes))
+    };
+    crl::import(&fifo, &crl_dir, &anchors()).unwrap();
+    writer.join().unwrap().unwrap();
+}
+
+/// Review finding: the import locked the CRL directory itself, which the daemon's user can
+/// open (it reads the indexes there): holding that lock, it stopped every import, so the CRLs
+/// went stale. The lock is now a file only root can open. (Root only: runs as uid 65534.)
+#[test]
+fn the_daemon_user_cannot_hold_up_an_import() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let crl_dir = dir.path().join("c");
+    std::fs::create_dir(&crl_dir).unwrap();
+    let at = mid(&read("sign_ok.der"));
+    let p = write_tmp(dir.path(), "1.crl", &crl_g2_with(&[], at - DAY, 1, &[]));
+    // An import first, so a lock file exists if the import uses one.
+    crl::import(&p, &crl_dir, &anchors()).unwrap();
+    let mut holder = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
+        .arg(r#"for f in "$1" "$1"/.lock; do flock -n -x "$f" sleep 30 & done; sleep 30"#)
+        .arg("sh")
+        .arg(&crl_dir)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let (p, crl_dir) = (p.clone(), crl_dir.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(crl::import(&p, &crl_dir, &anchors()).map(|_| ()));
+        });
+    }
+    let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(holder.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = holder.wait();
+    match got {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("the import waited on a lock held by uid 65534"),
+    }
 }

@@ -125,6 +125,10 @@ pub enum CrlError {
     UnsafeDirectory { path: PathBuf, reason: String },
     #[error("the existing index is newer (thisUpdate {existing} > {new})")]
     Older { existing: i64, new: i64 },
+    #[error(
+        "the existing index is from a later CRL (cRLNumber {existing} > {new}, same thisUpdate or later): a replayed list"
+    )]
+    LowerNumber { existing: String, new: String },
     #[error("index file {path}: {reason}")]
     BadIndex { path: PathBuf, reason: &'static str },
 }

@@ -90,7 +90,9 @@ pub fn import(ctx: &Ctx, config: Option<&Path>, file: &Path) -> Result<(), Failu
             {
                 ctx.t(M::HintCrlPermission, &[&path.display().to_string()])
             }
-            crl::CrlError::Older { .. } => ctx.t(M::HintCrlOlder, &[]),
+            crl::CrlError::Older { .. } | crl::CrlError::LowerNumber { .. } => {
+                ctx.t(M::HintCrlOlder, &[])
+            }
             crl::CrlError::PartitionedCrl { .. } => ctx.t(M::HintCrlPartitioned, &[]),
             crl::CrlError::Truncated { .. } => ctx.t(M::HintCrlTruncated, &[]),
             crl::CrlError::UnsafeDirectory { path, .. } => {

@@ -113,6 +113,13 @@ pub fn import(
     import_with(path_in, crl_dir, anchors, IndexBuilder::new())
 }
 
+/// Two cRLNumbers (big-endian magnitudes) in numeric order.
+fn number_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let trim = |x: &[u8]| -> Vec<u8> { x.iter().copied().skip_while(|&b| b == 0).collect() };
+    let (a, b) = (trim(a), trim(b));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(&b))
+}
+
 /// [`import`] with this builder (tests: small runs, to take the merge path on files).
 fn import_with(
     path_in: &Path,
@@ -123,11 +130,13 @@ fn import_with(
     let dir = CrlDir::open(crl_dir)?;
     let _lock = dir.lock()?;
     let mut input = std::fs::File::open(path_in).map_err(io_err(path_in))?;
-    let file_len = input.metadata().map_err(io_err(path_in))?.len();
+    let meta = input.metadata().map_err(io_err(path_in))?;
+    // A pipe's size says nothing of its length: only a regular file's is checked up front.
+    let file_len = meta.is_file().then_some(meta.len());
     let mut spill = dir.create_temp("import")?;
     let parts = stream(
         &mut input,
-        Some(file_len),
+        file_len,
         path_in,
         CHUNK,
         &mut |e| builder.push(&mut spill, e.serial, e.reason, e.date),
@@ -137,13 +146,20 @@ fn import_with(
     let runs = builder.finish(&mut spill)?;
     let header = header_for(&parts, anchor, &runs);
     let name = index_name(&header.key_id);
-    if let Some(h) = dir.existing_header(&name)?
-        && h.this_update > header.this_update
-    {
-        return Err(CrlError::Older {
-            existing: h.this_update,
-            new: header.this_update,
-        });
+    if let Some(h) = dir.existing_header(&name)? {
+        if h.this_update > header.this_update {
+            return Err(CrlError::Older {
+                existing: h.this_update,
+                new: header.this_update,
+            });
+        }
+        // cRLNumber only grows (RFC 5280 §5.2.3): a lower one is a replay of an older list.
+        if number_order(&h.crl_number, &header.crl_number) == std::cmp::Ordering::Greater {
+            return Err(CrlError::LowerNumber {
+                existing: hex::encode_upper(&h.crl_number),
+                new: hex::encode_upper(&header.crl_number),
+            });
+        }
     }
     let index = if runs.in_place() {
         runs.finish_in_place(&mut spill, &header)?;
@@ -600,9 +616,15 @@ mod tests {
                     std::fs::read(&r.index_path).unwrap() == old,
                     "{i} run {run}"
                 );
-                // Only the index is left: the spill and merge files are gone.
-                let names: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
-                assert_eq!(names.len(), 1, "{i} run {run}");
+                // Only the index (and the import lock) is left: the spill and merge files
+                // are gone.
+                let mut names: Vec<_> = std::fs::read_dir(&out)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect();
+                names.sort();
+                assert_eq!(names.len(), 2, "{i} run {run}: {names:?}");
+                assert_eq!(names[0], ".lock", "{i} run {run}");
             }
         }
     }

@@ -708,9 +708,11 @@ pub(super) fn read_entry(input: &[u8], number: u64) -> Result<(Entry<'_>, &[u8])
     match serial.content.first() {
         None => return Err(CrlError::EmptySerial { entry: number }),
         Some(b) if b & 0x80 != 0 => {
+            // At most the first 32 bytes in the message: the INTEGER may be up to 1 MiB long.
+            let shown = &serial.content[..serial.content.len().min(MAX_SERIAL)];
             return Err(CrlError::NegativeSerial {
                 entry: number,
-                serial: hex::encode_upper(serial.content),
+                serial: hex::encode_upper(shown),
             });
         }
         Some(_) => {}

@@ -322,16 +322,66 @@ impl CrlDir {
         Ok(crl_dir)
     }
 
-    /// Hold an exclusive lock on the directory until the guard is dropped: two imports of
-    /// the same issuer's CRLs cannot both pass the "not older" check and then race.
+    /// Hold an exclusive lock until the guard is dropped: two imports of the same issuer's
+    /// CRLs cannot both pass the "not older" check and then race. The lock is `.lock`, a file
+    /// of the directory that only its owner can open (0600): the daemon's user, which can open
+    /// the directory itself to read the indexes, could otherwise hold the lock and stop every
+    /// import. Once it holds the lock, an import removes the temporary files an interrupted one
+    /// left (none can be in use: they are made under this lock).
     pub(super) fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, CrlError> {
-        let handle = self.dir.try_clone().map_err(io_err(&self.path))?;
-        nix::fcntl::Flock::lock(handle, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
-            CrlError::Io {
+        use nix::fcntl::OFlag;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let name = ".lock";
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
+            .mode(0o600)
+            .open(self.at(name))
+            .map_err(io_err(&self.display_path(name)))?;
+        let meta = file.metadata().map_err(io_err(&self.display_path(name)))?;
+        if !meta.is_file() {
+            return Err(CrlError::UnsafeDirectory {
                 path: self.path.clone(),
+                reason: format!("{name} in it is not a regular file"),
+            });
+        }
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io_err(&self.display_path(name)))?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(
+            |(_, e)| CrlError::Io {
+                path: self.display_path(name),
                 source: e.into(),
+            },
+        )?;
+        self.remove_leftovers()?;
+        Ok(lock)
+    }
+
+    /// Removes `.import.*.tmp` and `.merge.*.tmp`: what an import killed mid-way left.
+    fn remove_leftovers(&self) -> Result<(), CrlError> {
+        let listing = std::fs::read_dir(self.at("")).map_err(io_err(&self.path))?;
+        for entry in listing {
+            let entry = entry.map_err(io_err(&self.path))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let ours = (name.starts_with(".import.") || name.starts_with(".merge."))
+                && name.ends_with(".tmp");
+            if ours {
+                nix::unistd::unlinkat(
+                    Some(self.fd()),
+                    name,
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                )
+                .map_err(|e| CrlError::Io {
+                    path: self.display_path(name),
+                    source: e.into(),
+                })?;
             }
-        })
+        }
+        Ok(())
     }
 
     fn fd(&self) -> std::os::fd::RawFd {
