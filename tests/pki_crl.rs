@@ -130,7 +130,7 @@ fn import_and_lookup() {
     let store = CrlStore::open(&crl_dir).unwrap();
     let policy = RevocationPolicy {
         crl: Some(&store),
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Require, now())
     };
     let revoked = read("sign_revoked.der");
     let v = pki::verify(&a, &revoked, Purpose::Sign, at, &policy);
@@ -430,17 +430,6 @@ fn newer_index_swaps_in_while_the_old_one_is_held() {
         crl::import(&old, &crl_dir, &a),
         Err(CrlError::Older { .. })
     ));
-}
-
-/// The real time, at which the revocation sources' freshness is judged.
-fn wall_clock() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
 }
 
 /// A CRL whose issuingDistributionPoint limits its scope is one part of the issuer's list: as an

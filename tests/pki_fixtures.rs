@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod pki_support;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -83,7 +85,7 @@ fn every_persona_gets_its_expected_status() {
     let store = CrlStore::open(crl_dir()).unwrap();
     let policy = RevocationPolicy {
         crl: Some(&store),
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Require, pki_support::now())
     };
     let mut checked = 0;
     for (name, t) in personas() {
@@ -142,7 +144,7 @@ fn stale_crl_gives_revocation_unknown() {
     let store = CrlStore::open(d.path()).unwrap();
     let policy = RevocationPolicy {
         crl: Some(&store),
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Require, pki_support::now())
     };
     let der = std::fs::read(hw().join("personas/ordinary/jpki/0001.bin")).unwrap();
     let v = pki::verify(anchors(), &der, Purpose::Sign, 1_795_000_000, &policy);
@@ -169,7 +171,7 @@ fn a_stale_crl_is_stale_at_any_verification_time() {
     let store = CrlStore::open(d.path()).unwrap();
     let policy = RevocationPolicy {
         crl: Some(&store),
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Require, pki_support::now())
     };
     let der = std::fs::read(hw().join("personas/revoked/jpki/0001.bin")).unwrap();
     // 2025-05-01T12:00Z, inside the stale list's own window (2025-05-01 .. 2025-05-02).
@@ -184,7 +186,7 @@ fn a_stale_crl_is_stale_at_any_verification_time() {
     let current_store = CrlStore::open(crl_dir()).unwrap();
     let current = RevocationPolicy {
         crl: Some(&current_store),
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Require, pki_support::now())
     };
     let v = pki::verify(anchors(), &der, Purpose::Sign, 1_795_000_000, &current);
     assert_eq!(v.outcome.as_str(), "revoked");
@@ -319,8 +321,8 @@ fn ocsp_with_the_committed_responder() {
     }
     let cfg = pki::OcspConfig::new(format!("http://127.0.0.1:{port}/ocsp"));
     let policy = RevocationPolicy {
-        ocsp: Some(ocsp_via_http(&cfg)),
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ocsp: Some(pki_support::ocsp_via_http(&cfg)),
+        ..RevocationPolicy::new(RevocationMode::Require, pki_support::now())
     };
     let der = std::fs::read(hw().join("personas/revoked/jpki/0001.bin")).unwrap();
     let now = std::time::SystemTime::now()
@@ -380,24 +382,4 @@ fn cms_with_the_ordinary_persona() {
         String::from_utf8_lossy(&st.stderr)
     );
     assert_eq!(std::fs::read(tmp.path().join("out")).unwrap(), doc);
-}
-
-/// The real time, at which the revocation sources' freshness is judged.
-fn wall_clock() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
-/// OCSP for `cfg` over the daemon's own HTTP client, with a deadline of 10 s.
-fn ocsp_via_http(cfg: &jpkid::pki::OcspConfig) -> jpkid::pki::ocsp::Ocsp<'_> {
-    jpkid::pki::ocsp::Ocsp {
-        config: cfg,
-        fetch: &jpkid::http::HttpFetch,
-        deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
-    }
 }

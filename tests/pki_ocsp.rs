@@ -105,7 +105,7 @@ fn revoked_and_good_through_verify() {
     let a = anchors();
     let policy = RevocationPolicy {
         ocsp: Some(ocsp_via_http(&cfg)),
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Require, now())
     };
     let at = now();
     let v = pki::verify(&a, &read("sign_revoked.der"), Purpose::Sign, at, &policy);
@@ -195,7 +195,7 @@ fn unreachable_responder() {
     let cfg = config(port);
     let policy = RevocationPolicy {
         ocsp: Some(ocsp_via_http(&cfg)),
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Require, now())
     };
     let v = pki::verify(
         &anchors(),
@@ -276,26 +276,6 @@ fn replayed_response_has_the_wrong_nonce() {
     .unwrap_err();
     assert!(matches!(e, OcspError::NonceMismatch), "{e}");
     server.join().unwrap();
-}
-
-/// The real time, at which the revocation sources' freshness is judged.
-fn wall_clock() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
-/// OCSP for `cfg` over the daemon's own HTTP client, with a deadline of 10 s.
-fn ocsp_via_http(cfg: &jpkid::pki::OcspConfig) -> jpkid::pki::ocsp::Ocsp<'_> {
-    jpkid::pki::ocsp::Ocsp {
-        config: cfg,
-        fetch: &jpkid::http::HttpFetch,
-        deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
-    }
 }
 
 /// A fetcher of the test's own: `pki` sends through whatever it is given and nothing else.

@@ -238,13 +238,13 @@ fn revocation_modes_without_sources() {
     let der = read("sign_ok.der");
     let a = anchors();
     let require = RevocationPolicy {
-        ..RevocationPolicy::new(RevocationMode::Require, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Require, now())
     };
     let v = pki::verify(&a, &der, Purpose::Sign, mid(&der), &require);
     assert_eq!(v.outcome, VerifyOutcome::RevocationUnknown);
     assert_eq!(v.outcome.as_str(), "revocation-unknown");
     let prefer = RevocationPolicy {
-        ..RevocationPolicy::new(RevocationMode::Prefer, wall_clock())
+        ..RevocationPolicy::new(RevocationMode::Prefer, now())
     };
     let v = pki::verify(&a, &der, Purpose::Sign, mid(&der), &prefer);
     assert_eq!(v.outcome, VerifyOutcome::Valid);
@@ -284,15 +284,4 @@ fn outcome_names_are_stable() {
             "revocation-unknown"
         ]
     );
-}
-
-/// The real time, at which the revocation sources' freshness is judged.
-fn wall_clock() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
 }

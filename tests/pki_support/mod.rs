@@ -67,9 +67,22 @@ pub fn key_id_hex(root_der: &[u8]) -> String {
         .unwrap()
 }
 
+/// The real time, at which the revocation sources' freshness is judged.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// OCSP for `cfg` over the daemon's own HTTP client, with a deadline of 10 s.
+pub fn ocsp_via_http(cfg: &jpkid::pki::OcspConfig) -> jpkid::pki::ocsp::Ocsp<'_> {
+    jpkid::pki::ocsp::Ocsp {
+        config: cfg,
+        fetch: &jpkid::http::HttpFetch,
+        deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+    }
 }
